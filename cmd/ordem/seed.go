@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/seed"
+)
+
+func newSeedCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "seed",
+		Short: "Write default system config, platform accounts, the admin (ADMIN_EMAIL/ADMIN_PASSWORD) and missing wallets; idempotent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			pool, err := postgres.Connect(cmd.Context(), cfg.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			res, err := seed.Run(cmd.Context(), pool, seed.Admin{Name: cfg.AdminName, Email: cfg.AdminEmail, Password: cfg.AdminPassword})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "system config: %d default key(s) written\n", res.ConfigKeys)
+			fmt.Fprintf(out, "wallets: %d account(s) opened\n", res.Wallets)
+			switch {
+			case res.GeneratedPassword != "":
+				fmt.Fprintf(out, "admin %s created (id %d) with generated password: %s\n", cfg.AdminEmail, res.AdminID, res.GeneratedPassword)
+				fmt.Fprintln(out, "  this password is shown only now; store it or set ADMIN_PASSWORD before seeding")
+			case res.AdminCreated:
+				fmt.Fprintf(out, "admin %s created (id %d)\n", cfg.AdminEmail, res.AdminID)
+			default:
+				fmt.Fprintf(out, "admin %s already exists (id %d)\n", cfg.AdminEmail, res.AdminID)
+			}
+			return nil
+		},
+	}
+}

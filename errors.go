@@ -1,0 +1,67 @@
+// Package ordem holds the domain vocabulary shared by every layer of Ordem:
+// roles, order states and the error codes the API maps to HTTP statuses.
+// It does no I/O, so workflow code may import it.
+package ordem
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes are stable, machine-readable identifiers. Clients branch on
+// them, so they are never renamed.
+const (
+	EInvalid             = "invalid_request"
+	EUnauthenticated     = "unauthenticated"
+	EForbidden           = "forbidden"
+	ENotFound            = "not_found"
+	EInsufficientFunds   = "insufficient_funds"
+	EInvalidTransition   = "invalid_transition"
+	EIdempotencyConflict = "idempotency_conflict"
+	ETooLarge            = "too_large"
+	EValidation          = "validation_failed"
+	ERateLimited         = "rate_limited"
+	EInternal            = "internal"
+)
+
+// Error is a domain error: a refusal the caller can understand and act on.
+// Anything that is not an *Error is an internal error.
+type Error struct {
+	Code    string
+	Message string
+	// Fields names the offending input fields for validation errors.
+	Fields map[string]string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns a domain error with the given code.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the domain error in err's chain, or
+// EInternal when there is none.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// ErrorMessage returns the human message of the domain error in err's
+// chain; internal errors get a generic message so details never leak.
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "An internal error has occurred."
+}
