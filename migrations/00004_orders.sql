@@ -14,35 +14,43 @@ CREATE TABLE orders (
     due_date                    TIMESTAMPTZ,
     proposal_version            INTEGER        NOT NULL DEFAULT 1,
     last_proposed_by            BIGINT         NOT NULL REFERENCES users (id),
-    -- Fee snapshot taken at creation: later config changes never touch it.
+    proposal_expires_at         TIMESTAMPTZ    NOT NULL,
+    -- Fee and deadline snapshot taken at creation: later config changes
+    -- never touch it.
     platform_fee_percentage     NUMERIC(7, 4)  NOT NULL,
     contestation_fee            NUMERIC(20, 2) NOT NULL,
     cancellation_fee_percentage NUMERIC(7, 4)  NOT NULL,
     confirmation_deadline_hours NUMERIC(12, 6) NOT NULL,
     proposal_expiry_hours       NUMERIC(12, 6) NOT NULL,
     confirmation_reminder_hours NUMERIC(12, 6) NOT NULL,
-    -- Money outcome, filled as the order moves.
-    platform_fee_amount         NUMERIC(20, 2),
-    provider_amount             NUMERIC(20, 2),
+    dispute_sla_hours           NUMERIC(12, 6) NOT NULL,
+    -- Where the money went; `ordem ledger verify` checks these against the
+    -- order's postings. provider_net is negative when a provider's
+    -- cancellation cost them the penalty.
+    platform_revenue            NUMERIC(20, 2) NOT NULL DEFAULT 0,
+    provider_net                NUMERIC(20, 2) NOT NULL DEFAULT 0,
     refund_amount               NUMERIC(20, 2),
     penalty_amount              NUMERIC(20, 2),
     contest_fee_held            NUMERIC(20, 2) NOT NULL DEFAULT 0,
-    -- Deadlines and timestamps.
-    proposal_expires_at         TIMESTAMPTZ,
+    -- Deadlines and milestones.
     accepted_at                 TIMESTAMPTZ,
     delivered_at                TIMESTAMPTZ,
     confirm_deadline            TIMESTAMPTZ,
-    completed_at                TIMESTAMPTZ,
+    -- The deadline passed with AUTO_CONFIRM_JOB_ENABLED=false: admins were
+    -- alerted and the escrow waits for a confirm, an extension or a cancel.
+    auto_confirm_held           BOOLEAN        NOT NULL DEFAULT false,
     auto_confirmed              BOOLEAN        NOT NULL DEFAULT false,
     contested_at                TIMESTAMPTZ,
     contest_reason              TEXT,
-    resolved_at                 TIMESTAMPTZ,
-    resolution_reason           TEXT,
-    cancelled_at                TIMESTAMPTZ,
+    evidence_count              INTEGER        NOT NULL DEFAULT 0,
+    extensions                  INTEGER        NOT NULL DEFAULT 0,
     cancelled_by                BIGINT REFERENCES users (id),
     cancelled_by_role           TEXT,
     cancel_reason               TEXT,
-    expired_at                  TIMESTAMPTZ,
+    resolution_reason           TEXT,
+    -- When the order reached a terminal state (completed, resolved,
+    -- cancelled, expired).
+    closed_at                   TIMESTAMPTZ,
     created_at                  TIMESTAMPTZ    NOT NULL,
     updated_at                  TIMESTAMPTZ    NOT NULL,
     CHECK (client_id <> provider_id)

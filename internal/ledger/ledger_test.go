@@ -83,9 +83,10 @@ func TestPost(t *testing.T) {
 		var orderID int64
 		require.NoError(t, tx.QueryRow(ctx, `
 			INSERT INTO orders (id, client_id, provider_id, title, status, amount, last_proposed_by,
-			    platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
-			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, created_at, updated_at)
-			VALUES (nextval('orders_id_seq'), $1, $2, 'job', 'in_progress', 150, $1, 5, 10, 10, 36, 72, 12, now(), now())
+			    proposal_expires_at, platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
+			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours,
+			    created_at, updated_at)
+			VALUES (nextval('orders_id_seq'), $1, $2, 'job', 'in_progress', 150, $1, now(), 5, 10, 10, 36, 72, 12, 48, now(), now())
 			RETURNING id`, u, ids[1]).Scan(&orderID))
 		res, err := ledger.Post(ctx, tx, ledger.Posting{
 			IdempotencyKey: "order:1:hold", Kind: "hold", OrderID: orderID,

@@ -46,7 +46,7 @@ type check struct {
 
 // The orders read model stores, per order, what its postings must add up
 // to: the client's blocked hold while open, the provider's net gain
-// (provider_amount) and the platform's revenue (platform_fee_amount).
+// (provider_net) and the platform's revenue (platform_revenue).
 const expectedBlockedSQL = `
     CASE o.status
         WHEN 'in_progress' THEN o.amount
@@ -108,8 +108,8 @@ var checks = []check{
 		), per_order AS (
 		    SELECT o.id, o.status,
 		           ` + expectedBlockedSQL + ` AS want_blocked,
-		           coalesce(o.provider_amount, 0) AS want_provider,
-		           coalesce(o.platform_fee_amount, 0) AS want_revenue,
+		           o.provider_net AS want_provider,
+		           o.platform_revenue AS want_revenue,
 		           coalesce((SELECT n.amount FROM net n JOIN ledger_accounts a ON a.id = n.account_id
 		                     WHERE n.order_id = o.id AND a.code = 'user:' || o.client_id || ':blocked'), 0) AS got_blocked,
 		           coalesce((SELECT n.amount FROM net n JOIN ledger_accounts a ON a.id = n.account_id

@@ -1,0 +1,289 @@
+// Package activities does the order workflow's I/O. Each transition of the
+// transition table is one activity that, in ONE Postgres transaction,
+// claims the step's idempotency key, posts the ledger legs, updates the
+// orders read model, appends the timeline event and writes the parties'
+// notifications. A retry, a crash after commit or a re-run finds its own
+// claim and writes nothing twice.
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/workflows/order"
+)
+
+// Activities holds the dependencies of the order activities.
+type Activities struct {
+	Pool *pgxpool.Pool
+	// AutoConfirmEnabled is AUTO_CONFIRM_JOB_ENABLED: whether a passed
+	// confirmation deadline releases the funds or only alerts the admins.
+	AutoConfirmEnabled bool
+}
+
+// Registry is where activities are registered (a Temporal worker, or the
+// SDK test environment).
+type Registry interface {
+	RegisterActivityWithOptions(a interface{}, options activity.RegisterOptions)
+}
+
+// Register registers every order activity under its contract name.
+func (a *Activities) Register(r Registry) {
+	for name, fn := range map[string]any{
+		order.ActivityCreateOrder:    a.CreateOrder,
+		order.ActivityRecordProposal: a.RecordProposal,
+		order.ActivityAcceptOrder:    a.AcceptOrder,
+		order.ActivityDeliverOrder:   a.DeliverOrder,
+		order.ActivityCancelOrder:    a.CancelOrder,
+		order.ActivityConfirmOrder:   a.ConfirmOrder,
+		order.ActivityAutoConfirm:    a.AutoConfirmOrder,
+		order.ActivityContestOrder:   a.ContestOrder,
+		order.ActivityAddEvidence:    a.AddEvidence,
+		order.ActivityResolveDispute: a.ResolveDispute,
+		order.ActivityExtendDeadline: a.ExtendDeadline,
+		order.ActivityExpireOrder:    a.ExpireOrder,
+		order.ActivitySendReminder:   a.SendReminder,
+		order.ActivityRecordRefusal:  a.RecordRefusal,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+}
+
+// notice is an in-app notification to write with a step.
+type notice struct {
+	to     []int64 // user ids
+	admins bool    // every live admin
+	kind   string
+	title  string
+	body   string
+}
+
+// step is everything one transition writes.
+type step struct {
+	t          order.Transition
+	ledgerKind string
+	legs       []ledger.Leg
+	data       map[string]any
+	notices    []notice
+	// writeOrder is false for steps that leave the read model alone.
+	skipOrder bool
+	// extra writes step-specific rows (proposal, evidence) in the same
+	// transaction.
+	extra func(ctx context.Context, tx pgx.Tx) error
+}
+
+// apply commits one step. A step already committed is not written again:
+// its result is returned with Replayed set.
+func (a *Activities) apply(ctx context.Context, s step) (order.TransitionResult, error) {
+	var res order.TransitionResult
+	err := postgres.InTx(ctx, a.Pool, func(tx pgx.Tx) error {
+		claimed, err := claimStep(ctx, tx, s.t.OrderID, s.t.IdempotencyKey(), s.t.Action, s.t.Actor,
+			s.t.From, s.t.Next.Status, false, s.data, s.t.At)
+		if err != nil {
+			return err
+		}
+		if claimed {
+			if legs := nonZero(s.legs); len(legs) > 0 {
+				_, err := ledger.Post(ctx, tx, ledger.Posting{IdempotencyKey: s.t.IdempotencyKey(), Kind: s.ledgerKind,
+					OrderID: s.t.OrderID, Legs: legs, Memo: s.t.Action})
+				if err != nil {
+					return err
+				}
+			}
+			if !s.skipOrder {
+				if err := writeOrder(ctx, tx, s.t); err != nil {
+					return err
+				}
+			}
+			if s.extra != nil {
+				if err := s.extra(ctx, tx); err != nil {
+					return err
+				}
+			}
+			if err := writeNotices(ctx, tx, s.t.OrderID, s.notices, s.data, s.t.At); err != nil {
+				return err
+			}
+		}
+		res.Replayed = !claimed
+		res.Balances, err = readBalances(ctx, tx, s.t.Next.ClientID, s.t.Next.ProviderID)
+		return err
+	})
+	if err != nil {
+		return order.TransitionResult{}, refusalOrError(err)
+	}
+	if res.Replayed {
+		activity.GetLogger(ctx).Info("Step already committed; nothing written", "step", s.t.IdempotencyKey())
+	}
+	return res, nil
+}
+
+// refusalOrError turns a domain refusal (insufficient funds, invalid
+// input) into a non-retryable application error with a stable type; any
+// other error is returned as is, so Temporal retries it.
+func refusalOrError(err error) error {
+	var e *ordem.Error
+	if errors.As(err, &e) {
+		return order.Refusal(e.Code, "%s", err.Error())
+	}
+	return err
+}
+
+func nonZero(legs []ledger.Leg) []ledger.Leg {
+	out := make([]ledger.Leg, 0, len(legs))
+	for _, l := range legs {
+		if !l.Amount.IsZero() {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// claimStep appends the timeline event whose step key is the step's
+// idempotency claim; it reports false when the step was committed before.
+func claimStep(ctx context.Context, tx pgx.Tx, orderID int64, key, action string, actor order.Actor,
+	from, to order.Status, refused bool, data map[string]any, at time.Time) (bool, error) {
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return false, fmt.Errorf("encode event data: %w", err)
+	}
+	var actorID *int64
+	if actor.UserID != 0 {
+		actorID = &actor.UserID
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO order_events (order_id, step_key, action, actor_id, actor_role, from_status, to_status, refused, data, created_at)
+		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10)
+		ON CONFLICT (step_key) DO NOTHING`,
+		orderID, key, action, actorID, string(actor.Role), string(from), string(to), refused, payload, at)
+	if err != nil {
+		return false, fmt.Errorf("append order event %s: %w", key, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// writeOrder writes the order's state after the step to the read model.
+func writeOrder(ctx context.Context, tx pgx.Tx, t order.Transition) error {
+	s := t.Next
+	var (
+		contestReason, cancelReason, resolutionReason, cancelledByRole *string
+		cancelledBy                                                    *int64
+	)
+	reason := t.Reason
+	switch order.Action(t.Action) {
+	case order.ActionContest:
+		contestReason = &reason
+	case order.ActionCancel:
+		cancelReason = &reason
+		role := string(t.Actor.Role)
+		cancelledByRole = &role
+		cancelledBy = &t.Actor.UserID
+	case order.ActionResolve:
+		resolutionReason = &reason
+	}
+	var refund, penalty *decimal.Decimal
+	refund, penalty = s.Outcome.Refund, s.Outcome.Penalty
+	tag, err := tx.Exec(ctx, `
+		UPDATE orders SET
+		    status = $2, amount = $3, due_date = $4, proposal_version = $5, last_proposed_by = $6,
+		    proposal_expires_at = $7, platform_revenue = $8, provider_net = $9, refund_amount = $10,
+		    penalty_amount = $11, contest_fee_held = $12, accepted_at = $13, delivered_at = $14,
+		    confirm_deadline = $15, auto_confirm_held = $16, auto_confirmed = $17, contested_at = $18,
+		    evidence_count = $19, extensions = $20, closed_at = $21, updated_at = $22,
+		    contest_reason = coalesce($23, contest_reason), cancel_reason = coalesce($24, cancel_reason),
+		    resolution_reason = coalesce($25, resolution_reason), cancelled_by = coalesce($26, cancelled_by),
+		    cancelled_by_role = coalesce($27, cancelled_by_role)
+		WHERE id = $1`,
+		s.OrderID, string(s.Status), s.Amount, s.DueDate, s.ProposalVersion, s.LastProposedBy,
+		s.ProposalExpiresAt, s.Outcome.PlatformRevenue, s.Outcome.ProviderNet, refund,
+		penalty, s.ContestFeeHeld, s.AcceptedAt, s.DeliveredAt,
+		s.ConfirmDeadline, s.AutoConfirmHeld, s.AutoConfirmed, s.ContestedAt,
+		s.EvidenceCount, s.Extensions, s.ClosedAt, s.UpdatedAt,
+		contestReason, cancelReason, resolutionReason, nullID(cancelledBy), cancelledByRole)
+	if err != nil {
+		return fmt.Errorf("update order %d: %w", s.OrderID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("update order %d: no such order", s.OrderID)
+	}
+	return nil
+}
+
+func nullID(id *int64) *int64 {
+	if id == nil || *id == 0 {
+		return nil
+	}
+	return id
+}
+
+func writeNotices(ctx context.Context, tx pgx.Tx, orderID int64, notices []notice, data map[string]any, at time.Time) error {
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode notification data: %w", err)
+	}
+	for _, n := range notices {
+		if len(n.to) > 0 {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO notifications (user_id, order_id, kind, title, body, data, created_at)
+				SELECT u, $2, $3, $4, $5, $6, $7 FROM unnest($1::bigint[]) AS u`,
+				n.to, orderID, n.kind, n.title, n.body, payload, at)
+			if err != nil {
+				return fmt.Errorf("write notification %s: %w", n.kind, err)
+			}
+		}
+		if n.admins {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO notifications (user_id, order_id, kind, title, body, data, created_at)
+				SELECT id, $1, $2, $3, $4, $5, $6 FROM users WHERE role = 'admin' AND deleted_at IS NULL`,
+				orderID, n.kind, n.title, n.body, payload, at)
+			if err != nil {
+				return fmt.Errorf("write admin notification %s: %w", n.kind, err)
+			}
+		}
+	}
+	return nil
+}
+
+// readBalances reads the parties' balances inside the step's transaction.
+func readBalances(ctx context.Context, tx pgx.Tx, clientID, providerID int64) (order.Balances, error) {
+	codes := []string{
+		ledger.UserAccount(clientID, ledger.Available), ledger.UserAccount(clientID, ledger.Blocked),
+		ledger.UserAccount(providerID, ledger.Available), ledger.UserAccount(providerID, ledger.Blocked),
+		ledger.RevenueAccount,
+	}
+	rows, err := tx.Query(ctx, `SELECT code, balance FROM ledger_accounts WHERE code = ANY($1)`, codes)
+	if err != nil {
+		return order.Balances{}, fmt.Errorf("read balances: %w", err)
+	}
+	got := map[string]decimal.Decimal{}
+	for rows.Next() {
+		var code string
+		var bal decimal.Decimal
+		if err := rows.Scan(&code, &bal); err != nil {
+			return order.Balances{}, fmt.Errorf("read balances: %w", err)
+		}
+		got[code] = bal
+	}
+	if err := rows.Err(); err != nil {
+		return order.Balances{}, fmt.Errorf("read balances: %w", err)
+	}
+	return order.Balances{
+		ClientAvailable:   got[codes[0]],
+		ClientBlocked:     got[codes[1]],
+		ProviderAvailable: got[codes[2]],
+		ProviderBlocked:   got[codes[3]],
+		PlatformRevenue:   got[codes[4]],
+	}, nil
+}
+
+func fixed(d decimal.Decimal) string { return d.StringFixed(2) }

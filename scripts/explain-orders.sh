@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Checks that the orders indexes keep the client's, the provider's and the
+# admin's lists and dashboards fast at a million orders.
+#
+# Creates a scratch database, migrates it with `ordem migrate up`, generates
+# ~1,000,000 orders over a few thousand clients and providers (skewed, so the
+# heaviest users have tens of thousands of orders; statuses by age: recent
+# orders are open, old ones are finished), VACUUM ANALYZEs, runs
+# EXPLAIN (ANALYZE, BUFFERS) for each list/dashboard query and prints each
+# plan and a one-line summary. The scratch database is dropped at the end.
+#
+# Usage: scripts/explain-orders.sh [orders=1000000]
+# Env: PGHOST (127.0.0.1), PGPORT (5432), PGUSER (postgres); trust auth.
+# Exit status 1 when a per-user or list query falls back to a sequential scan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+orders=${1:-1000000}
+clients=4000
+providers=2000
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+db=ordem_explain_$$
+url="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${db}?sslmode=disable"
+
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE ${db}"
+trap 'psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${db} WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+q() { psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+
+DATABASE_URL=$url ORDEM_ENV=dev go run ./cmd/ordem migrate up >/dev/null
+
+start=$(date +%s)
+q >/dev/null <<SQL
+-- Scratch database only: skip the per-row foreign-key triggers while bulk
+-- loading (the ids are generated in range); every index is still maintained.
+SET session_replication_role = replica;
+SELECT setseed(0.42);
+
+INSERT INTO users (id, name, email, password_hash, role, created_at)
+SELECT g,
+       CASE WHEN g <= ${clients} THEN 'Client ' ELSE 'Provider ' END || g,
+       'user' || g || '@example.com', 'x',
+       CASE WHEN g <= ${clients} THEN 'client' ELSE 'provider' END,
+       now() - interval '800 days'
+FROM generate_series(1, ${clients} + ${providers}) g;
+INSERT INTO users (id, name, email, password_hash, role)
+VALUES (${clients} + ${providers} + 1, 'Admin', 'admin@example.com', 'x', 'admin');
+SELECT setval('users_id_seq', ${clients} + ${providers} + 1);
+
+-- Clients and providers are drawn with u^2, so low ids are power users
+-- (~1.6% of all orders for client 1, ~2.2% for provider ${clients}+1).
+-- The newest 5% of orders (about the last month) hold the open ones.
+INSERT INTO orders (
+    id, client_id, provider_id, title, description, status, amount, due_date,
+    last_proposed_by, platform_fee_percentage, contestation_fee,
+    cancellation_fee_percentage, confirmation_deadline_hours,
+    proposal_expiry_hours, confirmation_reminder_hours,
+    platform_fee_amount, provider_amount, refund_amount, contest_fee_held,
+    proposal_expires_at, accepted_at, delivered_at, confirm_deadline,
+    completed_at, contested_at, contest_reason, resolved_at, resolution_reason,
+    cancelled_at, cancelled_by, cancelled_by_role, cancel_reason, expired_at,
+    created_at, updated_at)
+SELECT g, c, p, 'Order #' || g, '', st, amt, ts + interval '14 days',
+       c, 5.0000, 10.00, 10.0000, 36, 72, 12,
+       CASE WHEN st IN ('completed', 'resolved') THEN round(amt * 0.05, 2) END,
+       CASE WHEN st IN ('completed', 'resolved') THEN amt - round(amt * 0.05, 2) END,
+       CASE WHEN st = 'cancelled' THEN amt END,
+       CASE WHEN st = 'disputed' THEN 10.00 ELSE 0 END,
+       ts + interval '72 hours',
+       CASE WHEN st NOT IN ('negotiating', 'cancelled', 'expired') THEN ts + interval '1 hour' END,
+       CASE WHEN st IN ('delivered', 'completed', 'disputed', 'resolved') THEN ts + interval '3 days' END,
+       CASE WHEN st IN ('delivered', 'completed', 'disputed', 'resolved') THEN ts + interval '4 days 12 hours' END,
+       CASE WHEN st = 'completed' THEN ts + interval '4 days' END,
+       CASE WHEN st IN ('disputed', 'resolved') THEN ts + interval '3 days 12 hours' END,
+       CASE WHEN st IN ('disputed', 'resolved') THEN 'not as agreed' END,
+       CASE WHEN st = 'resolved' THEN ts + interval '6 days' END,
+       CASE WHEN st = 'resolved' THEN 'split' END,
+       CASE WHEN st = 'cancelled' THEN ts + interval '2 hours' END,
+       CASE WHEN st = 'cancelled' THEN c END,
+       CASE WHEN st = 'cancelled' THEN 'client' END,
+       CASE WHEN st = 'cancelled' THEN 'changed my mind' END,
+       CASE WHEN st = 'expired' THEN ts + interval '72 hours' END,
+       ts, ts + interval '4 days'
+FROM (
+    SELECT g, c, p, amt, ts,
+           CASE WHEN g > ${orders} * 0.95 THEN
+                    CASE WHEN r < 0.25 THEN 'negotiating' WHEN r < 0.60 THEN 'in_progress'
+                         WHEN r < 0.80 THEN 'delivered'   WHEN r < 0.85 THEN 'disputed'
+                         WHEN r < 0.95 THEN 'completed'   ELSE 'cancelled' END
+                ELSE
+                    CASE WHEN r < 0.800 THEN 'completed' WHEN r < 0.900 THEN 'cancelled'
+                         WHEN r < 0.950 THEN 'expired'   WHEN r < 0.999 THEN 'resolved'
+                         ELSE 'disputed' END
+           END AS st
+    FROM (
+        SELECT g, random() AS r,
+               1 + floor(${clients} * power(random(), 2))::bigint AS c,
+               ${clients} + 1 + floor(${providers} * power(random(), 2))::bigint AS p,
+               round((10 + random() * 990)::numeric, 2) AS amt,
+               now() - (${orders} - g) * interval '1 minute' + random() * interval '50 seconds' AS ts
+        FROM generate_series(1, ${orders}) g
+    ) raw
+) s;
+SELECT setval('orders_id_seq', ${orders});
+SQL
+q -c "VACUUM ANALYZE users" -c "VACUUM ANALYZE orders"
+load_secs=$(( $(date +%s) - start ))
+
+# Parameters: the heaviest client and provider (the worst case for their
+# lists and counts) and keyset cursors a few pages deep.
+read -r client provider < <(q -tA -F ' ' -c "
+    SELECT (SELECT client_id FROM orders GROUP BY 1 ORDER BY count(*) DESC LIMIT 1),
+           (SELECT provider_id FROM orders GROUP BY 1 ORDER BY count(*) DESC LIMIT 1)")
+cursor() { # $1: WHERE clause; prints "'created_at'|id" of the 100th newest match
+    q -tA -c "SELECT quote_literal(created_at) || '|' || id FROM orders WHERE $1
+              ORDER BY created_at DESC, id DESC OFFSET 100 LIMIT 1"
+}
+IFS='|' read -r c_ts c_id < <(cursor "client_id = $client")
+IFS='|' read -r cs_ts cs_id < <(cursor "client_id = $client AND status = 'completed'")
+IFS='|' read -r p_ts p_id < <(cursor "provider_id = $provider")
+IFS='|' read -r a_ts a_id < <(cursor "true")
+IFS='|' read -r as_ts as_id < <(cursor "status = 'in_progress'")
+
+echo "== orders explain: $(q -tA -c 'SELECT count(*) FROM orders') orders, $((clients + providers + 1)) users, loaded+vacuumed in ${load_secs}s"
+echo "== heaviest client $client: $(q -tA -c "SELECT count(*) FROM orders WHERE client_id = $client") orders; heaviest provider $provider: $(q -tA -c "SELECT count(*) FROM orders WHERE provider_id = $provider") orders"
+echo "== status spread: $(q -tA -c "SELECT string_agg(status || '=' || n, ' ' ORDER BY n DESC) FROM (SELECT status, count(*) n FROM orders GROUP BY 1) s")"
+
+cols="id, client_id, provider_id, title, status, amount, due_date, created_at, updated_at"
+names=() sqls=() kinds=()
+add() { names+=("$1"); kinds+=("$2"); sqls+=("$3"); }
+add client_list index "SELECT $cols FROM orders WHERE client_id = $client AND (created_at, id) < ($c_ts, $c_id) ORDER BY created_at DESC, id DESC LIMIT 20"
+add client_list_status index "SELECT $cols FROM orders WHERE client_id = $client AND status = 'completed' AND (created_at, id) < ($cs_ts, $cs_id) ORDER BY created_at DESC, id DESC LIMIT 20"
+add client_active_list index "SELECT $cols FROM orders WHERE client_id = $client AND status IN ('negotiating', 'in_progress', 'delivered', 'disputed') ORDER BY created_at DESC, id DESC LIMIT 20"
+add provider_list index "SELECT $cols FROM orders WHERE provider_id = $provider AND (created_at, id) < ($p_ts, $p_id) ORDER BY created_at DESC, id DESC LIMIT 20"
+add admin_list index "SELECT $cols FROM orders WHERE (created_at, id) < ($a_ts, $a_id) ORDER BY created_at DESC, id DESC LIMIT 20"
+add admin_list_status index "SELECT $cols FROM orders WHERE status = 'in_progress' AND (created_at, id) < ($as_ts, $as_id) ORDER BY created_at DESC, id DESC LIMIT 20"
+add client_counts index "SELECT status, count(*) FROM orders WHERE client_id = $client GROUP BY status"
+add provider_counts index "SELECT status, count(*) FROM orders WHERE provider_id = $provider GROUP BY status"
+add dispute_queue index "SELECT $cols, contested_at FROM orders WHERE status = 'disputed' ORDER BY contested_at LIMIT 50"
+add confirm_deadline_queue index "SELECT $cols, confirm_deadline FROM orders WHERE status = 'delivered' ORDER BY confirm_deadline LIMIT 50"
+add admin_status_counts scan "SELECT status, count(*) FROM orders GROUP BY status"
+
+fail=0
+summary=()
+for i in "${!names[@]}"; do
+    plan=$(q -c "EXPLAIN (ANALYZE, BUFFERS) ${sqls[$i]}")
+    echo
+    echo "### ${names[$i]}"
+    echo "${sqls[$i]}"
+    echo "$plan"
+    # Plan nodes, root first: "Limit > Index Scan using orders_client_created_idx".
+    nodes=$(echo "$plan" | grep '(cost=' | sed -E 's/^ *(-> *)?//; s/ +\(cost=.*//; s/ on orders( [a-z_]+)?$//' |
+        paste -sd '>' | sed 's/>/ > /g')
+    exec_ms=$(echo "$plan" | awk '/Execution Time/ {print $3}')
+    verdict=ok
+    if [ "${kinds[$i]}" = index ] && echo "$plan" | grep -q 'Seq Scan'; then
+        verdict="SEQ SCAN: needs an index"
+        fail=1
+    elif [ "${kinds[$i]}" = scan ]; then
+        verdict="full scan (expected)"
+    fi
+    summary+=("$(printf '| %s | %s | %s ms | %s |' "${names[$i]}" "$nodes" "$exec_ms" "$verdict")")
+done
+
+echo
+echo "== orders explain summary (heaviest client $client, heaviest provider $provider)"
+echo "| query | plan nodes | execution | verdict |"
+echo "| --- | --- | --- | --- |"
+printf '%s\n' "${summary[@]}"
+exit $fail

@@ -1,0 +1,107 @@
+// Package worker wires the order workflow and its activities to a Temporal
+// worker, and prepares the namespace (search attributes) it needs.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ordem/ordem/activities"
+	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/workflows/order"
+)
+
+// New returns a worker on taskQueue with the order workflow and acts
+// registered. The caller starts and stops it.
+func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
+	Register(w, acts)
+	return w
+}
+
+// Registry is what both a worker and the SDK test environment offer.
+type Registry interface {
+	sdkworker.WorkflowRegistry
+	activities.Registry
+}
+
+// Register registers the order workflow and activities on r.
+func Register(r Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(order.Workflow, workflow.RegisterOptions{Name: order.WorkflowName})
+	acts.Register(r)
+}
+
+// EnsureSearchAttributes registers the order search attributes that the
+// namespace lacks; existing ones are left alone.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	list, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enums.IndexedValueType{}
+	for _, key := range order.SearchAttributes {
+		if _, ok := list.GetCustomAttributes()[key.GetName()]; !ok {
+			missing[key.GetName()] = key.GetValueType()
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing})
+	if err != nil {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+// Dial connects to the Temporal frontend named by cfg, logging through
+// logger.
+func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
+	c, err := client.Dial(client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    sdklog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	return c, nil
+}
+
+// Run runs a worker until ctx is cancelled, then stops it gracefully
+// (in-flight activities get the worker's stop timeout to finish).
+func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	c, err := Dial(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
+		return err
+	}
+	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	logger.Info("Worker started", "task_queue", cfg.TemporalTaskQueue, "namespace", cfg.TemporalNamespace,
+		"auto_confirm_enabled", cfg.AutoConfirmEnabled)
+	<-ctx.Done()
+	logger.Info("Worker stopping")
+	w.Stop()
+	return nil
+}

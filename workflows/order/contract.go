@@ -1,0 +1,257 @@
+// Package order is the order workflow and its contract: names, inputs,
+// results, states and the rules of the transition table (spec §3). It does
+// no I/O; activities, the worker and the API import it, never the reverse.
+package order
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ordem/ordem"
+)
+
+// WorkflowName is the registered name of the order workflow.
+const WorkflowName = "Order"
+
+// WorkflowID is the fixed workflow ID of an order: one workflow per order,
+// found by support from the order id alone.
+func WorkflowID(orderID int64) string { return fmt.Sprintf("order-%d", orderID) }
+
+// Status is the state of an order.
+type Status string
+
+// Order states (spec §3).
+const (
+	StatusNegotiating Status = "negotiating"
+	StatusInProgress  Status = "in_progress"
+	StatusDelivered   Status = "delivered"
+	StatusCompleted   Status = "completed"
+	StatusDisputed    Status = "disputed"
+	StatusResolved    Status = "resolved"
+	StatusCancelled   Status = "cancelled"
+	StatusExpired     Status = "expired"
+)
+
+// Statuses lists every state, in lifecycle order.
+var Statuses = []Status{StatusNegotiating, StatusInProgress, StatusDelivered, StatusCompleted,
+	StatusDisputed, StatusResolved, StatusCancelled, StatusExpired}
+
+// Terminal reports whether the order accepts no more actions.
+func (s Status) Terminal() bool {
+	return s == StatusCompleted || s == StatusResolved || s == StatusCancelled || s == StatusExpired
+}
+
+// Action is something an actor asks an order to do. Each is an Update and
+// a Signal of the same name.
+type Action string
+
+// Actions of the transition table.
+const (
+	ActionPropose        Action = "propose"
+	ActionAccept         Action = "accept"
+	ActionDeliver        Action = "deliver"
+	ActionCancel         Action = "cancel"
+	ActionConfirm        Action = "confirm"
+	ActionContest        Action = "contest"
+	ActionAddEvidence    Action = "add_evidence"
+	ActionResolve        Action = "resolve"
+	ActionExtendDeadline Action = "extend_deadline"
+)
+
+// Actions lists every user action.
+var Actions = []Action{ActionPropose, ActionAccept, ActionDeliver, ActionCancel, ActionConfirm,
+	ActionContest, ActionAddEvidence, ActionResolve, ActionExtendDeadline}
+
+// QueryState is the query that returns the order's live State.
+const QueryState = "state"
+
+// Limits that keep one order's history small (well under 200 events on the
+// longest path) without continue-as-new.
+const (
+	MaxProposals  = 10
+	MaxEvidence   = 10
+	MaxExtensions = 5
+)
+
+// Actor is who asks for an action.
+type Actor struct {
+	UserID int64      `json:"user_id"`
+	Role   ordem.Role `json:"role"`
+}
+
+// SystemActor is the actor of timer-driven transitions.
+var SystemActor = Actor{Role: ordem.RoleSystem}
+
+// Terms is the fee and deadline snapshot taken from system config when the
+// order is created; config changes later never alter it.
+type Terms struct {
+	PlatformFeePercentage     decimal.Decimal `json:"platform_fee_percentage"`
+	ContestationFee           decimal.Decimal `json:"contestation_fee"`
+	CancellationFeePercentage decimal.Decimal `json:"cancellation_fee_percentage"`
+	ConfirmationDeadlineHours decimal.Decimal `json:"confirmation_deadline_hours"`
+	ProposalExpiryHours       decimal.Decimal `json:"proposal_expiry_hours"`
+	ConfirmationReminderHours decimal.Decimal `json:"confirmation_reminder_hours"`
+	DisputeSLAHours           decimal.Decimal `json:"dispute_sla_hours"`
+}
+
+// Hours turns decimal hours into a duration (to the nanosecond), so tests
+// and demos can use fractions such as 0.001 h = 3.6 s.
+func Hours(h decimal.Decimal) time.Duration {
+	return time.Duration(h.Mul(decimal.NewFromInt(int64(time.Hour))).IntPart())
+}
+
+// Input starts an order workflow: the order as the client created it.
+type Input struct {
+	OrderID     int64           `json:"order_id"`
+	ClientID    int64           `json:"client_id"`
+	ProviderID  int64           `json:"provider_id"`
+	Title       string          `json:"title"`
+	Description string          `json:"description"`
+	Amount      decimal.Decimal `json:"amount"`
+	DueDate     *time.Time      `json:"due_date,omitempty"`
+}
+
+// Outcome is where the order's money went, filled as it moves.
+type Outcome struct {
+	// PlatformRevenue is everything the platform earned from the order:
+	// fee on release, forfeited contestation fee.
+	PlatformRevenue decimal.Decimal `json:"platform_revenue"`
+	// ProviderNet is what the provider's available balance gained (negative
+	// when a provider's cancellation cost them the penalty).
+	ProviderNet decimal.Decimal `json:"provider_net"`
+	// Refund is what a dispute ruling returned to the client.
+	Refund *decimal.Decimal `json:"refund,omitempty"`
+	// Penalty is the cancellation penalty, if any.
+	Penalty *decimal.Decimal `json:"penalty,omitempty"`
+}
+
+// State is the live state of an order, returned by the state query, by
+// every update and as the workflow result.
+type State struct {
+	OrderID           int64           `json:"order_id"`
+	ClientID          int64           `json:"client_id"`
+	ProviderID        int64           `json:"provider_id"`
+	Title             string          `json:"title"`
+	Description       string          `json:"description"`
+	Status            Status          `json:"status"`
+	Amount            decimal.Decimal `json:"amount"`
+	DueDate           *time.Time      `json:"due_date,omitempty"`
+	ProposalVersion   int             `json:"proposal_version"`
+	LastProposedBy    int64           `json:"last_proposed_by"`
+	ProposalExpiresAt time.Time       `json:"proposal_expires_at"`
+	Terms             Terms           `json:"terms"`
+	// Created is false until the order's row exists in Postgres.
+	Created     bool       `json:"created"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	AcceptedAt  *time.Time `json:"accepted_at,omitempty"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	// ConfirmDeadline is when silence auto-confirms a delivered order.
+	ConfirmDeadline *time.Time `json:"confirm_deadline,omitempty"`
+	// AutoConfirmHeld is set when the deadline passed while auto-confirm
+	// was disabled: admins were alerted and the funds stay in escrow until
+	// the client confirms, an admin extends the deadline or cancels.
+	AutoConfirmHeld bool            `json:"auto_confirm_held"`
+	AutoConfirmed   bool            `json:"auto_confirmed"`
+	ContestedAt     *time.Time      `json:"contested_at,omitempty"`
+	ContestFeeHeld  decimal.Decimal `json:"contest_fee_held"`
+	EvidenceCount   int             `json:"evidence_count"`
+	Extensions      int             `json:"extensions"`
+	ClosedAt        *time.Time      `json:"closed_at,omitempty"`
+	Outcome         Outcome         `json:"outcome"`
+}
+
+// Inputs of the updates and signals. Each carries the actor; the API fills
+// it from the authenticated user, operators fill it by hand.
+
+// ProposeInput is a new proposal (amount, due date, note).
+type ProposeInput struct {
+	Actor   Actor           `json:"actor"`
+	Amount  decimal.Decimal `json:"amount"`
+	DueDate *time.Time      `json:"due_date,omitempty"`
+	Note    string          `json:"note,omitempty"`
+}
+
+// AcceptInput accepts the latest proposal.
+type AcceptInput struct {
+	Actor Actor `json:"actor"`
+}
+
+// DeliverInput marks the work delivered.
+type DeliverInput struct {
+	Actor Actor `json:"actor"`
+}
+
+// CancelInput cancels the order; admins must give a reason.
+type CancelInput struct {
+	Actor  Actor  `json:"actor"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ConfirmInput confirms a delivery.
+type ConfirmInput struct {
+	Actor Actor `json:"actor"`
+}
+
+// ContestInput contests a delivery.
+type ContestInput struct {
+	Actor  Actor  `json:"actor"`
+	Reason string `json:"reason"`
+}
+
+// AddEvidenceInput attaches an uploaded file to a dispute. The API has
+// already stored the bytes under StagingKey and checked them.
+type AddEvidenceInput struct {
+	Actor       Actor  `json:"actor"`
+	EvidenceID  string `json:"evidence_id"`
+	StagingKey  string `json:"staging_key"`
+	FileName    string `json:"file_name"`
+	Extension   string `json:"extension"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Description string `json:"description,omitempty"`
+}
+
+// EvidenceObjectKey is the final, server-chosen key of a piece of evidence.
+func EvidenceObjectKey(orderID int64, evidenceID, ext string) string {
+	return fmt.Sprintf("evidence/%d/%s.%s", orderID, evidenceID, ext)
+}
+
+// ResolveInput is an admin ruling on a dispute.
+type ResolveInput struct {
+	Actor        Actor           `json:"actor"`
+	RefundAmount decimal.Decimal `json:"refund_amount"`
+	Reason       string          `json:"reason"`
+}
+
+// ExtendDeadlineInput moves a delivered order's confirmation deadline.
+type ExtendDeadlineInput struct {
+	Actor  Actor           `json:"actor"`
+	Hours  decimal.Decimal `json:"hours"`
+	Reason string          `json:"reason"`
+}
+
+// UpdateAwaitCreated is an update that returns once the order's row exists
+// (or fails if creation was refused). The API sends it with the start
+// (update-with-start), so POST /v1/orders answers with a real order.
+const UpdateAwaitCreated = "await_created"
+
+// Search attributes the workflow keeps current, so operators find orders
+// in the Temporal Web UI (e.g. OrderStatus="delivered" AND
+// ConfirmDeadline < "2026-12-01T00:00:00Z").
+var (
+	SearchOrderID         = temporal.NewSearchAttributeKeyInt64("OrderId")
+	SearchOrderStatus     = temporal.NewSearchAttributeKeyKeyword("OrderStatus")
+	SearchClientID        = temporal.NewSearchAttributeKeyInt64("ClientId")
+	SearchProviderID      = temporal.NewSearchAttributeKeyInt64("ProviderId")
+	SearchConfirmDeadline = temporal.NewSearchAttributeKeyTime("ConfirmDeadline")
+)
+
+// SearchAttributes lists every custom search attribute, for registration.
+var SearchAttributes = []temporal.SearchAttributeKey{
+	SearchOrderID, SearchOrderStatus, SearchClientID, SearchProviderID, SearchConfirmDeadline,
+}

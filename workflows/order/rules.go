@@ -1,0 +1,231 @@
+package order
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/money"
+)
+
+// Refusal returns the error an update, a validator or an activity uses to
+// refuse an action: a non-retryable application error whose type is the
+// stable ordem error code, so the API maps it to an HTTP status.
+func Refusal(code, format string, args ...any) error {
+	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), code,
+		temporal.ApplicationErrorOptions{NonRetryable: true})
+}
+
+// RefusalCode returns the ordem error code of a refusal anywhere in err's
+// chain (including one carried back from an update or activity), or "" if
+// err is not a refusal.
+func RefusalCode(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		switch appErr.Type() {
+		case ordem.EInvalidTransition, ordem.EForbidden, ordem.EValidation, ordem.EInsufficientFunds,
+			ordem.EIdempotencyConflict, ordem.ENotFound, ordem.EInvalid:
+			return appErr.Type()
+		}
+	}
+	return ""
+}
+
+// maxText bounds free-text fields (notes, reasons, descriptions).
+const maxText = 2000
+
+func (s *State) isParty(a Actor) bool {
+	return (a.Role == ordem.RoleClient && a.UserID == s.ClientID) ||
+		(a.Role == ordem.RoleProvider && a.UserID == s.ProviderID)
+}
+
+// Permit decides whether actor may perform action on the order at time
+// now, from the transition table alone (inputs are checked by Validate).
+// Wrong actor is forbidden; wrong state or a passed deadline is an invalid
+// transition.
+func (s *State) Permit(action Action, a Actor, now time.Time) error {
+	wrongState := func() error {
+		return Refusal(ordem.EInvalidTransition, "cannot %s an order that is %s", strings.ReplaceAll(string(action), "_", " "), s.Status)
+	}
+	if s.Status.Terminal() {
+		return wrongState()
+	}
+	isAdmin := a.Role == ordem.RoleAdmin && a.UserID != 0
+	isClient := a.Role == ordem.RoleClient && a.UserID == s.ClientID
+	isProvider := a.Role == ordem.RoleProvider && a.UserID == s.ProviderID
+
+	switch action {
+	case ActionPropose, ActionAccept:
+		if !s.isParty(a) {
+			return Refusal(ordem.EForbidden, "only the order's client or provider may %s", action)
+		}
+		if s.Status != StatusNegotiating {
+			return wrongState()
+		}
+		if !now.Before(s.ProposalExpiresAt) {
+			return Refusal(ordem.EInvalidTransition, "the proposal expired at %s", s.ProposalExpiresAt.UTC().Format(time.RFC3339))
+		}
+		if action == ActionAccept && a.UserID == s.LastProposedBy {
+			return Refusal(ordem.EInvalidTransition, "the latest proposal is yours: the other party must accept it")
+		}
+		if action == ActionPropose && s.ProposalVersion >= MaxProposals {
+			return Refusal(ordem.EInvalidTransition, "this negotiation reached %d proposals: accept or cancel", MaxProposals)
+		}
+	case ActionDeliver:
+		if !isProvider {
+			return Refusal(ordem.EForbidden, "only the order's provider may deliver")
+		}
+		if s.Status != StatusInProgress {
+			return wrongState()
+		}
+	case ActionCancel:
+		switch {
+		case isAdmin:
+			if s.Status == StatusDelivered || s.Status == StatusDisputed || s.Status == StatusInProgress || s.Status == StatusNegotiating {
+				return nil
+			}
+			return wrongState()
+		case isClient || isProvider:
+			if s.Status == StatusNegotiating || s.Status == StatusInProgress {
+				return nil
+			}
+			return wrongState()
+		default:
+			return Refusal(ordem.EForbidden, "only the order's client, its provider or an admin may cancel")
+		}
+	case ActionConfirm, ActionContest:
+		if !isClient {
+			return Refusal(ordem.EForbidden, "only the order's client may %s", action)
+		}
+		if s.Status != StatusDelivered {
+			return wrongState()
+		}
+		// When auto-confirm was held at the deadline, the client may still
+		// confirm (the money goes where silence would have sent it); a
+		// contest after the deadline is always late.
+		if s.ConfirmDeadline != nil && !now.Before(*s.ConfirmDeadline) && !(action == ActionConfirm && s.AutoConfirmHeld) {
+			return Refusal(ordem.EInvalidTransition, "the confirmation deadline passed at %s", s.ConfirmDeadline.UTC().Format(time.RFC3339))
+		}
+	case ActionAddEvidence:
+		if !isClient && !isProvider && !isAdmin {
+			return Refusal(ordem.EForbidden, "only the order's client, its provider or an admin may add evidence")
+		}
+		if s.Status != StatusDisputed {
+			return wrongState()
+		}
+		if s.EvidenceCount >= MaxEvidence {
+			return Refusal(ordem.EInvalidTransition, "this dispute already has %d pieces of evidence", MaxEvidence)
+		}
+	case ActionResolve:
+		if !isAdmin {
+			return Refusal(ordem.EForbidden, "only an admin may resolve a dispute")
+		}
+		if s.Status != StatusDisputed {
+			return wrongState()
+		}
+	case ActionExtendDeadline:
+		if !isAdmin {
+			return Refusal(ordem.EForbidden, "only an admin may extend a deadline")
+		}
+		if s.Status != StatusDelivered {
+			return wrongState()
+		}
+		if s.Extensions >= MaxExtensions {
+			return Refusal(ordem.EInvalidTransition, "this order's deadline was already extended %d times", MaxExtensions)
+		}
+	default:
+		return Refusal(ordem.EInvalid, "unknown action %q", action)
+	}
+	return nil
+}
+
+// AllowedActions lists what actor may do now; the API shows it so
+// frontends offer only actions that would be accepted.
+func (s *State) AllowedActions(a Actor, now time.Time) []Action {
+	out := []Action{}
+	for _, act := range Actions {
+		if s.Permit(act, a, now) == nil {
+			out = append(out, act)
+		}
+	}
+	return out
+}
+
+func invalid(field, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return temporal.NewApplicationErrorWithOptions(field+": "+msg, ordem.EValidation,
+		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{map[string]string{field: msg}}})
+}
+
+func checkText(field, v string, required bool) error {
+	switch {
+	case required && strings.TrimSpace(v) == "":
+		return invalid(field, "is required")
+	case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
+		return invalid(field, "must be valid text")
+	case utf8.RuneCountInString(v) > maxText:
+		return invalid(field, "must be at most %d characters", maxText)
+	}
+	return nil
+}
+
+// Validate checks the proposal's fields.
+func (in ProposeInput) Validate(now time.Time) error {
+	if err := money.ValidateAmount(in.Amount); err != nil {
+		return invalid("amount", "%s", err)
+	}
+	if in.DueDate != nil && !in.DueDate.After(now) {
+		return invalid("due_date", "must be in the future")
+	}
+	return checkText("note", in.Note, false)
+}
+
+// Validate checks the cancellation's fields: admins must give a reason.
+func (in CancelInput) Validate() error {
+	return checkText("reason", in.Reason, in.Actor.Role == ordem.RoleAdmin)
+}
+
+// Validate checks the contest's fields.
+func (in ContestInput) Validate() error { return checkText("reason", in.Reason, true) }
+
+// Validate checks the ruling against the order's amount.
+func (in ResolveInput) Validate(amount decimal.Decimal) error {
+	if in.RefundAmount.IsNegative() || in.RefundAmount.GreaterThan(amount) || !money.HasCents(in.RefundAmount) {
+		return invalid("refund_amount", "must be between 0.00 and %s with at most two decimal places", amount.StringFixed(2))
+	}
+	return checkText("reason", in.Reason, true)
+}
+
+// maxExtensionHours bounds a single extension to 30 days.
+var maxExtensionHours = decimal.NewFromInt(720)
+
+// Validate checks the extension's fields.
+func (in ExtendDeadlineInput) Validate() error {
+	if !in.Hours.IsPositive() || in.Hours.GreaterThan(maxExtensionHours) || in.Hours.Exponent() < -6 {
+		return invalid("hours", "must be greater than 0 and at most 720, with at most 6 decimal places")
+	}
+	return checkText("reason", in.Reason, true)
+}
+
+// Validate checks the evidence record's fields (the API has checked the
+// file itself).
+func (in AddEvidenceInput) Validate() error {
+	switch {
+	case in.EvidenceID == "" || in.StagingKey == "" || in.Extension == "" || in.ContentType == "":
+		return invalid("file", "evidence id, staging key, extension and content type are required")
+	case in.Size <= 0:
+		return invalid("file", "must not be empty")
+	case len(in.SHA256) != 64:
+		return invalid("file", "sha256 must be 64 hex characters")
+	}
+	if err := checkText("file_name", in.FileName, true); err != nil {
+		return err
+	}
+	return checkText("description", in.Description, false)
+}
