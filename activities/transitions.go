@@ -16,9 +16,11 @@ import (
 	"github.com/ordem/ordem/workflows/order"
 )
 
-func clientAvailable(s order.State) string   { return ledger.UserAccount(s.ClientID, ledger.Available) }
-func clientBlocked(s order.State) string     { return ledger.UserAccount(s.ClientID, ledger.Blocked) }
-func providerAvailable(s order.State) string { return ledger.UserAccount(s.ProviderID, ledger.Available) }
+func clientAvailable(s order.State) string { return ledger.UserAccount(s.ClientID, ledger.Available) }
+func clientBlocked(s order.State) string   { return ledger.UserAccount(s.ClientID, ledger.Blocked) }
+func providerAvailable(s order.State) string {
+	return ledger.UserAccount(s.ProviderID, ledger.Available)
+}
 
 // CreateOrder checks the parties, snapshots the fees from system config and
 // writes the order, its first proposal (the client's) and its first event.

@@ -83,9 +83,13 @@ func newHarnessOn(t *testing.T, f *ordertest.Fixture, opts ...option) *harness {
 	return h
 }
 
-func (h *harness) client() order.Actor   { return order.Actor{UserID: h.f.Client, Role: ordem.RoleClient} }
-func (h *harness) provider() order.Actor { return order.Actor{UserID: h.f.Provider, Role: ordem.RoleProvider} }
-func (h *harness) admin() order.Actor    { return order.Actor{UserID: h.f.Admin, Role: ordem.RoleAdmin} }
+func (h *harness) client() order.Actor {
+	return order.Actor{UserID: h.f.Client, Role: ordem.RoleClient}
+}
+func (h *harness) provider() order.Actor {
+	return order.Actor{UserID: h.f.Provider, Role: ordem.RoleProvider}
+}
+func (h *harness) admin() order.Actor { return order.Actor{UserID: h.f.Admin, Role: ordem.RoleAdmin} }
 
 // input is a 150.00 order from the fixture's client to its provider.
 func (h *harness) input(amount string) order.Input {

@@ -171,10 +171,14 @@ func (w *orderWorkflow) registerHandlers(ctx workflow.Context) error {
 				return in.Validate(now)
 			}, (*orderWorkflow).propose}),
 		register(ctx, w, handler[AcceptInput]{ActionAccept, func(in AcceptInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in AcceptInput, now time.Time) error { return w.st.Permit(ActionAccept, in.Actor, now) },
+			func(w *orderWorkflow, in AcceptInput, now time.Time) error {
+				return w.st.Permit(ActionAccept, in.Actor, now)
+			},
 			(*orderWorkflow).accept}),
 		register(ctx, w, handler[DeliverInput]{ActionDeliver, func(in DeliverInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in DeliverInput, now time.Time) error { return w.st.Permit(ActionDeliver, in.Actor, now) },
+			func(w *orderWorkflow, in DeliverInput, now time.Time) error {
+				return w.st.Permit(ActionDeliver, in.Actor, now)
+			},
 			(*orderWorkflow).deliver}),
 		register(ctx, w, handler[CancelInput]{ActionCancel, func(in CancelInput) Actor { return in.Actor },
 			func(w *orderWorkflow, in CancelInput, now time.Time) error {
@@ -184,7 +188,9 @@ func (w *orderWorkflow) registerHandlers(ctx workflow.Context) error {
 				return in.Validate()
 			}, (*orderWorkflow).cancel}),
 		register(ctx, w, handler[ConfirmInput]{ActionConfirm, func(in ConfirmInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in ConfirmInput, now time.Time) error { return w.st.Permit(ActionConfirm, in.Actor, now) },
+			func(w *orderWorkflow, in ConfirmInput, now time.Time) error {
+				return w.st.Permit(ActionConfirm, in.Actor, now)
+			},
 			(*orderWorkflow).confirm}),
 		register(ctx, w, handler[ContestInput]{ActionContest, func(in ContestInput) Actor { return in.Actor },
 			func(w *orderWorkflow, in ContestInput, now time.Time) error {
