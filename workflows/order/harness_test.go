@@ -1,7 +1,6 @@
 package order_test
 
 import (
-	"errors"
 	"log/slog"
 	"os"
 	"testing"
@@ -159,5 +158,3 @@ func (h *harness) requireOutcome(label, code string) *outcome {
 	require.Equal(h.t, code, o.code(), "outcome of %s", label)
 	return o
 }
-
-var errNotRun = errors.New("not run")

@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -37,5 +36,4 @@ func TestHappyPath(t *testing.T) {
 	require.Equal(t, 2, row.ProposalVersion)
 	require.Equal(t, []string{"create:>negotiating", "propose:negotiating>negotiating", "accept:negotiating>in_progress",
 		"deliver:in_progress>delivered", "confirm:delivered>completed"}, h.f.Events(t, h.id))
-	_ = ordem.RoleAdmin
 }

@@ -1,0 +1,570 @@
+package activities_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/activities"
+	"github.com/ordem/ordem/internal/money"
+	"github.com/ordem/ordem/internal/ordertest"
+	"github.com/ordem/ordem/workflows/order"
+)
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// t0 is when every order under test is created; whole seconds, so times
+// survive Postgres' microsecond precision unchanged.
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// newEnv returns an SDK activity test environment with the activities
+// registered under their contract names: each call goes through the real
+// registration, payload encoding and activity context (logger included).
+func newEnv(acts *activities.Activities) *testsuite.TestActivityEnvironment {
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	env := suite.NewTestActivityEnvironment()
+	acts.Register(env)
+	return env
+}
+
+// orderRun drives one order through the activities in the order the
+// workflow would, building each input exactly as workflows/order does and
+// keeping the order's State like the workflow (committed only on success).
+type orderRun struct {
+	t    *testing.T
+	f    *ordertest.Fixture
+	acts *activities.Activities
+	env  *testsuite.TestActivityEnvironment
+	id   int64
+	st   order.State
+	now  time.Time
+	// refusals numbers recorded refusals like the workflow does.
+	refusals int
+}
+
+func newRun(t *testing.T, f *ordertest.Fixture) *orderRun {
+	t.Helper()
+	acts := &activities.Activities{Pool: f.Pool, AutoConfirmEnabled: true}
+	return &orderRun{t: t, f: f, acts: acts, env: newEnv(acts), id: f.NextOrderID(t), now: t0}
+}
+
+// autoConfirmDisabled switches AUTO_CONFIRM_JOB_ENABLED off for this run.
+func (r *orderRun) autoConfirmDisabled() *orderRun {
+	r.acts.AutoConfirmEnabled = false
+	r.env = newEnv(r.acts)
+	return r
+}
+
+func (r *orderRun) client() order.Actor {
+	return order.Actor{UserID: r.f.Client, Role: ordem.RoleClient}
+}
+
+func (r *orderRun) provider() order.Actor {
+	return order.Actor{UserID: r.f.Provider, Role: ordem.RoleProvider}
+}
+
+func (r *orderRun) admin() order.Actor { return order.Actor{UserID: r.f.Admin, Role: ordem.RoleAdmin} }
+
+// advance moves the run's clock.
+func (r *orderRun) advance(dur time.Duration) { r.now = r.now.Add(dur) }
+
+// exec runs one activity by name; out (if not nil) receives its result.
+func (r *orderRun) exec(name string, in any, out any) error {
+	r.t.Helper()
+	v, err := r.env.ExecuteActivity(name, in)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		require.NoError(r.t, v.Get(out))
+	}
+	return nil
+}
+
+// input is the order as the API starts it: amount from the client to the
+// fixture's provider.
+func (r *orderRun) input(amount string, due *time.Time) order.Input {
+	return order.Input{OrderID: r.id, ClientID: r.f.Client, ProviderID: r.f.Provider, Title: "Pintura da sala",
+		Description: "Duas demãos", Amount: d(amount), DueDate: due}
+}
+
+// createInput prepares the workflow's initial state for in (newOrder) and
+// returns the CreateOrder input the workflow sends.
+func (r *orderRun) createInput(in order.Input) order.CreateOrderInput {
+	r.st = order.State{
+		OrderID: in.OrderID, ClientID: in.ClientID, ProviderID: in.ProviderID, Title: in.Title,
+		Description: in.Description, Status: order.StatusNegotiating, Amount: in.Amount, DueDate: in.DueDate,
+		ProposalVersion: 1, LastProposedBy: in.ClientID, CreatedAt: r.now, UpdatedAt: r.now,
+		ContestFeeHeld: decimal.Zero,
+		Outcome:        order.Outcome{PlatformRevenue: decimal.Zero, ProviderNet: decimal.Zero},
+	}
+	return order.CreateOrderInput{Order: order.Input{OrderID: r.st.OrderID, ClientID: r.st.ClientID,
+		ProviderID: r.st.ProviderID, Title: r.st.Title, Description: r.st.Description, Amount: r.st.Amount,
+		DueDate: r.st.DueDate}, At: r.st.CreatedAt}
+}
+
+// createWith runs CreateOrder for in and, on success, completes the state
+// as the workflow does.
+func (r *orderRun) createWith(in order.Input) (order.CreateOrderResult, error) {
+	r.t.Helper()
+	var res order.CreateOrderResult
+	if err := r.exec(order.ActivityCreateOrder, r.createInput(in), &res); err != nil {
+		return res, err
+	}
+	r.st.Terms = res.Terms
+	r.st.ProposalExpiresAt = r.st.CreatedAt.Add(order.Hours(res.Terms.ProposalExpiryHours))
+	r.st.Created = true
+	return res, nil
+}
+
+// create creates an order of amount (no due date) and requires success.
+func (r *orderRun) create(amount string) order.CreateOrderResult {
+	r.t.Helper()
+	res, err := r.createWith(r.input(amount, nil))
+	require.NoError(r.t, err)
+	require.False(r.t, res.Replayed)
+	return res
+}
+
+// call is one prepared transition: the activity, its input and the state
+// the workflow commits when it succeeds.
+type call struct {
+	name string
+	in   any
+	next order.State
+}
+
+// permit checks the transition table as the workflow's update validator
+// does, so every prepared call is one the workflow would make.
+func (r *orderRun) permit(action order.Action, actor order.Actor) {
+	r.t.Helper()
+	require.NoError(r.t, r.st.Permit(action, actor, r.now), "workflow would refuse %s by %s", action, actor.Role)
+}
+
+// transition mirrors orderWorkflow.transition.
+func (r *orderRun) transition(action order.Action, step string, actor order.Actor, reason string, next order.State) order.Transition {
+	next.UpdatedAt = r.now
+	return order.Transition{OrderID: r.st.OrderID, Step: step, Action: string(action), Actor: actor, At: r.now,
+		From: r.st.Status, Next: next, Reason: reason}
+}
+
+// run executes c; on success the run's state becomes c.next.
+func (r *orderRun) run(c call) (order.TransitionResult, error) {
+	r.t.Helper()
+	var res order.TransitionResult
+	if err := r.exec(c.name, c.in, &res); err != nil {
+		return res, err
+	}
+	r.st = c.next
+	return res, nil
+}
+
+// must executes c, requiring a first (not replayed) success.
+func (r *orderRun) must(c call) order.TransitionResult {
+	r.t.Helper()
+	res, err := r.run(c)
+	require.NoError(r.t, err, "%s", c.name)
+	require.False(r.t, res.Replayed, "%s replayed on its first run", c.name)
+	return res
+}
+
+// replay executes c again and requires that nothing new was written.
+func (r *orderRun) replay(c call) order.TransitionResult {
+	r.t.Helper()
+	res, err := r.run(c)
+	require.NoError(r.t, err, "%s", c.name)
+	require.True(r.t, res.Replayed, "%s replay must report Replayed", c.name)
+	return res
+}
+
+func (r *orderRun) propose(actor order.Actor, amount string, due *time.Time, note string) call {
+	r.t.Helper()
+	r.permit(order.ActionPropose, actor)
+	in := order.ProposeInput{Actor: actor, Amount: d(amount), DueDate: due, Note: note}
+	require.NoError(r.t, in.Validate(r.now))
+	next := r.st
+	next.ProposalVersion++
+	next.Amount = in.Amount
+	if in.DueDate != nil {
+		next.DueDate = in.DueDate
+	}
+	next.LastProposedBy = actor.UserID
+	next.ProposalExpiresAt = r.now.Add(order.Hours(r.st.Terms.ProposalExpiryHours))
+	t := r.transition(order.ActionPropose, fmt.Sprintf("propose:v%d", next.ProposalVersion), actor, note, next)
+	return call{order.ActivityRecordProposal, order.ProposalInput{Transition: t, Version: next.ProposalVersion,
+		Amount: in.Amount, PreviousAmount: r.st.Amount, DueDate: next.DueDate, PreviousDueDate: r.st.DueDate}, t.Next}
+}
+
+func (r *orderRun) accept(actor order.Actor) call {
+	r.t.Helper()
+	r.permit(order.ActionAccept, actor)
+	now := r.now
+	next := r.st
+	next.Status = order.StatusInProgress
+	next.AcceptedAt = &now
+	t := r.transition(order.ActionAccept, "accept", actor, "", next)
+	return call{order.ActivityAcceptOrder, order.AcceptActivityInput{Transition: t, Hold: r.st.Amount}, t.Next}
+}
+
+func (r *orderRun) deliver() call {
+	r.t.Helper()
+	r.permit(order.ActionDeliver, r.provider())
+	now := r.now
+	deadline := now.Add(order.Hours(r.st.Terms.ConfirmationDeadlineHours))
+	next := r.st
+	next.Status = order.StatusDelivered
+	next.DeliveredAt = &now
+	next.ConfirmDeadline = &deadline
+	t := r.transition(order.ActionDeliver, "deliver", r.provider(), "", next)
+	return call{order.ActivityDeliverOrder, t, t.Next}
+}
+
+// cancel mirrors orderWorkflow.cancel, penalty rules included.
+func (r *orderRun) cancel(actor order.Actor, reason string) call {
+	r.t.Helper()
+	r.permit(order.ActionCancel, actor)
+	require.NoError(r.t, order.CancelInput{Actor: actor, Reason: reason}.Validate())
+	now := r.now
+	next := r.st
+	next.Status = order.StatusCancelled
+	next.ClosedAt = &now
+	act := order.CancelActivityInput{Release: decimal.Zero, Penalty: decimal.Zero}
+	if r.st.Status != order.StatusNegotiating {
+		act.Release = r.st.Amount.Add(r.st.ContestFeeHeld)
+	}
+	if r.st.Status == order.StatusInProgress && actor.Role != ordem.RoleAdmin {
+		act.Penalty = money.Percent(r.st.Amount, r.st.Terms.CancellationFeePercentage)
+		act.PenaltyFromProvider = actor.Role == ordem.RoleProvider
+		if !act.PenaltyFromProvider && r.st.DueDate != nil && now.After(*r.st.DueDate) {
+			act.Penalty = decimal.Zero
+		}
+	}
+	if act.Penalty.IsPositive() {
+		p := act.Penalty
+		next.Outcome.Penalty = &p
+		if act.PenaltyFromProvider {
+			next.Outcome.ProviderNet = p.Neg()
+		} else {
+			next.Outcome.ProviderNet = p
+		}
+	}
+	act.Transition = r.transition(order.ActionCancel, "cancel", actor, reason, next)
+	return call{order.ActivityCancelOrder, act, act.Next}
+}
+
+// completed mirrors orderWorkflow.completed.
+func (r *orderRun) completed(auto bool) (order.State, money.Split) {
+	now := r.now
+	split := money.ReleaseSplit(r.st.Amount, r.st.Terms.PlatformFeePercentage)
+	next := r.st
+	next.Status = order.StatusCompleted
+	next.ClosedAt = &now
+	next.AutoConfirmed = auto
+	next.AutoConfirmHeld = false
+	next.Outcome.PlatformRevenue = split.Fee
+	next.Outcome.ProviderNet = split.ProviderShare
+	return next, split
+}
+
+func (r *orderRun) confirm() call {
+	r.t.Helper()
+	r.permit(order.ActionConfirm, r.client())
+	next, split := r.completed(false)
+	t := r.transition(order.ActionConfirm, "release", r.client(), "", next)
+	return call{order.ActivityConfirmOrder, order.ReleaseInput{Transition: t, Amount: r.st.Amount, Split: split}, t.Next}
+}
+
+// autoConfirmInput mirrors orderWorkflow.autoConfirm's input.
+func (r *orderRun) autoConfirmInput() order.ReleaseInput {
+	r.t.Helper()
+	require.Equal(r.t, order.StatusDelivered, r.st.Status)
+	next, split := r.completed(true)
+	t := r.transition("auto_confirm", "release", order.SystemActor, "", next)
+	return order.ReleaseInput{Transition: t, Amount: r.st.Amount, Split: split}
+}
+
+// autoConfirm runs AutoConfirmOrder with in and commits what the workflow
+// would: the completed state, or the held one.
+func (r *orderRun) autoConfirm(in order.ReleaseInput) (order.AutoConfirmResult, error) {
+	r.t.Helper()
+	var res order.AutoConfirmResult
+	if err := r.exec(order.ActivityAutoConfirm, in, &res); err != nil {
+		return res, err
+	}
+	if res.Held {
+		held := r.st
+		held.AutoConfirmHeld = true
+		held.UpdatedAt = in.At
+		r.st = held
+	} else {
+		r.st = in.Next
+	}
+	return res, nil
+}
+
+func (r *orderRun) contest(reason string) call {
+	r.t.Helper()
+	r.permit(order.ActionContest, r.client())
+	require.NoError(r.t, order.ContestInput{Actor: r.client(), Reason: reason}.Validate())
+	now := r.now
+	next := r.st
+	next.Status = order.StatusDisputed
+	next.ContestedAt = &now
+	next.ContestFeeHeld = r.st.Terms.ContestationFee
+	t := r.transition(order.ActionContest, "contest", r.client(), reason, next)
+	return call{order.ActivityContestOrder, order.ContestActivityInput{Transition: t, Fee: next.ContestFeeHeld}, t.Next}
+}
+
+// evidence is a valid uploaded file record with the given id (a UUID).
+func evidence(actor order.Actor, id, name string) order.AddEvidenceInput {
+	return order.AddEvidenceInput{Actor: actor, EvidenceID: id, StagingKey: "staging/" + id, FileName: name,
+		Extension: "pdf", ContentType: "application/pdf", Size: 2048, SHA256: strings.Repeat("ab", 32),
+		Description: "foto da parede"}
+}
+
+func (r *orderRun) addEvidence(in order.AddEvidenceInput) call {
+	r.t.Helper()
+	r.permit(order.ActionAddEvidence, in.Actor)
+	require.NoError(r.t, in.Validate())
+	next := r.st
+	next.EvidenceCount++
+	t := r.transition(order.ActionAddEvidence, "evidence:"+in.EvidenceID, in.Actor, in.Description, next)
+	return call{order.ActivityAddEvidence, order.EvidenceActivityInput{Transition: t, Evidence: in,
+		ObjectKey: order.EvidenceObjectKey(r.st.OrderID, in.EvidenceID, in.Extension)}, t.Next}
+}
+
+func (r *orderRun) resolve(refund, reason string) call {
+	r.t.Helper()
+	r.permit(order.ActionResolve, r.admin())
+	ri := order.ResolveInput{Actor: r.admin(), RefundAmount: d(refund), Reason: reason}
+	require.NoError(r.t, ri.Validate(r.st.Amount))
+	res, err := money.Resolve(r.st.Amount, ri.RefundAmount, r.st.Terms.PlatformFeePercentage, r.st.ContestFeeHeld)
+	require.NoError(r.t, err)
+	now := r.now
+	next := r.st
+	next.Status = order.StatusResolved
+	next.ClosedAt = &now
+	rf := res.Refund
+	next.Outcome = order.Outcome{
+		PlatformRevenue: res.Release.Fee.Add(res.ContestFeeToPlatform),
+		ProviderNet:     res.Release.ProviderShare,
+		Refund:          &rf,
+	}
+	t := r.transition(order.ActionResolve, "resolve", r.admin(), reason, next)
+	return call{order.ActivityResolveDispute, order.ResolveActivityInput{Transition: t, Amount: r.st.Amount, Resolution: res}, t.Next}
+}
+
+func (r *orderRun) extend(hours, reason string) call {
+	r.t.Helper()
+	r.permit(order.ActionExtendDeadline, r.admin())
+	ei := order.ExtendDeadlineInput{Actor: r.admin(), Hours: d(hours), Reason: reason}
+	require.NoError(r.t, ei.Validate())
+	now := r.now
+	old := *r.st.ConfirmDeadline
+	base := old
+	if now.After(base) {
+		base = now
+	}
+	deadline := base.Add(order.Hours(ei.Hours))
+	next := r.st
+	next.ConfirmDeadline = &deadline
+	next.AutoConfirmHeld = false
+	next.Extensions++
+	t := r.transition(order.ActionExtendDeadline, fmt.Sprintf("extend:%d", next.Extensions), r.admin(), reason, next)
+	return call{order.ActivityExtendDeadline, order.ExtendActivityInput{Transition: t, Hours: ei.Hours, OldDeadline: old}, t.Next}
+}
+
+func (r *orderRun) expire() call {
+	r.t.Helper()
+	require.Equal(r.t, order.StatusNegotiating, r.st.Status)
+	now := r.now
+	next := r.st
+	next.Status = order.StatusExpired
+	next.ClosedAt = &now
+	t := r.transition("expire", "expire", order.SystemActor, "", next)
+	return call{order.ActivityExpireOrder, t, t.Next}
+}
+
+func (r *orderRun) reminder(kind, step string, deadline time.Time) order.ReminderInput {
+	return order.ReminderInput{OrderID: r.st.OrderID, Step: step, Kind: kind, Deadline: deadline, At: r.now}
+}
+
+// refusal mirrors orderWorkflow.recordRefusal for a refused signal.
+func (r *orderRun) refusal(action order.Action, actor order.Actor, cause error) order.RefusalInput {
+	r.refusals++
+	code := order.RefusalCode(cause)
+	if code == "" {
+		code = ordem.EInternal
+	}
+	return order.RefusalInput{OrderID: r.st.OrderID, Step: fmt.Sprintf("refused:%d", r.refusals), Action: action,
+		Actor: actor, Status: r.st.Status, Code: code, Message: cause.Error(), At: r.now}
+}
+
+// toDelivered creates an order of amount (client funded with deposit),
+// accepts it as the provider and delivers it.
+func (r *orderRun) toDelivered(deposit, amount string) {
+	r.t.Helper()
+	r.toInProgress(deposit, amount)
+	r.advance(2 * time.Hour)
+	r.must(r.deliver())
+}
+
+// toInProgress creates an order and has the provider accept it.
+func (r *orderRun) toInProgress(deposit, amount string) {
+	r.t.Helper()
+	if deposit != "" {
+		r.f.Deposit(r.t, r.f.Client, deposit)
+	}
+	r.create(amount)
+	r.advance(time.Hour)
+	r.must(r.accept(r.provider()))
+}
+
+// toDisputed delivers and has the client contest.
+func (r *orderRun) toDisputed(deposit, amount string) {
+	r.t.Helper()
+	r.toDelivered(deposit, amount)
+	r.advance(time.Hour)
+	r.must(r.contest("a parede ficou manchada"))
+}
+
+// ---- database probes ----
+
+// ledgerKinds lists the kinds of the order's ledger transactions, oldest
+// first.
+func ledgerKinds(t *testing.T, f *ordertest.Fixture, orderID int64) []string {
+	t.Helper()
+	rows, err := f.Pool.Query(context.Background(),
+		`SELECT kind FROM ledger_transactions WHERE order_id = $1 ORDER BY id`, orderID)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return out
+}
+
+// ledgerTxCount counts the ledger transactions posted under key.
+func ledgerTxCount(t *testing.T, f *ordertest.Fixture, key string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, f.Pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM ledger_transactions WHERE idempotency_key = $1`, key).Scan(&n))
+	return n
+}
+
+// legs returns the entries of the ledger transaction posted under key as
+// "account=amount", sorted by account.
+func legs(t *testing.T, f *ordertest.Fixture, key string) []string {
+	t.Helper()
+	rows, err := f.Pool.Query(context.Background(), `
+		SELECT a.code || '=' || e.amount::text
+		FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+		JOIN ledger_accounts a ON a.id = e.account_id
+		WHERE t.idempotency_key = $1 ORDER BY a.code`, key)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return out
+}
+
+func count(t *testing.T, f *ordertest.Fixture, query string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, f.Pool.QueryRow(context.Background(), query, args...).Scan(&n))
+	return n
+}
+
+// snapshot is everything a refused or replayed activity must leave alone.
+type snapshot struct {
+	row           ordertest.OrderRow
+	events        []string
+	ledgerTx      int
+	entries       int
+	notifications int
+	wallets       []string
+	revenue       string
+}
+
+func (r *orderRun) snapshot() snapshot {
+	r.t.Helper()
+	f, t := r.f, r.t
+	return snapshot{
+		row:           f.Order(t, r.id),
+		events:        f.Events(t, r.id),
+		ledgerTx:      count(t, f, `SELECT count(*) FROM ledger_transactions`),
+		entries:       count(t, f, `SELECT count(*) FROM ledger_entries`),
+		notifications: count(t, f, `SELECT count(*) FROM notifications`),
+		wallets:       f.Wallets(t, f.Client, f.Provider),
+		revenue:       f.Revenue(t),
+	}
+}
+
+// extraRow reads the read-model columns OrderRow leaves out.
+type extraRow struct {
+	DueDate           *time.Time
+	ProposalExpiresAt time.Time
+	LastProposedBy    int64
+	RefundAmount      *decimal.Decimal
+	PenaltyAmount     *decimal.Decimal
+	AcceptedAt        *time.Time
+	DeliveredAt       *time.Time
+	ConfirmDeadline   *time.Time
+	ContestedAt       *time.Time
+	ContestReason     *string
+	Extensions        int
+	CancelledBy       *int64
+	CancelledByRole   *string
+	CancelReason      *string
+	ResolutionReason  *string
+	ClosedAt          *time.Time
+	UpdatedAt         time.Time
+}
+
+func readExtra(t *testing.T, f *ordertest.Fixture, id int64) extraRow {
+	t.Helper()
+	var e extraRow
+	require.NoError(t, f.Pool.QueryRow(context.Background(), `
+		SELECT due_date, proposal_expires_at, last_proposed_by, refund_amount, penalty_amount, accepted_at,
+		       delivered_at, confirm_deadline, contested_at, contest_reason, extensions, cancelled_by,
+		       cancelled_by_role, cancel_reason, resolution_reason, closed_at, updated_at
+		FROM orders WHERE id = $1`, id).Scan(&e.DueDate, &e.ProposalExpiresAt, &e.LastProposedBy, &e.RefundAmount,
+		&e.PenaltyAmount, &e.AcceptedAt, &e.DeliveredAt, &e.ConfirmDeadline, &e.ContestedAt, &e.ContestReason,
+		&e.Extensions, &e.CancelledBy, &e.CancelledByRole, &e.CancelReason, &e.ResolutionReason, &e.ClosedAt,
+		&e.UpdatedAt))
+	return e
+}
+
+// requireTime compares instants (Postgres returns them in local time).
+func requireTime(t *testing.T, want time.Time, got *time.Time, msgAndArgs ...any) {
+	t.Helper()
+	require.NotNil(t, got, msgAndArgs...)
+	require.True(t, want.Equal(*got), "want %s, got %s %v", want, *got, fmt.Sprint(msgAndArgs...))
+}
+
+// fixedPtr renders an optional amount for compact asserts.
+func fixedPtr(v *decimal.Decimal) string {
+	if v == nil {
+		return "<nil>"
+	}
+	return v.StringFixed(2)
+}
+
+// balances renders a TransitionResult's balances like Fixture.Wallets.
+func balances(b order.Balances) []string {
+	return []string{
+		b.ClientAvailable.StringFixed(2) + "/" + b.ClientBlocked.StringFixed(2),
+		b.ProviderAvailable.StringFixed(2) + "/" + b.ProviderBlocked.StringFixed(2),
+		b.PlatformRevenue.StringFixed(2),
+	}
+}
