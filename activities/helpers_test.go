@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/ordem/ordem"
@@ -408,8 +410,13 @@ func (r *orderRun) refusal(action order.Action, actor order.Actor, cause error) 
 	if code == "" {
 		code = ordem.EInternal
 	}
+	msg := cause.Error()
+	var appErr *temporal.ApplicationError
+	if errors.As(cause, &appErr) {
+		msg = appErr.Message()
+	}
 	return order.RefusalInput{OrderID: r.st.OrderID, Step: fmt.Sprintf("refused:%d", r.refusals), Action: action,
-		Actor: actor, Status: r.st.Status, Code: code, Message: cause.Error(), At: r.now}
+		Actor: actor, Status: r.st.Status, Code: code, Message: msg, At: r.now}
 }
 
 // toDelivered creates an order of amount (client funded with deposit),
@@ -449,9 +456,7 @@ func ledgerKinds(t *testing.T, f *ordertest.Fixture, orderID int64) []string {
 	rows, err := f.Pool.Query(context.Background(),
 		`SELECT kind FROM ledger_transactions WHERE order_id = $1 ORDER BY id`, orderID)
 	require.NoError(t, err)
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
-	return out
+	return collect(t, rows)
 }
 
 // ledgerTxCount counts the ledger transactions posted under key.
@@ -473,9 +478,7 @@ func legs(t *testing.T, f *ordertest.Fixture, key string) []string {
 		JOIN ledger_accounts a ON a.id = e.account_id
 		WHERE t.idempotency_key = $1 ORDER BY a.code`, key)
 	require.NoError(t, err)
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
-	return out
+	return collect(t, rows)
 }
 
 func count(t *testing.T, f *ordertest.Fixture, query string, args ...any) int {
@@ -567,4 +570,25 @@ func balances(b order.Balances) []string {
 		b.ProviderAvailable.StringFixed(2) + "/" + b.ProviderBlocked.StringFixed(2),
 		b.PlatformRevenue.StringFixed(2),
 	}
+}
+
+// requireRefusal requires err to be a non-retryable refusal with code.
+func requireRefusal(t *testing.T, err error, code string) {
+	t.Helper()
+	require.Error(t, err)
+	require.Equal(t, code, order.RefusalCode(err), "refusal code of %v", err)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr))
+	require.True(t, appErr.NonRetryable(), "a refusal must not be retried")
+}
+
+// collect collects a one-column result; empty is nil, for compact asserts.
+func collect(t *testing.T, rows pgx.Rows) []string {
+	t.Helper()
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

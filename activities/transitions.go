@@ -68,19 +68,31 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 		}
 		t := res.Terms
 		expires := in.At.Add(order.Hours(t.ProposalExpiryHours))
-		_, err = tx.Exec(ctx, `
+		// The terms returned are the terms as the row stores them, not as
+		// read from config: the snapshot columns round (percentages are
+		// NUMERIC(7, 4) while config accepts more decimals), and a replay
+		// returns the row's values, so returning the config values would
+		// make the fees the workflow applies depend on whether this
+		// activity was retried, and differ from the order's snapshot.
+		err = tx.QueryRow(ctx, `
 			INSERT INTO orders (id, client_id, provider_id, title, description, status, amount, due_date,
 			    proposal_version, last_proposed_by, proposal_expires_at,
 			    platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
 			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours,
 			    created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, 'negotiating', $6, $7, 1, $2, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
+			VALUES ($1, $2, $3, $4, $5, 'negotiating', $6, $7, 1, $2, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+			RETURNING platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
+			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours`,
 			o.OrderID, o.ClientID, o.ProviderID, o.Title, o.Description, o.Amount, o.DueDate, expires,
 			t.PlatformFeePercentage, t.ContestationFee, t.CancellationFeePercentage,
-			t.ConfirmationDeadlineHours, t.ProposalExpiryHours, t.ConfirmationReminderHours, t.DisputeSLAHours, in.At)
+			t.ConfirmationDeadlineHours, t.ProposalExpiryHours, t.ConfirmationReminderHours, t.DisputeSLAHours, in.At).Scan(
+			&res.Terms.PlatformFeePercentage, &res.Terms.ContestationFee, &res.Terms.CancellationFeePercentage,
+			&res.Terms.ConfirmationDeadlineHours, &res.Terms.ProposalExpiryHours, &res.Terms.ConfirmationReminderHours,
+			&res.Terms.DisputeSLAHours)
 		if err != nil {
 			return fmt.Errorf("insert order %d: %w", o.OrderID, err)
 		}
+		t = res.Terms
 		_, err = tx.Exec(ctx, `
 			INSERT INTO order_proposals (order_id, version, proposed_by, proposer_role, amount, due_date, created_at)
 			VALUES ($1, 1, $2, 'client', $3, $4, $5)`, o.OrderID, o.ClientID, o.Amount, o.DueDate, in.At)

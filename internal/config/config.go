@@ -46,6 +46,12 @@ type Config struct {
 	SessionLifetime time.Duration // PERMANENT_SESSION_LIFETIME
 
 	HTTPAddr string // HTTP_ADDR
+	// CORSAllowedOrigins lists the browser origins allowed to call the API;
+	// empty allows none (same-origin only).
+	CORSAllowedOrigins []string // CORS_ALLOWED_ORIGINS
+	// DepositWebhookSecret signs POST /v1/webhooks/deposits; empty turns
+	// the webhook off.
+	DepositWebhookSecret string // DEPOSIT_WEBHOOK_SECRET
 
 	TemporalAddress   string // TEMPORAL_ADDRESS
 	TemporalNamespace string // TEMPORAL_NAMESPACE
@@ -112,6 +118,15 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 
 	c.SessionLifetime = p.duration("PERMANENT_SESSION_LIFETIME", time.Hour)
 	c.HTTPAddr = p.str("HTTP_ADDR", ":8080")
+	for _, o := range strings.Split(p.str("CORS_ALLOWED_ORIGINS", ""), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
+		}
+	}
+	c.DepositWebhookSecret = p.str("DEPOSIT_WEBHOOK_SECRET", "")
+	if c.DepositWebhookSecret != "" && len(c.DepositWebhookSecret) < MinSecretKeyLen && !dev {
+		p.fail("DEPOSIT_WEBHOOK_SECRET", fmt.Sprintf("at least %d bytes outside dev", MinSecretKeyLen))
+	}
 
 	c.TemporalAddress = p.str("TEMPORAL_ADDRESS", "127.0.0.1:7233")
 	c.TemporalNamespace = p.str("TEMPORAL_NAMESPACE", "default")

@@ -56,9 +56,9 @@ var (
 // migrations, so a changed schema gets a new template.
 func template(tb testing.TB) string {
 	tb.Helper()
-	templateOnce.Do(func() { templateName, templateErr = ensureTemplate() })
-	require.NoError(tb, templateErr, "prepare migrated template database")
-	return templateName
+	name, err := ensureTemplateOnce()
+	require.NoError(tb, err, "prepare migrated template database")
+	return name
 }
 
 func ensureTemplate() (string, error) {
@@ -150,6 +150,43 @@ func createDB(tb testing.TB, fromTemplate string) string {
 		}
 	})
 	return URLFor(tb, name)
+}
+
+// CreateMigrated creates a fresh migrated database outside any single test
+// (for a TestMain that shares one database across a package) and returns
+// its URL and a function that drops it.
+func CreateMigrated() (string, func(), error) {
+	tpl, err := ensureTemplateOnce()
+	if err != nil {
+		return "", nil, err
+	}
+	ctx := context.Background()
+	name := randomName("ordem_pkg_")
+	admin, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		return "", nil, err
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE `+tpl); err != nil {
+		return "", nil, err
+	}
+	cfg, err := pgx.ParseConfig(ServerURL())
+	if err != nil {
+		return "", nil, err
+	}
+	url := fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Password, cfg.Host, cfg.Port, name)
+	drop := func() {
+		if c, err := pgx.Connect(context.Background(), ServerURL()); err == nil {
+			_, _ = c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+			_ = c.Close(context.Background())
+		}
+	}
+	return url, drop, nil
+}
+
+func ensureTemplateOnce() (string, error) {
+	templateOnce.Do(func() { templateName, templateErr = ensureTemplate() })
+	return templateName, templateErr
 }
 
 // NewDB returns a pool on a fresh, migrated database of this test's own.

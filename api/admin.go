@@ -1,0 +1,5 @@
+package api
+
+import "github.com/gofiber/fiber/v2"
+
+func (s *Server) mountAdmin(r fiber.Router) {}

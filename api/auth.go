@@ -1,0 +1,309 @@
+package api
+
+import (
+	"errors"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/auth"
+	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/postgres"
+)
+
+// User is a user as the API shows it.
+type User struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Email     string     `json:"email"`
+	Phone     string     `json:"phone"`
+	Role      ordem.Role `json:"role"`
+	CreatedAt time.Time  `json:"created_at"`
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+}
+
+// principal is the authenticated caller.
+type principal struct {
+	ID   int64
+	Role ordem.Role
+	User User
+}
+
+const principalKey = "principal"
+
+// caller returns the authenticated user (set by authenticate).
+func caller(c *fiber.Ctx) *principal {
+	p, _ := c.Locals(principalKey).(*principal)
+	return p
+}
+
+var errUnauthenticated = ordem.Errorf(ordem.EUnauthenticated, "a valid bearer token is required")
+
+// authenticate resolves the bearer token to a live session of a live user.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" || len(token) > 200 {
+		return errUnauthenticated
+	}
+	p := &principal{}
+	err := s.Pool.QueryRow(c.UserContext(), `
+		SELECT u.id, u.name, u.email, u.phone, u.role, u.created_at
+		FROM api_sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.deleted_at IS NULL`,
+		auth.HashToken(token), s.now()).Scan(&p.ID, &p.User.Name, &p.User.Email, &p.User.Phone, &p.Role, &p.User.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errUnauthenticated
+	}
+	if err != nil {
+		return err
+	}
+	p.User.ID, p.User.Role = id(p.ID), p.Role
+	c.Locals(principalKey, p)
+	return c.Next()
+}
+
+// requireRole lets only the given roles through.
+func requireRole(roles ...ordem.Role) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p := caller(c)
+		for _, r := range roles {
+			if p != nil && p.Role == r {
+				return c.Next()
+			}
+		}
+		return ordem.Errorf(ordem.EForbidden, "this action needs the %s role", roles[0])
+	}
+}
+
+func (s *Server) mountAuth(r fiber.Router) {
+	r.Post("/auth/register", s.register)
+	r.Post("/auth/login", s.login)
+	r.Post("/auth/logout", s.authenticate, s.logout)
+	r.Get("/me", s.authenticate, s.me)
+	admin := r.Group("/admin", s.authenticate, requireRole(ordem.RoleAdmin))
+	admin.Get("/users", s.listUsers)
+	admin.Delete("/users/:id", s.deleteUser)
+}
+
+type registerRequest struct {
+	Name     string     `json:"name"`
+	Email    string     `json:"email"`
+	Phone    string     `json:"phone"`
+	Password string     `json:"password"`
+	Role     ordem.Role `json:"role"`
+}
+
+// minPasswordLen follows NIST SP 800-63B's floor for user-chosen secrets.
+const minPasswordLen = 8
+
+func (r *registerRequest) validate() error {
+	f := fieldErrors{}
+	r.Name = strings.TrimSpace(r.Name)
+	r.Email = strings.ToLower(strings.TrimSpace(r.Email))
+	r.Phone = strings.TrimSpace(r.Phone)
+	if r.Name == "" || utf8.RuneCountInString(r.Name) > 200 {
+		f.add("name", "is required, at most 200 characters")
+	}
+	if addr, err := mail.ParseAddress(r.Email); err != nil || addr.Address != r.Email || len(r.Email) > 320 {
+		f.add("email", "must be a valid e-mail address")
+	}
+	if len(r.Phone) > 40 {
+		f.add("phone", "must be at most 40 characters")
+	}
+	if utf8.RuneCountInString(r.Password) < minPasswordLen || len(r.Password) > 1024 {
+		f.add("password", "must have at least 8 characters")
+	}
+	if r.Role != ordem.RoleClient && r.Role != ordem.RoleProvider {
+		f.add("role", "must be client or provider")
+	}
+	return f.err()
+}
+
+func (s *Server) register(c *fiber.Ctx) error {
+	var req registerRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if err != nil {
+		return err
+	}
+	var u User
+	var uid int64
+	err = postgres.InTx(c.UserContext(), s.Pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(c.UserContext(), `
+			INSERT INTO users (name, email, phone, password_hash, role) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id, name, email, phone, role, created_at`,
+			req.Name, req.Email, req.Phone, hash, string(req.Role)).Scan(&uid, &u.Name, &u.Email, &u.Phone, &u.Role, &u.CreatedAt)
+		if postgres.IsUniqueViolation(err) {
+			return &ordem.Error{Code: ordem.EValidation, Message: "this e-mail is already registered",
+				Fields: map[string]string{"email": "is already registered"}}
+		}
+		if err != nil {
+			return err
+		}
+		_, err = ledger.OpenUserAccounts(c.UserContext(), tx, uid)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	u.ID = id(uid)
+	return c.Status(fiber.StatusCreated).JSON(u)
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// LoginResponse is the answer to a successful login.
+type LoginResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      User      `json:"user"`
+}
+
+// dummyHash is checked when the e-mail is unknown, so a login takes the
+// same time whether or not the account exists.
+var dummyHash, _ = auth.HashPassword("ordem-timing-equaliser")
+
+func (s *Server) login(c *fiber.Ctx) error {
+	var req loginRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	email := strings.ToLower(strings.TrimSpace(req.Email))
+	var (
+		u    User
+		uid  int64
+		hash string
+	)
+	err := s.Pool.QueryRow(c.UserContext(), `
+		SELECT id, name, email, phone, role, created_at, password_hash FROM users
+		WHERE lower(email) = $1 AND deleted_at IS NULL`, email).Scan(&uid, &u.Name, &u.Email, &u.Phone, &u.Role, &u.CreatedAt, &hash)
+	found := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if !found {
+		hash = dummyHash
+	}
+	ok, err := auth.CheckPassword(req.Password, hash)
+	if err != nil {
+		return err
+	}
+	if !found || !ok {
+		return ordem.Errorf(ordem.EUnauthenticated, "wrong e-mail or password")
+	}
+	token, tokenHash := auth.NewToken()
+	expires := s.now().Add(s.Config.SessionLifetime).UTC().Truncate(time.Second)
+	_, err = s.Pool.Exec(c.UserContext(), `
+		INSERT INTO api_sessions (token_hash, user_id, expires_at, user_agent, ip) VALUES ($1, $2, $3, $4, $5)`,
+		tokenHash, uid, expires, truncate(c.Get(fiber.HeaderUserAgent), 300), c.IP())
+	if err != nil {
+		return err
+	}
+	u.ID = id(uid)
+	return c.JSON(LoginResponse{Token: token, ExpiresAt: expires, User: u})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func (s *Server) logout(c *fiber.Ctx) error {
+	token := strings.TrimPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	_, err := s.Pool.Exec(c.UserContext(), `UPDATE api_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL`,
+		auth.HashToken(token), s.now())
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) me(c *fiber.Ctx) error {
+	return c.JSON(caller(c).User)
+}
+
+func (s *Server) listUsers(c *fiber.Ctx) error {
+	page, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	role := c.Query("role")
+	if role != "" && !ordem.Role(role).Valid() {
+		return (fieldErrors{"role": "must be client, provider or admin"}).err()
+	}
+	rows, err := s.Pool.Query(c.UserContext(), `
+		SELECT id, name, email, phone, role, created_at, deleted_at FROM users
+		WHERE ($1 = '' OR role = $1) AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+		ORDER BY created_at DESC, id DESC LIMIT $4`, role, page.after, page.afterID, page.limit+1)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		User
+		uid int64
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		err := r.Scan(&x.uid, &x.Name, &x.Email, &x.Phone, &x.Role, &x.CreatedAt, &x.DeletedAt)
+		x.ID = id(x.uid)
+		return x, err
+	})
+	if err != nil {
+		return err
+	}
+	out := make([]User, 0, len(items))
+	next := ""
+	for i, it := range items {
+		if i == page.limit {
+			next = encodeCursor(items[i-1].CreatedAt, items[i-1].uid)
+			break
+		}
+		out = append(out, it.User)
+	}
+	return c.JSON(Page[User]{Items: out, NextCursor: next})
+}
+
+func (s *Server) deleteUser(c *fiber.Ctx) error {
+	uid, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	p := caller(c)
+	if uid == p.ID {
+		return ordem.Errorf(ordem.EInvalidTransition, "an admin cannot delete their own account")
+	}
+	err = postgres.InTx(c.UserContext(), s.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(c.UserContext(), `UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL`, uid, s.now())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ordem.Errorf(ordem.ENotFound, "no such user")
+		}
+		// Their sessions end now: a deleted user can no longer act.
+		if _, err := tx.Exec(c.UserContext(), `UPDATE api_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, uid, s.now()); err != nil {
+			return err
+		}
+		return auditLog(c, tx, p, "delete_user", "user", uid, c.Query("reason"), nil)
+	})
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

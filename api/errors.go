@@ -1,0 +1,93 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/workflows/order"
+)
+
+// statusByCode maps every domain error code to its HTTP status: the one
+// table clients and this server agree on.
+var statusByCode = map[string]int{
+	ordem.EInvalid:             fiber.StatusBadRequest,
+	ordem.EUnauthenticated:     fiber.StatusUnauthorized,
+	ordem.EForbidden:           fiber.StatusForbidden,
+	ordem.ENotFound:            fiber.StatusNotFound,
+	ordem.EInsufficientFunds:   fiber.StatusPaymentRequired,
+	ordem.EInvalidTransition:   fiber.StatusConflict,
+	ordem.EIdempotencyConflict: fiber.StatusConflict,
+	ordem.ETooLarge:            fiber.StatusRequestEntityTooLarge,
+	ordem.EValidation:          fiber.StatusUnprocessableEntity,
+	ordem.ERateLimited:         fiber.StatusTooManyRequests,
+	ordem.EInternal:            fiber.StatusInternalServerError,
+}
+
+// ErrorBody is the one error envelope: {"error": {"code", "message"}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail describes a refusal.
+type ErrorDetail struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// toDomain turns any error a handler returns into a domain error: domain
+// errors as they are, workflow refusals by their type, Fiber's own errors
+// by status, and everything else as internal.
+func toDomain(err error) *ordem.Error {
+	var de *ordem.Error
+	if errors.As(err, &de) {
+		return de
+	}
+	if code := order.RefusalCode(err); code != "" {
+		e := &ordem.Error{Code: code, Message: refusalMessage(err)}
+		e.Fields = refusalFields(err)
+		return e
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		switch fe.Code {
+		case fiber.StatusNotFound:
+			return ordem.Errorf(ordem.ENotFound, "no such route")
+		case fiber.StatusMethodNotAllowed:
+			return ordem.Errorf(ordem.ENotFound, "no such route for this method")
+		case fiber.StatusRequestEntityTooLarge:
+			return ordem.Errorf(ordem.ETooLarge, "the request body is too large")
+		case fiber.StatusTooManyRequests:
+			return ordem.Errorf(ordem.ERateLimited, "too many requests; slow down and retry later")
+		case fiber.StatusBadRequest:
+			return ordem.Errorf(ordem.EInvalid, "malformed request")
+		}
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		// The order's workflow is gone (closed and past retention).
+		return ordem.Errorf(ordem.EInvalidTransition, "this order no longer accepts actions")
+	}
+	return &ordem.Error{Code: ordem.EInternal, Message: ordem.ErrorMessage(nil)}
+}
+
+// errorHandler writes every error in the one envelope. Internal errors are
+// logged with the request id and answered without details.
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	de := toDomain(err)
+	status, ok := statusByCode[de.Code]
+	if !ok {
+		status = fiber.StatusInternalServerError
+	}
+	if status == fiber.StatusInternalServerError {
+		s.Logger.Error("Internal error", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "error", err)
+		de = &ordem.Error{Code: ordem.EInternal, Message: "An internal error has occurred; quote the request id " + requestID(c) + " to support."}
+	} else if s.Logger.Enabled(c.UserContext(), slog.LevelDebug) {
+		s.Logger.Debug("Request refused", "request_id", requestID(c), "code", de.Code, "message", de.Message)
+	}
+	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}})
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordem/ordem"
+)
+
+// id formats a database id as the API shows ids: strings.
+func id(n int64) string { return strconv.FormatInt(n, 10) }
+
+// pathID parses a numeric id path parameter; anything else is not found.
+func pathID(c *fiber.Ctx, name string) (int64, error) {
+	n, err := strconv.ParseInt(c.Params(name), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, ordem.Errorf(ordem.ENotFound, "no such %s", strings.TrimSuffix(name, "_id"))
+	}
+	return n, nil
+}
+
+// Page is a page of a list with an opaque cursor for the next one.
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// page is a parsed keyset-pagination request: items strictly after
+// (after, afterID) in descending (created_at, id) order.
+type page struct {
+	limit   int
+	after   *time.Time
+	afterID int64
+}
+
+const (
+	defaultPageSize = 20
+	maxPageSize     = 100
+)
+
+func parsePage(c *fiber.Ctx) (page, error) {
+	p := page{limit: defaultPageSize}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxPageSize {
+			return p, (fieldErrors{"limit": "must be a whole number between 1 and 100"}).err()
+		}
+		p.limit = n
+	}
+	if cur := c.Query("cursor"); cur != "" {
+		t, n, ok := decodeCursor(cur)
+		if !ok {
+			return p, (fieldErrors{"cursor": "is not a cursor this API returned"}).err()
+		}
+		p.after, p.afterID = &t, n
+	}
+	return p, nil
+}
+
+func encodeCursor(t time.Time, n int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(t.UTC().Format(time.RFC3339Nano) + "|" + strconv.FormatInt(n, 10)))
+}
+
+func decodeCursor(s string) (time.Time, int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, 0, false
+	}
+	ts, ns, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, 0, false
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return time.Time{}, 0, false
+	}
+	return t, n, true
+}
+
+// auditLog records an admin action in the audit log, in tx.
+func auditLog(c *fiber.Ctx, tx pgx.Tx, p *principal, action, targetType string, targetID int64, reason string, data any) error {
+	payload := []byte("{}")
+	if data != nil {
+		var err error
+		if payload, err = json.Marshal(data); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(c.UserContext(), `
+		INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id, reason, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ID, string(p.Role), action, targetType, id(targetID), reason, payload)
+	return err
+}

@@ -1,0 +1,497 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/money"
+	"github.com/ordem/ordem/workflows/order"
+)
+
+func (s *Server) mountOrders(r fiber.Router) {
+	o := r.Group("/orders", s.authenticate)
+	o.Post("/", requireRole(ordem.RoleClient), s.idempotent, s.createOrder)
+	o.Get("/", s.listOrders)
+	o.Get("/:id", s.getOrder)
+	o.Get("/:id/events", s.orderEvents)
+	o.Post("/:id/proposals", s.orderAction(order.ActionPropose, s.proposeInput))
+	o.Post("/:id/accept", s.orderAction(order.ActionAccept, noBody(func(a order.Actor) any { return order.AcceptInput{Actor: a} })))
+	o.Post("/:id/deliver", s.orderAction(order.ActionDeliver, noBody(func(a order.Actor) any { return order.DeliverInput{Actor: a} })))
+	o.Post("/:id/confirm", s.orderAction(order.ActionConfirm, noBody(func(a order.Actor) any { return order.ConfirmInput{Actor: a} })))
+	o.Post("/:id/contest", s.orderAction(order.ActionContest, s.contestInput))
+	o.Post("/:id/cancel", s.orderAction(order.ActionCancel, s.cancelInput))
+	admin := r.Group("/admin/orders", s.authenticate, requireRole(ordem.RoleAdmin))
+	admin.Post("/:id/resolve", s.orderAction(order.ActionResolve, s.resolveInput))
+	admin.Post("/:id/extend-deadline", s.orderAction(order.ActionExtendDeadline, s.extendInput))
+}
+
+// Terms is an order's fee and deadline snapshot.
+type Terms struct {
+	PlatformFeePercentage     string `json:"platform_fee_percentage"`
+	ContestationFee           Money  `json:"contestation_fee"`
+	CancellationFeePercentage string `json:"cancellation_fee_percentage"`
+	ConfirmationDeadlineHours string `json:"confirmation_deadline_hours"`
+	ProposalExpiryHours       string `json:"proposal_expiry_hours"`
+	ConfirmationReminderHours string `json:"confirmation_reminder_hours"`
+	DisputeSLAHours           string `json:"dispute_sla_hours"`
+}
+
+// Outcome is where an order's money went.
+type Outcome struct {
+	PlatformRevenue Money  `json:"platform_revenue"`
+	ProviderNet     Money  `json:"provider_net"`
+	Refund          *Money `json:"refund,omitempty"`
+	Penalty         *Money `json:"penalty,omitempty"`
+}
+
+// Proposal is one version of the negotiated terms.
+type Proposal struct {
+	Version        int        `json:"version"`
+	ProposedBy     string     `json:"proposed_by"`
+	ProposerRole   ordem.Role `json:"proposer_role"`
+	Amount         Money      `json:"amount"`
+	PreviousAmount *Money     `json:"previous_amount,omitempty"`
+	DueDate        *time.Time `json:"due_date,omitempty"`
+	Note           string     `json:"note"`
+	CreatedAt      time.Time  `json:"created_at"`
+}
+
+// Order is an order as the API shows it.
+type Order struct {
+	ID                string     `json:"id"`
+	WorkflowID        string     `json:"workflow_id"`
+	ClientID          string     `json:"client_id"`
+	ProviderID        string     `json:"provider_id"`
+	Title             string     `json:"title"`
+	Description       string     `json:"description"`
+	Status            string     `json:"status"`
+	Amount            Money      `json:"amount"`
+	Currency          string     `json:"currency"`
+	DueDate           *time.Time `json:"due_date,omitempty"`
+	ProposalVersion   int        `json:"proposal_version"`
+	LastProposedBy    string     `json:"last_proposed_by"`
+	ProposalExpiresAt time.Time  `json:"proposal_expires_at"`
+	Terms             Terms      `json:"terms"`
+	Outcome           Outcome    `json:"outcome"`
+	ContestFeeHeld    Money      `json:"contest_fee_held"`
+	AcceptedAt        *time.Time `json:"accepted_at,omitempty"`
+	DeliveredAt       *time.Time `json:"delivered_at,omitempty"`
+	ConfirmDeadline   *time.Time `json:"confirm_deadline,omitempty"`
+	AutoConfirmHeld   bool       `json:"auto_confirm_held"`
+	AutoConfirmed     bool       `json:"auto_confirmed"`
+	ContestedAt       *time.Time `json:"contested_at,omitempty"`
+	ContestReason     *string    `json:"contest_reason,omitempty"`
+	EvidenceCount     int        `json:"evidence_count"`
+	Extensions        int        `json:"extensions"`
+	CancelledByRole   *string    `json:"cancelled_by_role,omitempty"`
+	CancelReason      *string    `json:"cancel_reason,omitempty"`
+	ResolutionReason  *string    `json:"resolution_reason,omitempty"`
+	ClosedAt          *time.Time `json:"closed_at,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
+	// AllowedActions lists what the caller may do now: frontends offer
+	// only these.
+	AllowedActions []order.Action `json:"allowed_actions"`
+	// CancelPenalty is what cancelling now would cost the caller, shown
+	// before they confirm; absent when cancel is not allowed.
+	CancelPenalty *Money     `json:"cancel_penalty,omitempty"`
+	Proposals     []Proposal `json:"proposals,omitempty"`
+}
+
+const orderColumns = `
+	o.id, o.client_id, o.provider_id, o.title, o.description, o.status, o.amount, o.due_date,
+	o.proposal_version, o.last_proposed_by, o.proposal_expires_at,
+	o.platform_fee_percentage, o.contestation_fee, o.cancellation_fee_percentage,
+	o.confirmation_deadline_hours, o.proposal_expiry_hours, o.confirmation_reminder_hours, o.dispute_sla_hours,
+	o.platform_revenue, o.provider_net, o.refund_amount, o.penalty_amount, o.contest_fee_held,
+	o.accepted_at, o.delivered_at, o.confirm_deadline, o.auto_confirm_held, o.auto_confirmed,
+	o.contested_at, o.contest_reason, o.evidence_count, o.extensions, o.cancelled_by_role, o.cancel_reason,
+	o.resolution_reason, o.closed_at, o.created_at, o.updated_at`
+
+// orderRow is an orders row with the rule-relevant state rebuilt.
+type orderRow struct {
+	Order
+	state order.State
+}
+
+func scanOrder(r pgx.Row) (orderRow, error) {
+	var (
+		o                                                    orderRow
+		oid, cid, pid, lastBy                                int64
+		amount, fee, contestFee, cancelFee                   decimal.Decimal
+		deadlineH, expiryH, reminderH, slaH                  decimal.Decimal
+		revenue, net, contestHeld                            decimal.Decimal
+		refund, penalty                                      *decimal.Decimal
+	)
+	err := r.Scan(&oid, &cid, &pid, &o.Title, &o.Description, &o.Status, &amount, &o.DueDate,
+		&o.ProposalVersion, &lastBy, &o.ProposalExpiresAt,
+		&fee, &contestFee, &cancelFee, &deadlineH, &expiryH, &reminderH, &slaH,
+		&revenue, &net, &refund, &penalty, &contestHeld,
+		&o.AcceptedAt, &o.DeliveredAt, &o.ConfirmDeadline, &o.AutoConfirmHeld, &o.AutoConfirmed,
+		&o.ContestedAt, &o.ContestReason, &o.EvidenceCount, &o.Extensions, &o.CancelledByRole, &o.CancelReason,
+		&o.ResolutionReason, &o.ClosedAt, &o.CreatedAt, &o.UpdatedAt)
+	if err != nil {
+		return o, err
+	}
+	o.ID, o.ClientID, o.ProviderID, o.LastProposedBy = id(oid), id(cid), id(pid), id(lastBy)
+	o.WorkflowID = order.WorkflowID(oid)
+	o.Amount, o.ContestFeeHeld = M(amount), M(contestHeld)
+	o.Terms = Terms{PlatformFeePercentage: fee.String(), ContestationFee: M(contestFee),
+		CancellationFeePercentage: cancelFee.String(), ConfirmationDeadlineHours: deadlineH.String(),
+		ProposalExpiryHours: expiryH.String(), ConfirmationReminderHours: reminderH.String(), DisputeSLAHours: slaH.String()}
+	o.Outcome = Outcome{PlatformRevenue: M(revenue), ProviderNet: M(net)}
+	if refund != nil {
+		m := M(*refund)
+		o.Outcome.Refund = &m
+	}
+	if penalty != nil {
+		m := M(*penalty)
+		o.Outcome.Penalty = &m
+	}
+	// The rules need only this much of the workflow's state; the read
+	// model is written in the same transaction as every transition.
+	o.state = order.State{OrderID: oid, ClientID: cid, ProviderID: pid, Status: order.Status(o.Status),
+		Amount: amount, DueDate: o.DueDate, ProposalVersion: o.ProposalVersion, LastProposedBy: lastBy,
+		ProposalExpiresAt: o.ProposalExpiresAt, ConfirmDeadline: o.ConfirmDeadline, AutoConfirmHeld: o.AutoConfirmHeld,
+		EvidenceCount: o.EvidenceCount, Extensions: o.Extensions, Created: true,
+		Terms: order.Terms{CancellationFeePercentage: cancelFee, ContestationFee: contestFee, PlatformFeePercentage: fee}}
+	return o, nil
+}
+
+func actorOf(p *principal) order.Actor { return order.Actor{UserID: p.ID, Role: p.Role} }
+
+// present fills what depends on the caller: allowed actions and the
+// penalty a cancellation would cost them now.
+func (s *Server) present(o *orderRow, p *principal) {
+	now := s.now()
+	o.Currency = s.Config.Currency
+	o.AllowedActions = o.state.AllowedActions(actorOf(p), now)
+	for _, a := range o.AllowedActions {
+		if a != order.ActionCancel {
+			continue
+		}
+		pen := decimal.Zero
+		if o.state.Status == order.StatusInProgress && p.Role != ordem.RoleAdmin {
+			pen = money.Percent(o.state.Amount, o.state.Terms.CancellationFeePercentage)
+			if p.Role == ordem.RoleClient && o.state.DueDate != nil && now.After(*o.state.DueDate) {
+				pen = decimal.Zero
+			}
+		}
+		m := M(pen)
+		o.CancelPenalty = &m
+	}
+}
+
+// loadOrder reads an order the caller may see; any other order is
+// not_found, so ids of other users' orders reveal nothing.
+func (s *Server) loadOrder(ctx context.Context, orderID int64, p *principal) (orderRow, error) {
+	row := s.Pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders o
+		WHERE o.id = $1 AND ($2 = 'admin' OR ($2 = 'client' AND o.client_id = $3) OR ($2 = 'provider' AND o.provider_id = $3))`,
+		orderID, string(p.Role), p.ID)
+	o, err := scanOrder(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, ordem.Errorf(ordem.ENotFound, "no such order")
+	}
+	return o, err
+}
+
+func (s *Server) respondOrder(c *fiber.Ctx, status int, orderID int64, withProposals bool) error {
+	p := caller(c)
+	o, err := s.loadOrder(c.UserContext(), orderID, p)
+	if err != nil {
+		return err
+	}
+	s.present(&o, p)
+	if withProposals {
+		if o.Proposals, err = s.proposals(c.UserContext(), orderID); err != nil {
+			return err
+		}
+	}
+	return c.Status(status).JSON(o.Order)
+}
+
+func (s *Server) proposals(ctx context.Context, orderID int64) ([]Proposal, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT version, proposed_by, proposer_role, amount, previous_amount, due_date, note, created_at
+		FROM order_proposals WHERE order_id = $1 ORDER BY version`, orderID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Proposal, error) {
+		var (
+			p      Proposal
+			by     int64
+			amount decimal.Decimal
+			prev   *decimal.Decimal
+		)
+		err := r.Scan(&p.Version, &by, &p.ProposerRole, &amount, &prev, &p.DueDate, &p.Note, &p.CreatedAt)
+		p.ProposedBy, p.Amount = id(by), M(amount)
+		if prev != nil {
+			m := M(*prev)
+			p.PreviousAmount = &m
+		}
+		return p, err
+	})
+}
+
+type createOrderRequest struct {
+	ProviderID  string     `json:"provider_id"`
+	Title       string     `json:"title"`
+	Description string     `json:"description"`
+	Amount      *Money     `json:"amount"`
+	DueDate     *time.Time `json:"due_date"`
+}
+
+func checkText(f fieldErrors, field, v string, required bool, max int) {
+	switch {
+	case required && strings.TrimSpace(v) == "":
+		f.add(field, "is required")
+	case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
+		f.add(field, "must be valid text")
+	case utf8.RuneCountInString(v) > max:
+		f.add(field, "must be at most "+strconv.Itoa(max)+" characters")
+	}
+}
+
+func checkAmount(f fieldErrors, field string, m *Money) {
+	if m == nil {
+		f.add(field, "is required")
+		return
+	}
+	if err := money.ValidateAmount(m.Decimal); err != nil {
+		f.add(field, err.Error())
+	}
+}
+
+func (s *Server) createOrder(c *fiber.Ctx) error {
+	p := caller(c)
+	var req createOrderRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	f := fieldErrors{}
+	providerID, err := strconv.ParseInt(req.ProviderID, 10, 64)
+	if err != nil || providerID <= 0 {
+		f.add("provider_id", "must be the id of a provider")
+	}
+	checkText(f, "title", req.Title, true, 200)
+	checkText(f, "description", req.Description, false, 5000)
+	checkAmount(f, "amount", req.Amount)
+	if req.DueDate != nil && !req.DueDate.After(s.now()) {
+		f.add("due_date", "must be in the future")
+	}
+	if len(f) == 0 {
+		var active bool
+		err := s.Pool.QueryRow(c.UserContext(), `SELECT true FROM users WHERE id = $1 AND role = 'provider' AND deleted_at IS NULL`, providerID).Scan(&active)
+		if errors.Is(err, pgx.ErrNoRows) {
+			f.add("provider_id", "is not an active provider")
+		} else if err != nil {
+			return err
+		}
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+
+	var orderID int64
+	if err := s.Pool.QueryRow(c.UserContext(), `SELECT nextval('orders_id_seq')`).Scan(&orderID); err != nil {
+		return err
+	}
+	in := order.Input{OrderID: orderID, ClientID: p.ID, ProviderID: providerID, Title: strings.TrimSpace(req.Title),
+		Description: req.Description, Amount: req.Amount.Decimal, DueDate: req.DueDate}
+	start := s.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       order.WorkflowID(orderID),
+		TaskQueue:                s.Config.TemporalTaskQueue,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes: temporalSearch(orderID, p.ID, providerID),
+	}, order.WorkflowName, in)
+	handle, err := s.Temporal.UpdateWithStartWorkflow(c.UserContext(), client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			WorkflowID:   order.WorkflowID(orderID),
+			UpdateName:   order.UpdateAwaitCreated,
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	var st order.State
+	if err := handle.Get(c.UserContext(), &st); err != nil {
+		return err
+	}
+	return s.respondOrder(c, fiber.StatusCreated, orderID, true)
+}
+
+// actionInput builds an update's argument from the request.
+type actionInput func(c *fiber.Ctx, actor order.Actor) (any, error)
+
+// noBody is for actions that take no fields; an empty body or {} is fine.
+func noBody(build func(order.Actor) any) actionInput {
+	return func(c *fiber.Ctx, a order.Actor) (any, error) {
+		if len(strings.TrimSpace(string(c.Body()))) > 0 {
+			var empty struct{}
+			if err := decodeJSON(c, &empty); err != nil {
+				return nil, err
+			}
+		}
+		return build(a), nil
+	}
+}
+
+// orderAction sends an order action to its workflow as an Update and
+// answers with the order's new state. The workflow's validator refuses
+// anything the transition table forbids, without touching history.
+func (s *Server) orderAction(action order.Action, input actionInput) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p := caller(c)
+		orderID, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		o, err := s.loadOrder(c.UserContext(), orderID, p)
+		if err != nil {
+			return err
+		}
+		arg, err := input(c, actorOf(p))
+		if err != nil {
+			return err
+		}
+		if o.state.Status.Terminal() {
+			return o.state.Permit(action, actorOf(p), s.now())
+		}
+		opts := client.UpdateWorkflowOptions{
+			WorkflowID:   order.WorkflowID(orderID),
+			UpdateName:   string(action),
+			Args:         []any{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		}
+		// A retried request with the same Idempotency-Key is the same
+		// update: Temporal returns the first outcome and runs nothing twice.
+		if key := c.Get(HeaderIdempotencyKey); key != "" {
+			if len(key) > 200 || !printable(key) {
+				return (fieldErrors{HeaderIdempotencyKey: "must be 1 to 200 printable characters"}).err()
+			}
+			opts.UpdateID = id(p.ID) + ":" + string(action) + ":" + key
+		}
+		handle, err := s.Temporal.UpdateWorkflow(c.UserContext(), opts)
+		if err != nil {
+			return err
+		}
+		var st order.State
+		if err := handle.Get(c.UserContext(), &st); err != nil {
+			return err
+		}
+		return s.respondOrder(c, fiber.StatusOK, orderID, false)
+	}
+}
+
+type proposeRequest struct {
+	Amount  *Money     `json:"amount"`
+	DueDate *time.Time `json:"due_date"`
+	Note    string     `json:"note"`
+}
+
+func (s *Server) proposeInput(c *fiber.Ctx, a order.Actor) (any, error) {
+	var req proposeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	f := fieldErrors{}
+	checkAmount(f, "amount", req.Amount)
+	checkText(f, "note", req.Note, false, 2000)
+	if req.DueDate != nil && !req.DueDate.After(s.now()) {
+		f.add("due_date", "must be in the future")
+	}
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return order.ProposeInput{Actor: a, Amount: req.Amount.Decimal, DueDate: req.DueDate, Note: req.Note}, nil
+}
+
+type reasonRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) contestInput(c *fiber.Ctx, a order.Actor) (any, error) {
+	var req reasonRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	f := fieldErrors{}
+	checkText(f, "reason", req.Reason, true, 2000)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return order.ContestInput{Actor: a, Reason: req.Reason}, nil
+}
+
+func (s *Server) cancelInput(c *fiber.Ctx, a order.Actor) (any, error) {
+	var req reasonRequest
+	if len(strings.TrimSpace(string(c.Body()))) > 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return nil, err
+		}
+	}
+	f := fieldErrors{}
+	checkText(f, "reason", req.Reason, a.Role == ordem.RoleAdmin, 2000)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return order.CancelInput{Actor: a, Reason: req.Reason}, nil
+}
+
+type resolveRequest struct {
+	RefundAmount *Money `json:"refund_amount"`
+	Reason       string `json:"reason"`
+}
+
+func (s *Server) resolveInput(c *fiber.Ctx, a order.Actor) (any, error) {
+	var req resolveRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	f := fieldErrors{}
+	if req.RefundAmount == nil {
+		f.add("refund_amount", "is required")
+	} else if req.RefundAmount.IsNegative() {
+		f.add("refund_amount", "must not be negative")
+	}
+	checkText(f, "reason", req.Reason, true, 2000)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return order.ResolveInput{Actor: a, RefundAmount: req.RefundAmount.Decimal, Reason: req.Reason}, nil
+}
+
+func (s *Server) extendInput(c *fiber.Ctx, a order.Actor) (any, error) {
+	var req struct {
+		Hours  *decimalString `json:"hours"`
+		Reason string         `json:"reason"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	f := fieldErrors{}
+	if req.Hours == nil {
+		f.add("hours", "is required")
+	} else if !req.Hours.IsPositive() || req.Hours.GreaterThan(decimal.NewFromInt(720)) {
+		f.add("hours", "must be greater than 0 and at most 720")
+	}
+	checkText(f, "reason", req.Reason, true, 2000)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return order.ExtendDeadlineInput{Actor: a, Hours: req.Hours.Decimal, Reason: req.Reason}, nil
+}

@@ -1,0 +1,140 @@
+// Package api is Ordem's HTTP API on Fiber: the contract the client,
+// provider and admin frontends and integrations build on. Order actions go
+// to the order workflows as Updates; reads come from the Postgres read
+// model kept by the workflow's activities.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/helmet"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/ordem/ordem/internal/config"
+)
+
+// Server holds the API's dependencies.
+type Server struct {
+	Pool     *pgxpool.Pool
+	Temporal client.Client
+	Config   *config.Config
+	Logger   *slog.Logger
+	// Payouts sends payouts to a payment provider; nil uses ManualGateway.
+	Payouts PayoutGateway
+	// Now is the clock (tests may fix it); nil is time.Now.
+	Now func() time.Time
+}
+
+// jsonBodyLimit bounds every JSON request body.
+const jsonBodyLimit = 64 * 1024
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// App builds the Fiber application with every route and middleware.
+func (s *Server) App() *fiber.App {
+	if s.Payouts == nil {
+		s.Payouts = ManualGateway{}
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "ordem",
+		BodyLimit:             jsonBodyLimit,
+		ErrorHandler:          s.errorHandler,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+	})
+	app.Use(recover.New())
+	app.Use(requestid.New(requestid.Config{Header: fiber.HeaderXRequestID}))
+	app.Use(helmet.New())
+	app.Use(cors.New(cors.Config{
+		AllowOrigins:  joinOrigins(s.Config.CORSAllowedOrigins),
+		AllowHeaders:  "Authorization, Content-Type, Idempotency-Key",
+		ExposeHeaders: "X-Request-Id",
+		MaxAge:        600,
+	}))
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/openapi.yaml", s.openapi)
+
+	v1 := app.Group("/v1")
+	s.mountAuth(v1)
+	s.mountOrders(v1)
+	s.mountWallet(v1)
+	s.mountAdmin(v1)
+	return app
+}
+
+func joinOrigins(origins []string) string {
+	out := ""
+	for i, o := range origins {
+		if i > 0 {
+			out += ","
+		}
+		out += o
+	}
+	return out
+}
+
+func requestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals("requestid").(string); ok {
+		return id
+	}
+	return string(c.Response().Header.Peek(fiber.HeaderXRequestID))
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// readyz reports whether the dependencies answer: Postgres and Temporal.
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	checks := fiber.Map{}
+	ready := true
+	if err := s.Pool.Ping(ctx); err != nil {
+		checks["postgres"], ready = "unreachable", false
+	} else {
+		checks["postgres"] = "ok"
+	}
+	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], ready = "unreachable", false
+	} else {
+		checks["temporal"] = "ok"
+	}
+	status := fiber.StatusOK
+	if !ready {
+		status = fiber.StatusServiceUnavailable
+	}
+	return c.Status(status).JSON(fiber.Map{"ready": ready, "checks": checks})
+}
+
+// Run serves the API on cfg.HTTPAddr until ctx is cancelled, then shuts
+// down gracefully (in-flight requests get 10 seconds).
+func (s *Server) Run(ctx context.Context) error {
+	app := s.App()
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listen(s.Config.HTTPAddr) }()
+	s.Logger.Info("API listening", "addr", s.Config.HTTPAddr)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Logger.Info("API shutting down")
+	return app.ShutdownWithTimeout(10 * time.Second)
+}
