@@ -127,12 +127,12 @@ type orderRow struct {
 
 func scanOrder(r pgx.Row) (orderRow, error) {
 	var (
-		o                                                    orderRow
-		oid, cid, pid, lastBy                                int64
-		amount, fee, contestFee, cancelFee                   decimal.Decimal
-		deadlineH, expiryH, reminderH, slaH                  decimal.Decimal
-		revenue, net, contestHeld                            decimal.Decimal
-		refund, penalty                                      *decimal.Decimal
+		o                                   orderRow
+		oid, cid, pid, lastBy               int64
+		amount, fee, contestFee, cancelFee  decimal.Decimal
+		deadlineH, expiryH, reminderH, slaH decimal.Decimal
+		revenue, net, contestHeld           decimal.Decimal
+		refund, penalty                     *decimal.Decimal
 	)
 	err := r.Scan(&oid, &cid, &pid, &o.Title, &o.Description, &o.Status, &amount, &o.DueDate,
 		&o.ProposalVersion, &lastBy, &o.ProposalExpiresAt,
@@ -314,7 +314,7 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 		ID:                       order.WorkflowID(orderID),
 		TaskQueue:                s.Config.TemporalTaskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes: temporalSearch(orderID, p.ID, providerID),
+		TypedSearchAttributes:    temporalSearch(orderID, p.ID, providerID),
 	}, order.WorkflowName, in)
 	handle, err := s.Temporal.UpdateWithStartWorkflow(c.UserContext(), client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,

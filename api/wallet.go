@@ -23,6 +23,8 @@ type ManualGateway struct{}
 func (ManualGateway) Name() string { return "manual" }
 
 // Submit implements PayoutGateway: nothing to send.
-func (ManualGateway) Submit(context.Context, int64, int64, decimal.Decimal) (string, error) { return "", nil }
+func (ManualGateway) Submit(context.Context, int64, int64, decimal.Decimal) (string, error) {
+	return "", nil
+}
 
 func (s *Server) mountWallet(r fiber.Router) {}
