@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,6 +47,8 @@ type testEnv struct {
 	app      *fiber.App
 	cfg      *config.Config
 	admin    session
+	// baseURL reaches the app over a real TCP listener.
+	baseURL string
 }
 
 var env *testEnv
@@ -100,6 +103,15 @@ func runWithEnv(m *testing.M) int {
 
 	srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: quiet}
 	env = &testEnv{pool: pool, temporal: c, server: srv, app: srv.App(), cfg: cfg}
+	// A real listener too, for what only a real connection shows (body
+	// limits enforced by the HTTP server before any handler runs).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go func() { _ = env.app.Listener(ln) }()
+	defer func() { _ = env.app.Shutdown() }()
+	env.baseURL = "http://" + ln.Addr().String()
 	env.admin = env.loginAs(cfg.AdminEmail, adminPassword)
 	return m.Run()
 }
@@ -164,6 +176,23 @@ func (e *testEnv) call(t testing.TB, method, path, token string, body any, heade
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := e.app.Test(req, int((60 * time.Second).Milliseconds()))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return response{Status: res.StatusCode, Body: raw, Header: res.Header}
+}
+
+// callLive sends a request over the real listener.
+func (e *testEnv) callLive(t testing.TB, method, path, token string, body []byte) response {
+	t.Helper()
+	req, err := http.NewRequest(method, e.baseURL+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)

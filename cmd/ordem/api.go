@@ -1,0 +1,36 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ordem/ordem/api"
+	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/worker"
+)
+
+func newAPICmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "api",
+		Short: "Serve the HTTP API on HTTP_ADDR (graceful shutdown on SIGINT/SIGTERM)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			logger := newLogger(cfg.LogLevel)
+			pool, err := postgres.Connect(cmd.Context(), cfg.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			c, err := worker.Dial(cfg, logger)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: logger}
+			return srv.Run(cmd.Context())
+		},
+	}
+}
