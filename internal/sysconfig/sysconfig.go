@@ -46,7 +46,14 @@ func (k Key) Validate(value string) (decimal.Decimal, error) {
 	return d, nil
 }
 
-func percentage(d decimal.Decimal) error { return money.ValidatePercentage(d) }
+// percentage allows four decimal places, what an order's snapshot column
+// keeps, so the terms an order stores are exactly the terms it charges.
+func percentage(d decimal.Decimal) error {
+	if d.Exponent() < -4 && !d.Equal(d.Truncate(4)) {
+		return fmt.Errorf("must have at most four decimal places")
+	}
+	return money.ValidatePercentage(d)
+}
 
 func cents(d decimal.Decimal) error {
 	if d.IsNegative() || !money.HasCents(d) || d.GreaterThan(money.MaxAmount) {
