@@ -1,13 +1,16 @@
 package order_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/sysconfig"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -665,4 +668,28 @@ func TestDuplicateUpdateID(t *testing.T) {
 	var n int
 	require.NoError(t, h.f.Pool.QueryRow(t.Context(), `SELECT count(*) FROM ledger_transactions WHERE order_id = $1 AND kind = 'release'`, h.id).Scan(&n))
 	require.Equal(t, 1, n)
+}
+
+// Ensure a timer transition whose activity fails for good does not spin:
+// it is retried after growing pauses, and succeeds once the cause is gone.
+func TestFailingTimerTransitionBacksOff(t *testing.T) {
+	h := newHarness(t)
+	h.f.Deposit(t, h.f.Client, "100.00")
+	h.toDelivered()
+	calls := 0
+	real := h.env.OnActivity(order.ActivityAutoConfirm, mock.Anything, mock.Anything)
+	real.Return(func(ctx context.Context, in order.ReleaseInput) (order.AutoConfirmResult, error) {
+		calls++
+		if calls <= 3 {
+			return order.AutoConfirmResult{}, order.Refusal(ordem.EInsufficientFunds, "simulated broken invariant")
+		}
+		acts := &activities.Activities{Pool: h.f.Pool, AutoConfirmEnabled: true}
+		return acts.AutoConfirmOrder(ctx, in)
+	})
+	final := h.run(h.input("100.00"))
+	require.Equal(t, 4, calls, "three failures (retried after 1, 2 and 4 minutes), then success")
+	require.True(t, final.AutoConfirmed)
+	deadline := h.start.Add(time.Hour + 36*time.Hour)
+	require.Equal(t, deadline.Add(7*time.Minute), final.ClosedAt.Local())
+	require.Equal(t, []string{"0.00/0.00", "95.00/0.00"}, h.f.Wallets(t, h.f.Client, h.f.Provider))
 }

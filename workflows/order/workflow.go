@@ -63,6 +63,8 @@ type orderWorkflow struct {
 	remindedFor time.Time
 	slaReminded bool
 	refusals    int
+	// systemFailures counts consecutive failed timer transitions.
+	systemFailures int
 
 	signalChannels  []workflow.ReceiveChannel
 	signalsInFlight int
@@ -252,7 +254,10 @@ func (w *orderWorkflow) perform(ctx workflow.Context, check func(time.Time) erro
 }
 
 // system runs a timer-driven transition: after every accepted user action
-// has finished, under the transition lock, and only if still due.
+// has finished, under the transition lock, and only if still due. A
+// transition that fails for good (its activity refused it: a broken
+// invariant, never a routine outcome) is retried after a growing pause,
+// unless the order moves meanwhile, so it never spins.
 func (w *orderWorkflow) system(ctx workflow.Context, stillDue func() bool, apply func(workflow.Context) error) {
 	if err := workflow.Await(ctx, func() bool { return w.pending == 0 }); err != nil {
 		return
@@ -260,14 +265,29 @@ func (w *orderWorkflow) system(ctx workflow.Context, stillDue func() bool, apply
 	if err := w.mu.Lock(ctx); err != nil {
 		return
 	}
-	defer w.mu.Unlock()
 	if !stillDue() {
+		w.mu.Unlock()
 		return
 	}
-	if err := apply(ctx); err != nil {
-		workflow.GetLogger(ctx).Error("Timer transition failed", "order_id", w.st.OrderID, "error", err)
+	err := apply(ctx)
+	w.mu.Unlock()
+	if err == nil {
+		w.systemFailures = 0
+		return
 	}
+	w.systemFailures++
+	pause := systemRetryBase << min(w.systemFailures-1, 8)
+	pause = min(pause, systemRetryMax)
+	workflow.GetLogger(ctx).Error("Timer transition failed; retrying later", "order_id", w.st.OrderID,
+		"attempt", w.systemFailures, "retry_in", pause, "error", err)
+	w.sleepUntil(ctx, workflow.Now(ctx).Add(pause), func() bool { return !stillDue() })
 }
+
+// Pauses between attempts of a timer transition that keeps failing.
+const (
+	systemRetryBase = time.Minute
+	systemRetryMax  = 6 * time.Hour
+)
 
 // commit makes next the order's state once its activity has committed.
 func (w *orderWorkflow) commit(ctx workflow.Context, next State) {
@@ -370,14 +390,24 @@ func (w *orderWorkflow) run(ctx workflow.Context) {
 }
 
 // sleepUntil waits until t or until changed() holds; it reports whether
-// the time came with nothing changed.
+// the time came with nothing changed. A timer made moot by a change is
+// cancelled, so it never fires into the history later.
 func (w *orderWorkflow) sleepUntil(ctx workflow.Context, t time.Time, changed func() bool) bool {
 	d := t.Sub(workflow.Now(ctx))
 	if d <= 0 {
 		return !changed()
 	}
-	ok, err := workflow.AwaitWithTimeout(ctx, d, changed)
-	return err == nil && !ok
+	tctx, cancel := workflow.WithCancel(ctx)
+	timer := workflow.NewTimer(tctx, d)
+	if err := workflow.Await(ctx, func() bool { return timer.IsReady() || changed() }); err != nil {
+		cancel()
+		return false
+	}
+	if !timer.IsReady() {
+		cancel()
+		return false
+	}
+	return timer.Get(ctx, nil) == nil && !changed()
 }
 
 func (w *orderWorkflow) propose(ctx workflow.Context, in ProposeInput) error {
