@@ -30,6 +30,16 @@ type Activities struct {
 	// AutoConfirmEnabled is AUTO_CONFIRM_JOB_ENABLED: whether a passed
 	// confirmation deadline releases the funds or only alerts the admins.
 	AutoConfirmEnabled bool
+	// Evidence moves uploaded evidence from staging to its final key.
+	Evidence EvidenceStore
+}
+
+// EvidenceStore is the part of the object store the activities use.
+type EvidenceStore interface {
+	// Promote moves an object from its staging key to its final key. It
+	// succeeds when a retry finds the move already done, and wraps
+	// storage.ErrNotFound when neither object exists.
+	Promote(ctx context.Context, stagingKey, finalKey string) error
 }
 
 // Registry is where activities are registered (a Temporal worker, or the

@@ -12,6 +12,7 @@ import (
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/sysconfig"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -305,6 +306,17 @@ func (a *Activities) ContestOrder(ctx context.Context, in order.ContestActivityI
 func (a *Activities) AddEvidence(ctx context.Context, in order.EvidenceActivityInput) (order.TransitionResult, error) {
 	t := in.Transition
 	e := in.Evidence
+	if a.Evidence == nil {
+		return order.TransitionResult{}, errors.New("add evidence: no evidence store configured")
+	}
+	// The move comes first and is idempotent: a retry after a crash finds
+	// the object already in place and goes on to record it, once.
+	if err := a.Evidence.Promote(ctx, e.StagingKey, in.ObjectKey); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return order.TransitionResult{}, order.Refusal(ordem.EValidation, "the uploaded file is no longer available; upload it again")
+		}
+		return order.TransitionResult{}, fmt.Errorf("promote evidence %s: %w", e.EvidenceID, err)
+	}
 	to := []int64{t.Next.ClientID, t.Next.ProviderID}
 	if t.Actor.Role != ordem.RoleAdmin {
 		to = []int64{other(t)}

@@ -17,7 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
+	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/storage"
 )
 
 // Server holds the API's dependencies.
@@ -28,8 +30,13 @@ type Server struct {
 	Logger   *slog.Logger
 	// Payouts sends payouts to a payment provider; nil uses ManualGateway.
 	Payouts PayoutGateway
+	// Storage keeps dispute evidence (S3-compatible).
+	Storage *storage.Store
 	// Now is the clock (tests may fix it); nil is time.Now.
 	Now func() time.Time
+	// RateLimits are the limiter's budgets (RATELIMIT_ENABLED); zero
+	// fields take the defaults.
+	RateLimits RateLimits
 }
 
 // jsonBodyLimit bounds every JSON request body.
@@ -49,7 +56,9 @@ func (s *Server) App() *fiber.App {
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "ordem",
-		BodyLimit:             jsonBodyLimit,
+		// The server-wide limit admits an evidence upload; every other
+		// route is held to jsonBodyLimit by limitBody.
+		BodyLimit:             int(s.Config.MaxUploadSize) + uploadOverhead,
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
@@ -57,14 +66,16 @@ func (s *Server) App() *fiber.App {
 		IdleTimeout:           2 * time.Minute,
 	})
 	app.Use(recover.New())
+	app.Use(limitBody)
 	app.Use(requestid.New(requestid.Config{Header: fiber.HeaderXRequestID}))
 	app.Use(helmet.New())
 	app.Use(cors.New(cors.Config{
 		AllowOrigins:  joinOrigins(s.Config.CORSAllowedOrigins),
 		AllowHeaders:  "Authorization, Content-Type, Idempotency-Key",
-		ExposeHeaders: "X-Request-Id",
+		ExposeHeaders: "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset",
 		MaxAge:        600,
 	}))
+	s.mountRateLimits(app)
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
@@ -75,7 +86,17 @@ func (s *Server) App() *fiber.App {
 	s.mountOrders(v1)
 	s.mountWallet(v1)
 	s.mountAdmin(v1)
+	s.mountEvidence(v1)
 	return app
+}
+
+// limitBody refuses bodies over jsonBodyLimit everywhere but the evidence
+// upload, whose whole request the server-wide limit bounds.
+func limitBody(c *fiber.Ctx) error {
+	if len(c.Request().Body()) > jsonBodyLimit && !isUpload(c) {
+		return ordem.Errorf(ordem.ETooLarge, "the request body is larger than %d bytes", jsonBodyLimit)
+	}
+	return c.Next()
 }
 
 func joinOrigins(origins []string) string {
@@ -115,6 +136,13 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		checks["temporal"], ready = "unreachable", false
 	} else {
 		checks["temporal"] = "ok"
+	}
+	if s.Storage != nil {
+		if err := s.Storage.Ping(ctx); err != nil {
+			checks["s3"], ready = "unreachable", false
+		} else {
+			checks["s3"] = "ok"
+		}
 	}
 	status := fiber.StatusOK
 	if !ready {

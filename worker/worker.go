@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -17,6 +18,7 @@ import (
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/config"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -94,14 +96,47 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err := EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
 		return err
 	}
-	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled})
+	store, err := storage.New(storage.OptionsFromConfig(cfg))
+	if err != nil {
+		return err
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		return fmt.Errorf("evidence bucket: %w", err)
+	}
+	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	logger.Info("Worker started", "task_queue", cfg.TemporalTaskQueue, "namespace", cfg.TemporalNamespace,
 		"auto_confirm_enabled", cfg.AutoConfirmEnabled)
+	go cleanStaging(ctx, store, logger)
 	<-ctx.Done()
 	logger.Info("Worker stopping")
 	w.Stop()
 	return nil
+}
+
+// Staged uploads never attached (the API died between upload and update)
+// are removed once older than stagingMaxAge: far longer than any upload
+// takes to be attached, even with the worker down for a while.
+const (
+	stagingMaxAge        = 24 * time.Hour
+	stagingCleanupPeriod = time.Hour
+)
+
+func cleanStaging(ctx context.Context, store *storage.Store, logger *slog.Logger) {
+	t := time.NewTicker(stagingCleanupPeriod)
+	defer t.Stop()
+	for {
+		if n, err := store.CleanupStaging(ctx, stagingMaxAge); err != nil {
+			logger.Warn("Staging cleanup failed", "error", err)
+		} else if n > 0 {
+			logger.Info("Removed stale staged uploads", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ordem/ordem/api"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/worker"
 )
 
@@ -29,7 +30,11 @@ func newAPICmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: logger}
+			store, err := storage.New(storage.OptionsFromConfig(cfg))
+			if err != nil {
+				return err
+			}
+			srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: logger, Storage: store}
 			return srv.Run(cmd.Context())
 		},
 	}

@@ -1,0 +1,254 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
+
+	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/evidence"
+	"github.com/ordem/ordem/workflows/order"
+)
+
+// presignTTL is how long a download link works.
+const presignTTL = 5 * time.Minute
+
+// uploadOverhead is what a multipart envelope may add around the file.
+const uploadOverhead = 64 * 1024
+
+func (s *Server) mountEvidence(r fiber.Router) {
+	o := r.Group("/orders/:id/evidence", s.authenticate)
+	o.Post("/", s.uploadEvidence)
+	o.Get("/", s.listEvidence)
+	o.Get("/:evidence_id", s.downloadEvidence)
+}
+
+// Evidence is a piece of dispute evidence as the API shows it.
+type Evidence struct {
+	ID           string     `json:"id"`
+	OrderID      string     `json:"order_id"`
+	UploaderID   string     `json:"uploader_id"`
+	UploaderRole ordem.Role `json:"uploader_role"`
+	FileName     string     `json:"file_name"`
+	ContentType  string     `json:"content_type"`
+	Size         int64      `json:"size"`
+	SHA256       string     `json:"sha256"`
+	Description  string     `json:"description"`
+	CreatedAt    time.Time  `json:"created_at"`
+}
+
+// EvidenceDownload is a short-lived link to a piece of evidence.
+type EvidenceDownload struct {
+	Evidence
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// uploadEvidence takes one file (multipart field "file", optional
+// "description") for a disputed order from its client, its provider or an
+// admin. Every check runs before anything is kept; the bytes then stream to
+// a server-chosen staging key, and the workflow's add_evidence update moves
+// them to their final key and records them. A refused or failed upload
+// leaves nothing behind.
+func (s *Server) uploadEvidence(c *fiber.Ctx) error {
+	p := caller(c)
+	orderID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	o, err := s.loadOrder(c.UserContext(), orderID, p)
+	if err != nil {
+		return err
+	}
+	if err := o.state.Permit(order.ActionAddEvidence, actorOf(p), s.now()); err != nil {
+		return err
+	}
+	if s.Storage == nil {
+		return errors.New("evidence storage is not configured")
+	}
+	form, err := c.MultipartForm()
+	if err != nil {
+		return ordem.Errorf(ordem.EInvalid, "the request must be multipart/form-data with one file in the field \"file\"")
+	}
+	for name := range form.File {
+		if name != "file" {
+			return ordem.Errorf(ordem.EInvalid, "unexpected file field %q: send one file in the field \"file\"", name)
+		}
+	}
+	for name := range form.Value {
+		if name != "description" {
+			return ordem.Errorf(ordem.EInvalid, "unknown field %q", name)
+		}
+	}
+	files := form.File["file"]
+	if len(files) != 1 {
+		return (fieldErrors{"file": "send exactly one file"}).err()
+	}
+	fh := files[0]
+	description := ""
+	if d := form.Value["description"]; len(d) > 0 {
+		description = d[0]
+	}
+	f := fieldErrors{}
+	checkText(f, "description", description, false, 2000)
+	if err := f.err(); err != nil {
+		return err
+	}
+	if fh.Size > s.Config.MaxUploadSize {
+		return ordem.Errorf(ordem.ETooLarge, "the file is %d bytes; the limit is %d bytes", fh.Size, s.Config.MaxUploadSize)
+	}
+	if fh.Size == 0 {
+		return (fieldErrors{"file": "is empty"}).err()
+	}
+	ext, err := evidence.CheckName(fh.Filename, s.Config.AllowedExtensions)
+	if err != nil {
+		return err
+	}
+	file, err := fh.Open()
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	head := make([]byte, evidence.HeadSize)
+	n, err := io.ReadFull(file, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	contentType, err := evidence.CheckContent(head[:n], ext)
+	if err != nil {
+		return err
+	}
+
+	staged, err := s.Storage.PutStaging(c.UserContext(), io.MultiReader(bytes.NewReader(head[:n]), file), fh.Size, contentType)
+	if err != nil {
+		return err
+	}
+	in := order.AddEvidenceInput{Actor: actorOf(p), EvidenceID: uuid.NewString(), StagingKey: staged.Key,
+		FileName: fh.Filename, Extension: ext, ContentType: contentType, Size: staged.Size, SHA256: staged.SHA256,
+		Description: description}
+	handle, err := s.Temporal.UpdateWorkflow(c.UserContext(), client.UpdateWorkflowOptions{
+		WorkflowID:   order.WorkflowID(orderID),
+		UpdateName:   string(order.ActionAddEvidence),
+		Args:         []any{in},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		var st order.State
+		err = handle.Get(c.UserContext(), &st)
+	}
+	if err != nil {
+		// Refused or failed: the staged bytes must not outlive the request.
+		// A fresh context, so a cancelled request still cleans up.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if derr := s.Storage.Delete(ctx, staged.Key); derr != nil {
+			s.Logger.Error("Deleting a refused upload failed; the staging cleanup will remove it",
+				"request_id", requestID(c), "key", staged.Key, "error", derr)
+		}
+		return err
+	}
+	ev, err := s.evidenceByID(c.UserContext(), orderID, in.EvidenceID)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(ev)
+}
+
+const evidenceColumns = `id::text, order_id, uploader_id, uploader_role, original_name, content_type, size_bytes, sha256, description, created_at`
+
+func scanEvidence(r pgx.Row) (Evidence, string, error) {
+	var (
+		e        Evidence
+		oid, uid int64
+		key      string
+	)
+	err := r.Scan(&e.ID, &oid, &uid, &e.UploaderRole, &e.FileName, &e.ContentType, &e.Size, &e.SHA256, &e.Description, &e.CreatedAt, &key)
+	e.OrderID, e.UploaderID = id(oid), id(uid)
+	return e, key, err
+}
+
+func (s *Server) evidenceByID(ctx context.Context, orderID int64, evidenceID string) (Evidence, error) {
+	e, _, err := s.evidenceWithKey(ctx, orderID, evidenceID)
+	return e, err
+}
+
+func (s *Server) evidenceWithKey(ctx context.Context, orderID int64, evidenceID string) (Evidence, string, error) {
+	if _, err := uuid.Parse(evidenceID); err != nil {
+		return Evidence{}, "", ordem.Errorf(ordem.ENotFound, "no such evidence")
+	}
+	e, key, err := scanEvidence(s.Pool.QueryRow(ctx, `SELECT `+evidenceColumns+`, object_key FROM evidence WHERE order_id = $1 AND id = $2`,
+		orderID, evidenceID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, "", ordem.Errorf(ordem.ENotFound, "no such evidence")
+	}
+	return e, key, err
+}
+
+// listEvidence lists an order's evidence for its parties and admins.
+func (s *Server) listEvidence(c *fiber.Ctx) error {
+	p := caller(c)
+	orderID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.loadOrder(c.UserContext(), orderID, p); err != nil {
+		return err
+	}
+	items, err := s.orderEvidence(c.UserContext(), orderID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": items})
+}
+
+func (s *Server) orderEvidence(ctx context.Context, orderID int64) ([]Evidence, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT `+evidenceColumns+`, object_key FROM evidence WHERE order_id = $1 ORDER BY created_at, id`, orderID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Evidence, error) {
+		e, _, err := scanEvidence(r)
+		return e, err
+	})
+}
+
+// downloadEvidence answers with a presigned URL valid for a few minutes,
+// served as an attachment, only to the order's parties and admins.
+func (s *Server) downloadEvidence(c *fiber.Ctx) error {
+	p := caller(c)
+	orderID, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.loadOrder(c.UserContext(), orderID, p); err != nil {
+		return err
+	}
+	e, key, err := s.evidenceWithKey(c.UserContext(), orderID, c.Params("evidence_id"))
+	if err != nil {
+		return err
+	}
+	if s.Storage == nil {
+		return errors.New("evidence storage is not configured")
+	}
+	url, err := s.Storage.PresignGet(c.UserContext(), key, e.FileName, presignTTL)
+	if err != nil {
+		return err
+	}
+	return c.JSON(EvidenceDownload{Evidence: e, URL: url, ExpiresAt: s.now().Add(presignTTL).UTC().Truncate(time.Second)})
+}
+
+// isUpload reports whether the request is an evidence upload, the one
+// route whose body may exceed the JSON limit.
+func isUpload(c *fiber.Ctx) bool {
+	return c.Method() == fiber.MethodPost && strings.HasSuffix(strings.TrimSuffix(c.Path(), "/"), "/evidence") &&
+		strings.HasPrefix(c.Path(), "/v1/orders/")
+}
+

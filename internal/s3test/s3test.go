@@ -1,0 +1,277 @@
+// Package s3test gives tests a real S3-compatible server: the Versity S3
+// Gateway (versitygw) with its posix backend over a temporary directory,
+// started as a child process on a free 127.0.0.1 port and stopped when the
+// test ends.
+//
+// The binary is looked up as $VERSITYGW, then in PATH, then in
+// $(go env GOPATH)/bin. Install it with
+//
+//	go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Version is the versitygw release the helper is written and tested for.
+const Version = "v1.8.0"
+
+// InstallHint is the command that installs the server binary.
+const InstallHint = "go install github.com/versity/versitygw/cmd/versitygw@" + Version
+
+// Server is a running versitygw.
+type Server struct {
+	// Endpoint is the base URL, as in S3_ENDPOINT: http://127.0.0.1:PORT.
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+	Region    string
+	// Dir is the posix backend's root: bucket B's object K is the file
+	// Dir/B/K, so tests can inspect or age objects (os.Chtimes changes the
+	// LastModified the server reports).
+	Dir string
+
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	exited chan struct{}
+}
+
+// Start runs a fresh server for tb and stops it when tb ends. It fails tb
+// when the binary is missing (saying how to install it) or the server does
+// not answer.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	bin, err := Binary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	var lastErr error
+	// A free port can be taken between choosing and binding it; retry.
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := start(bin, dir)
+		if err == nil {
+			tb.Cleanup(s.stop)
+			return s
+		}
+		lastErr = err
+	}
+	tb.Fatalf("s3test: start versitygw: %v", lastErr)
+	return nil
+}
+
+// Binary returns the path of the versitygw binary, or an error naming the
+// install command.
+func Binary() (string, error) {
+	if p := os.Getenv("VERSITYGW"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("s3test: VERSITYGW=%s: %w", p, err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p, nil
+	}
+	var dirs []string
+	gopath := os.Getenv("GOPATH")
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		gopath = strings.TrimSpace(string(out))
+	}
+	for _, d := range filepath.SplitList(gopath) {
+		dirs = append(dirs, filepath.Join(d, "bin"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, "go", "bin"))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, "versitygw")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("s3test: the versitygw S3 server binary was not found in $VERSITYGW, PATH or %s; install it with:\n\t%s",
+		strings.Join(dirs, ", "), InstallHint)
+}
+
+func start(bin, dir string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		Endpoint:  fmt.Sprintf("http://127.0.0.1:%d", port),
+		AccessKey: "ordemtest" + randHex(4),
+		SecretKey: randHex(20),
+		Region:    "us-east-1",
+		Dir:       dir,
+		log:       &syncBuffer{},
+		exited:    make(chan struct{}),
+	}
+	s.cmd = exec.Command(bin,
+		"--port", fmt.Sprintf("127.0.0.1:%d", port),
+		"--region", s.Region,
+		"--health", "/health",
+		"--quiet",
+		"posix", dir)
+	// Credentials through the environment keep them out of ps listings;
+	// the parent's VGW_* settings must not change the server under test.
+	env := []string{"ROOT_ACCESS_KEY_ID=" + s.AccessKey, "ROOT_SECRET_ACCESS_KEY=" + s.SecretKey}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "VGW_") && !strings.HasPrefix(kv, "ROOT_") {
+			env = append(env, kv)
+		}
+	}
+	s.cmd.Env = env
+	s.cmd.Stdout = s.log
+	s.cmd.Stderr = s.log
+	dieWithParent(s.cmd)
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitReady(30 * time.Second); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("%w; server output:\n%s", err, s.log.String())
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := client.Get(s.Endpoint + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("versitygw exited before answering on %s", s.Endpoint)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("versitygw did not answer on %s within %s (last error: %v)", s.Endpoint, timeout, err)
+		}
+	}
+}
+
+func (s *Server) stop() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// Log returns what the server printed so far (for failure messages).
+func (s *Server) Log() string { return s.log.String() }
+
+// Client returns an S3 client for the server with the root credentials.
+func (s *Server) Client() *s3.Client {
+	return s3.New(s3.Options{
+		BaseEndpoint: aws.String(s.Endpoint),
+		Region:       s.Region,
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+	})
+}
+
+// NewBucket creates a bucket with a fresh random name and returns its name.
+func (s *Server) NewBucket(tb testing.TB) string {
+	tb.Helper()
+	name := "ordem-test-" + randHex(6)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		tb.Fatalf("s3test: create bucket %s: %v", name, err)
+	}
+	return name
+}
+
+// ObjectPath is the file that holds bucket's object key on disk.
+func (s *Server) ObjectPath(bucket, key string) string {
+	return filepath.Join(s.Dir, bucket, filepath.FromSlash(key))
+}
+
+// Age makes the object look d older than now to the server (its
+// LastModified comes from the file's modification time).
+func (s *Server) Age(tb testing.TB, bucket, key string, d time.Duration) {
+	tb.Helper()
+	t := time.Now().Add(-d)
+	if err := os.Chtimes(s.ObjectPath(bucket, key), t, t); err != nil {
+		tb.Fatalf("s3test: age %s/%s: %v", bucket, key, err)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, errors.New("s3test: unexpected listener address")
+	}
+	return addr.Port, nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// syncBuffer collects the child's output; os/exec writes from its own
+// goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() > 1<<20 { // keep memory bounded on a chatty server
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
