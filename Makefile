@@ -5,7 +5,9 @@
 GO            ?= go
 BIN           ?= bin/ordem
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-STATICCHECK   ?= $(shell go env GOPATH)/bin/staticcheck
+GOBIN         := $(shell go env GOPATH)/bin
+STATICCHECK   ?= $(GOBIN)/staticcheck
+VERSITYGW     ?= $(GOBIN)/versitygw
 # A Postgres server the tests may create databases on.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export TEST_DATABASE_URL
@@ -18,9 +20,9 @@ all: lint test build
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ordem
 
-## test: every test, with the race detector off (the Temporal server is heavy); lint first
-test:
-	$(GO) test -count=1 -timeout 25m ./...
+## test: every test against real Postgres, Temporal (in-process) and S3 (versitygw)
+test: $(VERSITYGW)
+	PATH="$(GOBIN):$$PATH" $(GO) test -count=1 -timeout 25m ./...
 
 ## test-short: unit tests only (no Postgres, no Temporal server)
 test-short:
@@ -36,9 +38,16 @@ lint: tools
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## tools: install the pinned lint tools
-tools:
-	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+## tools: install the pinned tools (lint; the S3 server the tests run)
+tools: $(STATICCHECK) $(VERSITYGW)
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# A real S3-compatible server over a directory (Apache-2.0) for the
+# evidence tests.
+$(VERSITYGW):
+	$(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
 ## bench: ledger postings/s vs pgbench on this machine, orders index plans (see BENCHMARKS.md)
 bench:
