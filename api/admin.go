@@ -1,5 +1,251 @@
 package api
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
 
-func (s *Server) mountAdmin(r fiber.Router) {}
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/sysconfig"
+)
+
+// mountAdmin mounts the system configuration routes and, since server.go
+// mounts this group, the dashboard and notification routes every role
+// uses.
+func (s *Server) mountAdmin(r fiber.Router) {
+	admin := func(h fiber.Handler) []fiber.Handler {
+		return []fiber.Handler{s.authenticate, requireRole(ordem.RoleAdmin), h}
+	}
+	r.Get("/admin/config", admin(s.listConfig)...)
+	r.Put("/admin/config/:key", admin(s.updateConfig)...)
+	r.Get("/admin/config/:key/changes", admin(s.configChanges)...)
+	s.mountDashboard(r)
+	s.mountNotifications(r)
+}
+
+// ConfigEntry is one system configuration key (spec §5) with its current
+// value. UpdatedAt is null for a key never stored (its default applies);
+// UpdatedBy is null until an admin changes the key (seeded values have
+// none). Values are stored canonically: money with two decimals
+// ("12.50"), other numbers without trailing zeros ("5.0" is stored "5").
+type ConfigEntry struct {
+	Key         string     `json:"key"`
+	Value       string     `json:"value"`
+	Default     string     `json:"default"`
+	Description string     `json:"description"`
+	Category    string     `json:"category"`
+	UpdatedAt   *time.Time `json:"updated_at"`
+	UpdatedBy   *string    `json:"updated_by"`
+}
+
+// ConfigChange is one audited change of a key.
+type ConfigChange struct {
+	ID        string    `json:"id"`
+	Key       string    `json:"key"`
+	OldValue  *string   `json:"old_value"`
+	NewValue  string    `json:"new_value"`
+	ChangedBy *string   `json:"changed_by"`
+	Reason    string    `json:"reason"`
+	ChangedAt time.Time `json:"changed_at"`
+}
+
+// configEntries reads the entry of key only, or of every key when only is
+// empty, in the order of sysconfig.Keys. Keys not stored yet show their
+// default.
+func configEntries(ctx context.Context, q sysconfig.Querier, only string) ([]ConfigEntry, error) {
+	rows, err := q.Query(ctx, `SELECT key, value, updated_at, updated_by FROM system_config`)
+	if err != nil {
+		return nil, err
+	}
+	type stored struct {
+		value string
+		at    time.Time
+		by    *int64
+	}
+	got := map[string]stored{}
+	var (
+		key string
+		st  stored
+	)
+	_, err = pgx.ForEachRow(rows, []any{&key, &st.value, &st.at, &st.by}, func() error {
+		got[key] = st
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []ConfigEntry{}
+	for _, k := range sysconfig.Keys {
+		if only != "" && k.Name != only {
+			continue
+		}
+		e := ConfigEntry{Key: k.Name, Value: k.Default, Default: k.Default, Description: k.Description, Category: k.Category}
+		if v, ok := got[k.Name]; ok {
+			at := v.at
+			e.Value, e.UpdatedAt = v.value, &at
+			if v.by != nil {
+				by := id(*v.by)
+				e.UpdatedBy = &by
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// listConfig returns every known key with its value, default,
+// description, category and last update.
+func (s *Server) listConfig(c *fiber.Ctx) error {
+	entries, err := configEntries(c.UserContext(), s.Pool, "")
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": entries})
+}
+
+type updateConfigRequest struct {
+	// Value is a decimal as a JSON string ("5.5") or number (5.5).
+	Value  json.RawMessage `json:"value"`
+	Reason string          `json:"reason"`
+}
+
+// configValue reads the requested value: a JSON string or number holding a
+// plain decimal (no exponent, no spaces).
+func configValue(raw json.RawMessage) (string, string) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", "is required"
+	}
+	const bad = `must be a decimal number such as "5.5"`
+	v := string(raw)
+	if raw[0] == '"' {
+		if json.Unmarshal(raw, &v) != nil {
+			return "", bad
+		}
+	} else if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return "", bad
+	}
+	if v == "" || strings.ContainsAny(v, "eE+ \t\n") {
+		return "", bad
+	}
+	return v, ""
+}
+
+// updateConfig sets a key's value: validated for the key, with a
+// mandatory reason; the value, its change history (old, new, who, why)
+// and the audit log are written in one transaction. Orders already
+// created keep the terms they snapshotted.
+func (s *Server) updateConfig(c *fiber.Ctx) error {
+	p := caller(c)
+	k, ok := sysconfig.Lookup(c.Params("key"))
+	if !ok {
+		return ordem.Errorf(ordem.ENotFound, "no such config key")
+	}
+	var req updateConfigRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	f := fieldErrors{}
+	raw, problem := configValue(req.Value)
+	var value string
+	if problem != "" {
+		f.add("value", problem)
+	} else if d, err := k.Validate(raw); err != nil {
+		f.add("value", strings.TrimPrefix(err.Error(), k.Name+": "))
+	} else if k.Name == sysconfig.ContestationFee {
+		value = d.StringFixed(2)
+	} else {
+		value = d.String()
+	}
+	checkText(f, "reason", req.Reason, true, 2000)
+	if err := f.err(); err != nil {
+		return err
+	}
+	reason := strings.TrimSpace(req.Reason)
+	now := s.now()
+	var entries []ConfigEntry
+	err := postgres.InTx(c.UserContext(), s.Pool, func(tx pgx.Tx) error {
+		ctx := c.UserContext()
+		// The row exists (seeded, or now with its default) and is locked,
+		// so concurrent changes of one key line up and each history row
+		// names the value it replaced.
+		_, err := tx.Exec(ctx, `
+			INSERT INTO system_config (key, value, description, category) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (key) DO NOTHING`, k.Name, k.Default, k.Description, k.Category)
+		if err != nil {
+			return err
+		}
+		var old string
+		if err := tx.QueryRow(ctx, `SELECT value FROM system_config WHERE key = $1 FOR UPDATE`, k.Name).Scan(&old); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE system_config SET value = $2, updated_at = $3, updated_by = $4 WHERE key = $1`,
+			k.Name, value, now, p.ID); err != nil {
+			return err
+		}
+		var changeID int64
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO system_config_changes (key, old_value, new_value, changed_by, reason, changed_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, k.Name, old, value, p.ID, reason, now).Scan(&changeID); err != nil {
+			return err
+		}
+		data, err := json.Marshal(map[string]any{"key": k.Name, "old_value": old, "new_value": value, "change_id": id(changeID)})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id, reason, data, created_at)
+			VALUES ($1, $2, 'update_config', 'system_config', $3, $4, $5, $6)`,
+			p.ID, string(p.Role), k.Name, reason, data, now); err != nil {
+			return err
+		}
+		entries, err = configEntries(ctx, tx, k.Name)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(entries) != 1 {
+		return errors.New("config entry vanished after update")
+	}
+	return c.JSON(entries[0])
+}
+
+// configChanges lists a key's change history, newest first (at most 100).
+func (s *Server) configChanges(c *fiber.Ctx) error {
+	k, ok := sysconfig.Lookup(c.Params("key"))
+	if !ok {
+		return ordem.Errorf(ordem.ENotFound, "no such config key")
+	}
+	rows, err := s.Pool.Query(c.UserContext(), `
+		SELECT id, key, old_value, new_value, changed_by, reason, changed_at FROM system_config_changes
+		WHERE key = $1 ORDER BY changed_at DESC, id DESC LIMIT 100`, k.Name)
+	if err != nil {
+		return err
+	}
+	changes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ConfigChange, error) {
+		var (
+			ch        ConfigChange
+			cid       int64
+			changedBy *int64
+		)
+		err := r.Scan(&cid, &ch.Key, &ch.OldValue, &ch.NewValue, &changedBy, &ch.Reason, &ch.ChangedAt)
+		ch.ID = id(cid)
+		if changedBy != nil {
+			by := id(*changedBy)
+			ch.ChangedBy = &by
+		}
+		return ch, err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": changes})
+}

@@ -251,4 +251,3 @@ func isUpload(c *fiber.Ctx) bool {
 	return c.Method() == fiber.MethodPost && strings.HasSuffix(strings.TrimSuffix(c.Path(), "/"), "/evidence") &&
 		strings.HasPrefix(c.Path(), "/v1/orders/")
 }
-

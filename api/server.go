@@ -55,15 +55,20 @@ func (s *Server) App() *fiber.App {
 		s.Payouts = ManualGateway{}
 	}
 	app := fiber.New(fiber.Config{
-		AppName:               "ordem",
+		AppName: "ordem",
 		// The server-wide limit admits an evidence upload; every other
 		// route is held to jsonBodyLimit by limitBody.
 		BodyLimit:             int(s.Config.MaxUploadSize) + uploadOverhead,
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
+		// Behind a trusted reverse proxy, the client is the first address
+		// of X-Forwarded-For; from anyone else the header is ignored.
+		EnableTrustedProxyCheck: len(s.Config.TrustedProxies) > 0,
+		TrustedProxies:          s.Config.TrustedProxies,
+		ProxyHeader:             proxyHeader(s.Config.TrustedProxies),
+		WriteTimeout:            30 * time.Second,
+		IdleTimeout:             2 * time.Minute,
 	})
 	app.Use(recover.New())
 	app.Use(limitBody)
@@ -97,6 +102,13 @@ func limitBody(c *fiber.Ctx) error {
 		return ordem.Errorf(ordem.ETooLarge, "the request body is larger than %d bytes", jsonBodyLimit)
 	}
 	return c.Next()
+}
+
+func proxyHeader(trusted []string) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	return fiber.HeaderXForwardedFor
 }
 
 func joinOrigins(origins []string) string {

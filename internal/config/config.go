@@ -49,6 +49,10 @@ type Config struct {
 	// CORSAllowedOrigins lists the browser origins allowed to call the API;
 	// empty allows none (same-origin only).
 	CORSAllowedOrigins []string // CORS_ALLOWED_ORIGINS
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For names the client (for rate limits and logs); empty
+	// trusts none and uses the connection's address.
+	TrustedProxies []string // TRUSTED_PROXIES
 	// DepositWebhookSecret signs POST /v1/webhooks/deposits; empty turns
 	// the webhook off.
 	DepositWebhookSecret string // DEPOSIT_WEBHOOK_SECRET
@@ -121,6 +125,11 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 	for _, o := range strings.Split(p.str("CORS_ALLOWED_ORIGINS", ""), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
+		}
+	}
+	for _, o := range strings.Split(p.str("TRUSTED_PROXIES", ""), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.TrustedProxies = append(c.TrustedProxies, o)
 		}
 	}
 	c.DepositWebhookSecret = p.str("DEPOSIT_WEBHOOK_SECRET", "")
