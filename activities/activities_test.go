@@ -131,10 +131,10 @@ func TestCreateOrder(t *testing.T) {
 	t.Run("Ensure the terms returned are the terms stored, whatever the config's precision", func(t *testing.T) {
 		t.Parallel()
 		f := ordertest.New(t)
-		// sysconfig accepts any number of decimals for a percentage, but
-		// the snapshot column is NUMERIC(7, 4): the workflow must apply
-		// exactly what the order row records, first run or replay.
-		f.SetConfig(t, sysconfig.PlatformFeePercentage, "2.55555")
+		// The snapshot column is NUMERIC(7, 4) and sysconfig admits four
+		// decimals: the workflow must apply exactly what the order row
+		// records, first run or replay.
+		f.SetConfig(t, sysconfig.PlatformFeePercentage, "2.5556")
 		r := newRun(t, f)
 		in := r.createInput(r.input(amount, nil))
 		var first, again order.CreateOrderResult

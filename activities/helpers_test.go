@@ -1,15 +1,21 @@
 package activities_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -21,6 +27,8 @@ import (
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/ordertest"
+	"github.com/ordem/ordem/internal/s3test"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -49,9 +57,11 @@ type orderRun struct {
 	f    *ordertest.Fixture
 	acts *activities.Activities
 	env  *testsuite.TestActivityEnvironment
-	id   int64
-	st   order.State
-	now  time.Time
+	// store is the evidence store (withStore); nil until a test needs it.
+	store *storage.Store
+	id    int64
+	st    order.State
+	now   time.Time
 	// refusals numbers recorded refusals like the workflow does.
 	refusals int
 }
@@ -60,6 +70,26 @@ func newRun(t *testing.T, f *ordertest.Fixture) *orderRun {
 	t.Helper()
 	acts := &activities.Activities{Pool: f.Pool, AutoConfirmEnabled: true}
 	return &orderRun{t: t, f: f, acts: acts, env: newEnv(acts), id: f.NextOrderID(t), now: t0}
+}
+
+// newEvidenceStore starts a real S3-compatible server (versitygw) for t
+// and returns a store over a fresh bucket. Only the tests that attach
+// evidence start one.
+func newEvidenceStore(t *testing.T) *storage.Store {
+	t.Helper()
+	srv := s3test.Start(t)
+	st, err := storage.New(storage.Options{Endpoint: srv.Endpoint, Region: srv.Region, Bucket: srv.NewBucket(t),
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, UsePathStyle: true})
+	require.NoError(t, err)
+	return st
+}
+
+// withStore gives the run's activities the evidence store st.
+func (r *orderRun) withStore(st *storage.Store) *orderRun {
+	r.store = st
+	r.acts.Evidence = st
+	r.env = newEnv(r.acts)
+	return r
 }
 
 // autoConfirmDisabled switches AUTO_CONFIRM_JOB_ENABLED off for this run.
@@ -334,6 +364,52 @@ func evidence(actor order.Actor, id, name string) order.AddEvidenceInput {
 	return order.AddEvidenceInput{Actor: actor, EvidenceID: id, StagingKey: "staging/" + id, FileName: name,
 		Extension: "pdf", ContentType: "application/pdf", Size: 2048, SHA256: strings.Repeat("ab", 32),
 		Description: "foto da parede"}
+}
+
+// stage uploads in.Size real bytes (a PDF header, then padding) to the
+// store's staging area, as the API does, and returns in with the staging
+// key and digest of what was stored.
+func (r *orderRun) stage(in order.AddEvidenceInput) order.AddEvidenceInput {
+	r.t.Helper()
+	require.NotNil(r.t, r.store, "stage needs withStore")
+	data := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte(in.EvidenceID[:8]), int(in.Size))...)[:in.Size]
+	staged, err := r.store.PutStaging(context.Background(), bytes.NewReader(data), in.Size, in.ContentType)
+	require.NoError(r.t, err)
+	sum := sha256.Sum256(data)
+	require.Equal(r.t, hex.EncodeToString(sum[:]), staged.SHA256)
+	in.StagingKey, in.SHA256, in.Size = staged.Key, staged.SHA256, staged.Size
+	return in
+}
+
+// objectSHA256 returns the hex SHA-256 of the object at key, "" when the
+// object does not exist.
+func objectSHA256(t *testing.T, st *storage.Store, key string) string {
+	t.Helper()
+	ok, err := st.Exists(context.Background(), key)
+	require.NoError(t, err)
+	if !ok {
+		return ""
+	}
+	out, err := st.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(st.Bucket()), Key: aws.String(key)})
+	require.NoError(t, err)
+	defer out.Body.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, out.Body)
+	require.NoError(t, err)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// objectKeys lists the bucket's keys under prefix, sorted; nil if none.
+func objectKeys(t *testing.T, st *storage.Store, prefix string) []string {
+	t.Helper()
+	out, err := st.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket()),
+		Prefix: aws.String(prefix)})
+	require.NoError(t, err)
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys
 }
 
 func (r *orderRun) addEvidence(in order.AddEvidenceInput) call {

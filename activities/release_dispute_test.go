@@ -12,6 +12,8 @@ import (
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/ordertest"
+	"github.com/ordem/ordem/internal/s3test"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/sysconfig"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -259,14 +261,22 @@ func TestContestOrder(t *testing.T) {
 
 func TestAddEvidence(t *testing.T) {
 	t.Parallel()
+	// One real S3-compatible server for the subtests, a bucket each.
+	srv := s3test.Start(t)
+	newStore := func(t *testing.T) *storage.Store {
+		st, err := storage.New(storage.Options{Endpoint: srv.Endpoint, Region: srv.Region, Bucket: srv.NewBucket(t),
+			AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, UsePathStyle: true})
+		require.NoError(t, err)
+		return st
+	}
 
 	t.Run("Ensure evidence rows, counts and notifications, written once", func(t *testing.T) {
 		t.Parallel()
 		f := ordertest.New(t)
-		r := newRun(t, f)
+		r := newRun(t, f).withStore(newStore(t))
 		r.toDisputed(deposit, amount)
 		r.advance(time.Hour)
-		ev := evidence(r.client(), "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b", "parede.pdf")
+		ev := r.stage(evidence(r.client(), "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b", "parede.pdf"))
 		c := r.addEvidence(ev)
 		r.must(c)
 
@@ -285,20 +295,167 @@ func TestAddEvidence(t *testing.T) {
 		require.Equal(t, "add_evidence:disputed>disputed", last(f.Events(t, r.id)))
 		// A party's evidence tells the other party and the admins.
 		require.Equal(t, map[int64]int{f.Provider: 1, f.Admin: 1}, f.Notifications(t, r.id, "evidence_added"))
+		// The bytes moved from staging to the final key.
+		final := order.EvidenceObjectKey(r.id, ev.EvidenceID, "pdf")
+		require.Equal(t, final, key)
+		require.Equal(t, ev.SHA256, objectSHA256(t, r.store, final), "the object is at its final key")
+		require.Empty(t, objectSHA256(t, r.store, ev.StagingKey), "the staged upload is gone")
+		require.Empty(t, objectKeys(t, r.store, storage.StagingPrefix))
 
+		// A retry (the activity run again) records nothing more.
 		before := r.snapshot()
 		r.replay(c)
 		require.Equal(t, before, r.snapshot())
 		require.Equal(t, 1, count(t, f, `SELECT count(*) FROM evidence WHERE order_id = $1`, r.id))
+		require.Equal(t, ev.SHA256, objectSHA256(t, r.store, final))
+		require.Equal(t, []string{final}, objectKeys(t, r.store, "evidence/"))
 
 		// An admin's evidence tells both parties.
 		r.advance(time.Hour)
-		r.must(r.addEvidence(evidence(r.admin(), "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "laudo.pdf")))
+		r.must(r.addEvidence(r.stage(evidence(r.admin(), "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "laudo.pdf"))))
 		require.Equal(t, 2, f.Order(t, r.id).EvidenceCount)
 		require.Equal(t, map[int64]int{f.Client: 1, f.Provider: 2, f.Admin: 1}, f.Notifications(t, r.id, "evidence_added"))
 		require.Equal(t, []string{"hold", "contest_fee_hold"}, ledgerKinds(t, f, r.id), "evidence moves no money")
 		require.Equal(t, []string{"366.55/133.45"}, f.Wallets(t, f.Client))
+		require.Len(t, objectKeys(t, r.store, "evidence/"), 2)
+		require.Empty(t, objectKeys(t, r.store, storage.StagingPrefix))
 		f.RequireLedgerClean(t)
+	})
+
+	t.Run("Ensure a crash between promotion and commit still records the evidence exactly once", func(t *testing.T) {
+		t.Parallel()
+		f := ordertest.New(t)
+		r := newRun(t, f).withStore(newStore(t))
+		r.toDisputed(deposit, amount)
+		r.advance(time.Hour)
+		ev := r.stage(evidence(r.provider(), "0b1c2d3e-4f50-4617-8283-94a5b6c7d8e9", "nota.pdf"))
+		c := r.addEvidence(ev)
+		final := order.EvidenceObjectKey(r.id, ev.EvidenceID, "pdf")
+		// The first attempt promoted the object and died before its
+		// transaction committed.
+		require.NoError(t, r.store.Promote(context.Background(), ev.StagingKey, final))
+		require.Zero(t, count(t, f, `SELECT count(*) FROM evidence WHERE order_id = $1`, r.id))
+
+		r.must(c) // the retry finds the object in place and records it
+		require.Equal(t, 1, count(t, f, `SELECT count(*) FROM evidence WHERE order_id = $1`, r.id))
+		require.Equal(t, 1, f.Order(t, r.id).EvidenceCount)
+		require.Equal(t, map[int64]int{f.Client: 1, f.Admin: 1}, f.Notifications(t, r.id, "evidence_added"))
+		require.Equal(t, ev.SHA256, objectSHA256(t, r.store, final))
+		require.Empty(t, objectKeys(t, r.store, storage.StagingPrefix))
+
+		// And one more retry writes nothing.
+		before := r.snapshot()
+		r.replay(c)
+		require.Equal(t, before, r.snapshot())
+		require.Equal(t, 1, count(t, f, `SELECT count(*) FROM evidence WHERE order_id = $1`, r.id))
+		require.Equal(t, []string{final}, objectKeys(t, r.store, "evidence/"))
+		f.RequireLedgerClean(t)
+	})
+
+	t.Run("Ensure a staged upload that is gone is refused as validation_failed and nothing is recorded", func(t *testing.T) {
+		t.Parallel()
+		f := ordertest.New(t)
+		r := newRun(t, f).withStore(newStore(t))
+		r.toDisputed(deposit, amount)
+		r.advance(time.Hour)
+		ev := r.stage(evidence(r.client(), "5d6e7f80-9102-4334-a556-778899aabbcc", "sumiu.pdf"))
+		// The upload was deleted (cleanup, or the API gave up on it).
+		require.NoError(t, r.store.Delete(context.Background(), ev.StagingKey))
+		c := r.addEvidence(ev)
+		before := r.snapshot()
+		_, err := r.run(c)
+		requireRefusal(t, err, ordem.EValidation)
+		require.Contains(t, err.Error(), "upload it again")
+		require.Equal(t, before, r.snapshot(), "nothing recorded")
+		require.Equal(t, order.StatusDisputed, r.st.Status)
+		require.Zero(t, r.st.EvidenceCount, "the workflow commits nothing")
+		require.Zero(t, count(t, f, `SELECT count(*) FROM evidence WHERE order_id = $1`, r.id))
+		require.Empty(t, objectKeys(t, r.store, ""), "nothing in the bucket")
+	})
+
+	t.Run("Ensure malformed evidence input (an operator's signal) is refused, not retried for ever", func(t *testing.T) {
+		t.Parallel()
+		f := ordertest.New(t)
+		r := newRun(t, f).withStore(newStore(t))
+		r.toDisputed(deposit, amount)
+		r.advance(time.Hour)
+		good := r.stage(evidence(r.client(), "7f808192-a3b4-4c5d-8e6f-708192a3b4c5", "x.pdf"))
+		before := r.snapshot()
+		for name, mutate := range map[string]func(*order.EvidenceActivityInput){
+			"staging key outside staging/": func(in *order.EvidenceActivityInput) { in.Evidence.StagingKey = "evidence/1/x.pdf" },
+			"staging key with ..":          func(in *order.EvidenceActivityInput) { in.Evidence.StagingKey = "staging/../evidence/1/x.pdf" },
+			"bare staging prefix":          func(in *order.EvidenceActivityInput) { in.Evidence.StagingKey = "staging/" },
+			"evidence id not a UUID":       func(in *order.EvidenceActivityInput) { in.Evidence.EvidenceID = "not-a-uuid" },
+			"extension with a path": func(in *order.EvidenceActivityInput) {
+				in.Evidence.Extension = "pdf/../../x"
+				in.ObjectKey = order.EvidenceObjectKey(r.id, in.Evidence.EvidenceID, in.Evidence.Extension)
+			},
+			"object key not the order's": func(in *order.EvidenceActivityInput) {
+				in.ObjectKey = order.EvidenceObjectKey(r.id+1, in.Evidence.EvidenceID, "pdf")
+			},
+		} {
+			c := r.addEvidence(good)
+			in := c.in.(order.EvidenceActivityInput)
+			mutate(&in)
+			c.in = in
+			_, err := r.run(c)
+			requireRefusal(t, err, ordem.EValidation)
+			require.Equal(t, before, r.snapshot(), name)
+		}
+		require.Equal(t, []string{good.StagingKey}, objectKeys(t, r.store, ""), "the upload was not touched")
+		// The good input still works.
+		r.must(r.addEvidence(good))
+		require.Equal(t, 1, f.Order(t, r.id).EvidenceCount)
+	})
+
+	t.Run("Ensure an evidence id sent again with another upload never overwrites the recorded object", func(t *testing.T) {
+		t.Parallel()
+		f := ordertest.New(t)
+		r := newRun(t, f).withStore(newStore(t))
+		r.toDisputed(deposit, amount)
+		r.advance(time.Hour)
+		first := r.stage(evidence(r.client(), "8091a2b3-c4d5-4e6f-8a7b-8c9d0e1f2a3b", "a.pdf"))
+		c := r.addEvidence(first)
+		r.must(c)
+		final := order.EvidenceObjectKey(r.id, first.EvidenceID, "pdf")
+		second := first
+		second.Size = 100 // other bytes, same id
+		second = r.stage(second)
+		require.NotEqual(t, first.SHA256, second.SHA256)
+		c2 := c
+		in := c2.in.(order.EvidenceActivityInput)
+		in.Evidence = second
+		c2.in = in
+		before := r.snapshot()
+		r.replay(c2)
+		require.Equal(t, before, r.snapshot())
+		require.Equal(t, first.SHA256, objectSHA256(t, r.store, final), "the recorded bytes stay")
+		var sha string
+		require.NoError(t, f.Pool.QueryRow(context.Background(), `SELECT sha256 FROM evidence WHERE id = $1`, first.EvidenceID).Scan(&sha))
+		require.Equal(t, first.SHA256, sha)
+
+		// The same id on another order is refused.
+		other := newRun(t, f).withStore(r.store)
+		other.toDisputed("", amount)
+		other.advance(time.Hour)
+		third := other.stage(evidence(other.client(), first.EvidenceID, "b.pdf"))
+		_, err := other.run(other.addEvidence(third))
+		requireRefusal(t, err, ordem.EValidation)
+		require.Equal(t, first.SHA256, objectSHA256(t, r.store, final))
+		require.Zero(t, count(t, f, `SELECT count(*) FROM evidence WHERE order_id = $1`, other.id))
+	})
+
+	t.Run("Ensure AddEvidence without an evidence store fails (retryable), recording nothing", func(t *testing.T) {
+		t.Parallel()
+		f := ordertest.New(t)
+		r := newRun(t, f)
+		r.toDisputed(deposit, amount)
+		r.advance(time.Hour)
+		before := r.snapshot()
+		_, err := r.run(r.addEvidence(evidence(r.client(), "6e7f8091-a2b3-4c4d-8e5f-60718293a4b5", "x.pdf")))
+		require.Error(t, err)
+		require.Empty(t, order.RefusalCode(err), "a configuration error is not a refusal")
+		require.Equal(t, before, r.snapshot())
 	})
 }
 
@@ -546,7 +703,7 @@ func TestLongestPath(t *testing.T) {
 	t.Run("Ensure the ledger is clean after every step of a negotiated, extended, disputed order", func(t *testing.T) {
 		t.Parallel()
 		f := ordertest.New(t)
-		r := newRun(t, f)
+		r := newRun(t, f).withStore(newEvidenceStore(t))
 		f.Deposit(t, f.Client, deposit)
 		f.Deposit(t, f.Provider, "1.00")
 		r.create("100.00")
@@ -558,10 +715,10 @@ func TestLongestPath(t *testing.T) {
 			func() call { return r.extend("6", "cliente pediu mais tempo") },
 			func() call { return r.contest("cor errada") },
 			func() call {
-				return r.addEvidence(evidence(r.client(), "11111111-2222-4333-8444-555555555555", "foto.pdf"))
+				return r.addEvidence(r.stage(evidence(r.client(), "11111111-2222-4333-8444-555555555555", "foto.pdf")))
 			},
 			func() call {
-				return r.addEvidence(evidence(r.provider(), "66666666-7777-4888-9999-000000000000", "nota.pdf"))
+				return r.addEvidence(r.stage(evidence(r.provider(), "66666666-7777-4888-9999-000000000000", "nota.pdf")))
 			},
 			func() call { return r.resolve("40.00", "metade da sala refeita") },
 		}
@@ -583,6 +740,11 @@ func TestLongestPath(t *testing.T) {
 			"accept:negotiating>in_progress", "deliver:in_progress>delivered", "extend_deadline:delivered>delivered",
 			"contest:delivered>disputed", "add_evidence:disputed>disputed", "add_evidence:disputed>disputed",
 			"resolve:disputed>resolved"}, f.Events(t, r.id))
+		require.Equal(t, []string{
+			order.EvidenceObjectKey(r.id, "11111111-2222-4333-8444-555555555555", "pdf"),
+			order.EvidenceObjectKey(r.id, "66666666-7777-4888-9999-000000000000", "pdf"),
+		}, objectKeys(t, r.store, "evidence/"))
+		require.Empty(t, objectKeys(t, r.store, storage.StagingPrefix))
 		require.Equal(t, ordertest.OrderRow{Status: "resolved", Amount: "140.00", PlatformRevenue: "5.00",
 			ProviderNet: "95.00", ContestFeeHeld: "10.00", ProposalVersion: 3, EvidenceCount: 2}, f.Order(t, r.id))
 	})

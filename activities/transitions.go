@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
@@ -309,13 +311,39 @@ func (a *Activities) AddEvidence(ctx context.Context, in order.EvidenceActivityI
 	if a.Evidence == nil {
 		return order.TransitionResult{}, errors.New("add evidence: no evidence store configured")
 	}
-	// The move comes first and is idempotent: a retry after a crash finds
-	// the object already in place and goes on to record it, once.
-	if err := a.Evidence.Promote(ctx, e.StagingKey, in.ObjectKey); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return order.TransitionResult{}, order.Refusal(ordem.EValidation, "the uploaded file is no longer available; upload it again")
+	// Input only an operator's signal could get wrong is refused here: as
+	// an infrastructure error it would be retried for ever, holding the
+	// order's transition lock.
+	if _, err := uuid.Parse(e.EvidenceID); err != nil {
+		return order.TransitionResult{}, order.Refusal(ordem.EValidation, "evidence id %q is not a UUID", e.EvidenceID)
+	}
+	if !strings.HasPrefix(e.StagingKey, storage.StagingPrefix) || len(e.StagingKey) == len(storage.StagingPrefix) ||
+		strings.Contains(e.StagingKey, "..") {
+		return order.TransitionResult{}, order.Refusal(ordem.EValidation, "%q is not an upload staging key", e.StagingKey)
+	}
+	if !validExtension(e.Extension) || in.ObjectKey != order.EvidenceObjectKey(t.OrderID, e.EvidenceID, e.Extension) {
+		return order.TransitionResult{}, order.Refusal(ordem.EValidation, "invalid evidence extension %q", e.Extension)
+	}
+	// A piece of evidence already recorded is not moved again: a retry
+	// after the commit goes straight to the (replayed) step, and an id
+	// sent twice with another upload never overwrites the recorded bytes.
+	var recordedOrder int64
+	var recordedKey string
+	err := a.Pool.QueryRow(ctx, `SELECT order_id, object_key FROM evidence WHERE id = $1`, e.EvidenceID).Scan(&recordedOrder, &recordedKey)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		// The move comes first and is idempotent: a retry after a crash
+		// finds the object already in place and goes on to record it, once.
+		if err := a.Evidence.Promote(ctx, e.StagingKey, in.ObjectKey); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return order.TransitionResult{}, order.Refusal(ordem.EValidation, "the uploaded file is no longer available; upload it again")
+			}
+			return order.TransitionResult{}, fmt.Errorf("promote evidence %s: %w", e.EvidenceID, err)
 		}
-		return order.TransitionResult{}, fmt.Errorf("promote evidence %s: %w", e.EvidenceID, err)
+	case err != nil:
+		return order.TransitionResult{}, fmt.Errorf("look up evidence %s: %w", e.EvidenceID, err)
+	case recordedOrder != t.OrderID || recordedKey != in.ObjectKey:
+		return order.TransitionResult{}, order.Refusal(ordem.EValidation, "evidence id %s is already used", e.EvidenceID)
 	}
 	to := []int64{t.Next.ClientID, t.Next.ProviderID}
 	if t.Actor.Role != ordem.RoleAdmin {
@@ -340,6 +368,20 @@ func (a *Activities) AddEvidence(ctx context.Context, in order.EvidenceActivityI
 			return nil
 		},
 	})
+}
+
+// validExtension reports whether ext (from the API's name check) is a
+// plain lower-case extension, safe inside an object key.
+func validExtension(ext string) bool {
+	if ext == "" || len(ext) > 16 {
+		return false
+	}
+	for _, r := range ext {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // ResolveDispute moves the money of an admin ruling: R back to the client,

@@ -32,7 +32,9 @@ import (
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/pgtest"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/s3test"
 	"github.com/ordem/ordem/internal/seed"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/worker"
 )
 
@@ -49,6 +51,10 @@ type testEnv struct {
 	admin    session
 	// baseURL reaches the app over a real TCP listener.
 	baseURL string
+	// s3 is the real S3-compatible server (versitygw) and store the
+	// evidence bucket on it, shared by the API and the worker.
+	s3    *s3test.Server
+	store *storage.Store
 }
 
 var env *testEnv
@@ -83,26 +89,44 @@ func runWithEnv(m *testing.M) int {
 	if err := worker.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		panic(err)
 	}
+	s3srv, stopS3, err := s3test.StartMain()
+	if err != nil {
+		panic(err)
+	}
+	defer stopS3()
+	bucket, err := s3srv.CreateBucket(ctx)
+	if err != nil {
+		panic(err)
+	}
 	cfg, err := config.Parse(func(k string) (string, bool) {
 		v, ok := map[string]string{"ORDEM_ENV": "test", "DATABASE_URL": url, "RATELIMIT_ENABLED": "false",
 			"TEMPORAL_TASK_QUEUE": "api-test", "ADMIN_EMAIL": "admin@api.test", "ADMIN_PASSWORD": adminPassword,
-			"DEPOSIT_WEBHOOK_SECRET": "webhook-secret-for-tests-0123456789abcdef"}[k]
+			"DEPOSIT_WEBHOOK_SECRET": "webhook-secret-for-tests-0123456789abcdef",
+			// Small, so the evidence size tests are cheap.
+			"MAX_UPLOAD_SIZE": "1048576",
+			"S3_ENDPOINT":     s3srv.Endpoint, "S3_REGION": s3srv.Region, "S3_BUCKET": bucket,
+			"S3_ACCESS_KEY_ID": s3srv.AccessKey, "S3_SECRET_ACCESS_KEY": s3srv.SecretKey, "S3_USE_PATH_STYLE": "true"}[k]
 		return v, ok
 	})
+	if err != nil {
+		panic(err)
+	}
+	store, err := storage.New(storage.Options{Endpoint: s3srv.Endpoint, Region: s3srv.Region, Bucket: bucket,
+		AccessKey: s3srv.AccessKey, SecretKey: s3srv.SecretKey, UsePathStyle: true})
 	if err != nil {
 		panic(err)
 	}
 	if _, err := seed.Run(ctx, pool, seed.Admin{Name: "Admin", Email: cfg.AdminEmail, Password: cfg.AdminPassword}); err != nil {
 		panic(err)
 	}
-	w := worker.New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: true})
+	w := worker.New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: true, Evidence: store})
 	if err := w.Start(); err != nil {
 		panic(err)
 	}
 	defer w.Stop()
 
-	srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: quiet}
-	env = &testEnv{pool: pool, temporal: c, server: srv, app: srv.App(), cfg: cfg}
+	srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: quiet, Storage: store}
+	env = &testEnv{pool: pool, temporal: c, server: srv, app: srv.App(), cfg: cfg, s3: s3srv, store: store}
 	// A real listener too, for what only a real connection shows (body
 	// limits enforced by the HTTP server before any handler runs).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mime"
+	"mime/multipart"
 	"strings"
 	"time"
 
@@ -108,7 +110,14 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 	if fh.Size == 0 {
 		return (fieldErrors{"file": "is empty"}).err()
 	}
-	ext, err := evidence.CheckName(fh.Filename, s.Config.AllowedExtensions)
+	// The name as the client sent it: the multipart parser reduces it to
+	// its base name ("../x.jpg" arrives as "x.jpg"), which would hide a
+	// path the name check must refuse.
+	name, err := sentFileName(c)
+	if err != nil {
+		return err
+	}
+	ext, err := evidence.CheckName(name, s.Config.AllowedExtensions)
 	if err != nil {
 		return err
 	}
@@ -132,7 +141,7 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 		return err
 	}
 	in := order.AddEvidenceInput{Actor: actorOf(p), EvidenceID: uuid.NewString(), StagingKey: staged.Key,
-		FileName: fh.Filename, Extension: ext, ContentType: contentType, Size: staged.Size, SHA256: staged.SHA256,
+		FileName: name, Extension: ext, ContentType: contentType, Size: staged.Size, SHA256: staged.SHA256,
 		Description: description}
 	handle, err := s.Temporal.UpdateWorkflow(c.UserContext(), client.UpdateWorkflowOptions{
 		WorkflowID:   order.WorkflowID(orderID),
@@ -160,6 +169,31 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(ev)
+}
+
+// sentFileName returns the filename parameter of the request's "file"
+// part exactly as sent (RFC 2231 / 8187 encodings decoded). The body is
+// already in memory; this only walks the part headers again.
+func sentFileName(c *fiber.Ctx) (string, error) {
+	malformed := ordem.Errorf(ordem.EInvalid, "the request must be multipart/form-data with one file in the field \"file\"")
+	_, params, err := mime.ParseMediaType(string(c.Request().Header.ContentType()))
+	if err != nil || params["boundary"] == "" {
+		return "", malformed
+	}
+	r := multipart.NewReader(bytes.NewReader(c.Body()), params["boundary"])
+	for {
+		part, err := r.NextRawPart()
+		if err != nil {
+			return "", malformed
+		}
+		_, dp, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+		if err != nil {
+			continue
+		}
+		if name, ok := dp["filename"]; ok && dp["name"] == "file" {
+			return name, nil
+		}
+	}
 }
 
 const evidenceColumns = `id::text, order_id, uploader_id, uploader_role, original_name, content_type, size_bytes, sha256, description, created_at`

@@ -1,16 +1,18 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -27,6 +29,8 @@ import (
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/ordertest"
+	"github.com/ordem/ordem/internal/s3test"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/sysconfig"
 	"github.com/ordem/ordem/worker"
 	"github.com/ordem/ordem/workflows/order"
@@ -56,6 +60,8 @@ func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 type it struct {
 	f *ordertest.Fixture
 	c client.Client
+	// store is the evidence store on a real S3-compatible server.
+	store *storage.Store
 
 	// cfgMu serialises "set config, create an order, restore config": the
 	// fee and deadline snapshot is taken when the order is created.
@@ -70,6 +76,7 @@ func newIT(t *testing.T) *it {
 	t.Helper()
 	// The fixture first: its database is dropped after the server stops.
 	f := ordertest.New(t)
+	store := newEvidenceStore(t)
 	ts := temporaltest.NewServer(temporaltest.WithT(t),
 		temporaltest.WithBaseClientOptions(client.Options{Logger: quietLogger()}))
 	c := ts.GetDefaultClient()
@@ -83,11 +90,22 @@ func newIT(t *testing.T) *it {
 		name        string
 		autoConfirm bool
 	}{{taskQueue, true}, {heldTaskQueue, false}} {
-		w := worker.New(c, tq.name, &activities.Activities{Pool: f.Pool, AutoConfirmEnabled: tq.autoConfirm})
+		w := worker.New(c, tq.name, &activities.Activities{Pool: f.Pool, AutoConfirmEnabled: tq.autoConfirm, Evidence: store})
 		require.NoError(t, w.Start())
 		t.Cleanup(w.Stop) // runs before the server's own cleanup
 	}
-	return &it{f: f, c: c}
+	return &it{f: f, c: c, store: store}
+}
+
+// newEvidenceStore starts a real S3-compatible server (versitygw) for t
+// and returns a store over a fresh bucket.
+func newEvidenceStore(t *testing.T) *storage.Store {
+	t.Helper()
+	srv := s3test.Start(t)
+	st, err := storage.New(storage.Options{Endpoint: srv.Endpoint, Region: srv.Region, Bucket: srv.NewBucket(t),
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, UsePathStyle: true})
+	require.NoError(t, err)
+	return st
 }
 
 func actor(id int64, role ordem.Role) order.Actor { return order.Actor{UserID: id, Role: role} }
@@ -380,15 +398,21 @@ func (e *it) requireDescribedStatus(t testing.TB, id int64, status order.Status)
 	require.Equal(t, id, oid)
 }
 
-func evidence(n int) order.AddEvidenceInput {
+// evidence is the record of the n-th piece of evidence, its bytes staged
+// in e's store as the API does: a 10-byte PDF.
+func (e *it) evidence(t testing.TB, n int) order.AddEvidenceInput {
+	t.Helper()
+	data := []byte(fmt.Sprintf("%%PDF-%04d\n", n%10000))
+	staged, err := e.store.PutStaging(context.Background(), bytes.NewReader(data), int64(len(data)), "application/pdf")
+	require.NoError(t, err)
 	return order.AddEvidenceInput{
 		EvidenceID:  fmt.Sprintf("00000000-0000-4000-8000-%012d", n),
-		StagingKey:  "staging/x",
+		StagingKey:  staged.Key,
 		FileName:    "a.pdf",
 		Extension:   "pdf",
 		ContentType: "application/pdf",
-		Size:        10,
-		SHA256:      strings.Repeat("ab", 32),
+		Size:        staged.Size,
+		SHA256:      staged.SHA256,
 	}
 }
 
@@ -398,11 +422,37 @@ var (
 	evidenceSeq int
 )
 
-func nextEvidence() order.AddEvidenceInput {
+func (e *it) nextEvidence(t testing.TB) order.AddEvidenceInput {
+	t.Helper()
 	evidenceMu.Lock()
-	defer evidenceMu.Unlock()
 	evidenceSeq++
-	return evidence(evidenceSeq)
+	n := evidenceSeq
+	evidenceMu.Unlock()
+	return e.evidence(t, n)
+}
+
+// objectKeys lists the bucket's keys under prefix, sorted.
+func (e *it) objectKeys(t testing.TB, prefix string) []string {
+	t.Helper()
+	out, err := e.store.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(e.store.Bucket()),
+		Prefix: aws.String(prefix)})
+	require.NoError(t, err)
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys
+}
+
+// recordedEvidence lists the order's evidence object keys from Postgres,
+// sorted.
+func (e *it) recordedEvidence(t testing.TB, id int64) []string {
+	t.Helper()
+	rows, err := e.f.Pool.Query(context.Background(), `SELECT object_key FROM evidence WHERE order_id = $1 ORDER BY object_key`, id)
+	require.NoError(t, err)
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return keys
 }
 
 func withActor(in order.AddEvidenceInput, a order.Actor) order.AddEvidenceInput {
@@ -519,10 +569,13 @@ func TestIntegration(t *testing.T) {
 			require.Equal(t, order.StatusDisputed, st.Status)
 			require.Equal(t, "10.00", st.ContestFeeHeld.StringFixed(2))
 			e.requireDescribedStatus(t, id, order.StatusDisputed)
-			e.act(t, id, order.ActionAddEvidence, withActor(nextEvidence(), trio.client))
-			e.act(t, id, order.ActionAddEvidence, withActor(nextEvidence(), trio.provider))
-			st = e.act(t, id, order.ActionAddEvidence, withActor(nextEvidence(), e.admin()))
+			e.act(t, id, order.ActionAddEvidence, withActor(e.nextEvidence(t), trio.client))
+			e.act(t, id, order.ActionAddEvidence, withActor(e.nextEvidence(t), trio.provider))
+			st = e.act(t, id, order.ActionAddEvidence, withActor(e.nextEvidence(t), e.admin()))
 			require.Equal(t, 3, st.EvidenceCount)
+			keys := e.recordedEvidence(t, id)
+			require.Len(t, keys, 3)
+			require.Equal(t, keys, e.objectKeys(t, fmt.Sprintf("evidence/%d/", id)), "each recorded piece is at its final key")
 			e.waitEvents(t, id, order.ReminderDisputeSLA, 1)
 			// The dispute stays open until the superseded timers (proposal
 			// expiries, confirmation deadline) have fired too.
@@ -701,9 +754,13 @@ func TestIntegration(t *testing.T) {
 			e.waitEvents(t, id, order.ReminderDisputeSLA, 1)
 			for i := 0; i < order.MaxEvidence; i++ {
 				by := []order.Actor{p.client, p.provider, e.admin()}[i%3]
-				e.act(t, id, order.ActionAddEvidence, withActor(nextEvidence(), by))
+				e.act(t, id, order.ActionAddEvidence, withActor(e.nextEvidence(t), by))
 			}
-			e.refused(t, id, ordem.EInvalidTransition, order.ActionAddEvidence, withActor(nextEvidence(), p.client))
+			extra := withActor(e.nextEvidence(t), p.client)
+			e.refused(t, id, ordem.EInvalidTransition, order.ActionAddEvidence, extra)
+			require.NoError(t, e.store.Delete(context.Background(), extra.StagingKey)) // as the API does
+			require.Len(t, e.recordedEvidence(t, id), order.MaxEvidence)
+			require.Len(t, e.objectKeys(t, fmt.Sprintf("evidence/%d/", id)), order.MaxEvidence)
 			e.waitTimersFired(t, id)
 			e.act(t, id, order.ActionResolve, order.ResolveInput{Actor: e.admin(), RefundAmount: decimal.Zero, Reason: "entregue"})
 			final := e.result(t, id)
@@ -726,6 +783,7 @@ func TestIntegration(t *testing.T) {
 	require.Equal(t, "44.50", f.Revenue(t))
 	f.RequireLedgerClean(t)
 	requireNoOpenHolds(t, e)
+	require.Empty(t, e.objectKeys(t, storage.StagingPrefix), "every staged upload was promoted")
 	t.Logf("integration test: %s", time.Since(started).Round(time.Millisecond))
 }
 

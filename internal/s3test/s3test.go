@@ -79,6 +79,37 @@ func Start(tb testing.TB) *Server {
 	return nil
 }
 
+// StartMain runs a fresh server for a whole test binary, from TestMain
+// where there is no testing.TB: call stop (idempotent) when the tests are
+// done; it stops the server and removes its directory. The error names the
+// install command when the binary is missing.
+func StartMain() (srv *Server, stop func(), err error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "s3test-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("s3test: %w", err)
+	}
+	// A free port can be taken between choosing and binding it; retry.
+	for attempt := 0; attempt < 3; attempt++ {
+		s, serr := start(bin, dir)
+		if serr == nil {
+			var once sync.Once
+			return s, func() {
+				once.Do(func() {
+					s.stop()
+					_ = os.RemoveAll(dir)
+				})
+			}, nil
+		}
+		err = serr
+	}
+	_ = os.RemoveAll(dir)
+	return nil, nil, fmt.Errorf("s3test: start versitygw: %w", err)
+}
+
 // Binary returns the path of the versitygw binary, or an error naming the
 // install command.
 func Binary() (string, error) {
@@ -211,13 +242,22 @@ func (s *Server) Client() *s3.Client {
 // NewBucket creates a bucket with a fresh random name and returns its name.
 func (s *Server) NewBucket(tb testing.TB) string {
 	tb.Helper()
-	name := "ordem-test-" + randHex(6)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		tb.Fatalf("s3test: create bucket %s: %v", name, err)
+	name, err := s.CreateBucket(context.Background())
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return name
+}
+
+// CreateBucket is NewBucket without a testing.TB (for TestMain).
+func (s *Server) CreateBucket(ctx context.Context) (string, error) {
+	name := "ordem-test-" + randHex(6)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		return "", fmt.Errorf("s3test: create bucket %s: %w", name, err)
+	}
+	return name, nil
 }
 
 // ObjectPath is the file that holds bucket's object key on disk.

@@ -73,3 +73,27 @@ func TestBinaryMissingSaysHowToInstall(t *testing.T) {
 	_, err = s3test.Binary()
 	assert.ErrorContains(t, err, "/nonexistent/versitygw")
 }
+
+func TestStartMainServesAndStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the versitygw S3 server; skipped with -short")
+	}
+	srv, stop, err := s3test.StartMain()
+	require.NoError(t, err)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	bucket, err := srv.CreateBucket(ctx)
+	require.NoError(t, err)
+	_, err = srv.Client().HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	require.NoError(t, err)
+	_, err = os.Stat(srv.Dir)
+	require.NoError(t, err)
+
+	stop()
+	stop() // idempotent
+	_, err = (&http.Client{Timeout: time.Second}).Get(srv.Endpoint + "/health")
+	assert.Error(t, err, "stopped")
+	_, err = os.Stat(srv.Dir)
+	assert.True(t, os.IsNotExist(err), "its directory is removed")
+}

@@ -15,6 +15,8 @@ import (
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/ordertest"
 	"github.com/ordem/ordem/internal/pgtest"
+	"github.com/ordem/ordem/internal/s3test"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/worker"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -60,6 +62,23 @@ func (o *outcome) code() string {
 type option func(*activities.Activities)
 
 func autoConfirmDisabled(a *activities.Activities) { a.AutoConfirmEnabled = false }
+
+// withEvidence gives the activities the evidence store st.
+func withEvidence(st *storage.Store) option {
+	return func(a *activities.Activities) { a.Evidence = st }
+}
+
+// newEvidenceStore starts a real S3-compatible server (versitygw) for t
+// and returns a store over a fresh bucket. Only the tests that attach
+// evidence start one, so the others stay fast.
+func newEvidenceStore(t *testing.T) *storage.Store {
+	t.Helper()
+	srv := s3test.Start(t)
+	st, err := storage.New(storage.Options{Endpoint: srv.Endpoint, Region: srv.Region, Bucket: srv.NewBucket(t),
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, UsePathStyle: true})
+	require.NoError(t, err)
+	return st
+}
 
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()

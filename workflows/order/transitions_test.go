@@ -1,16 +1,23 @@
 package order_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/activities"
+	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/sysconfig"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -505,22 +512,34 @@ func TestContest(t *testing.T) {
 }
 
 func TestEvidence(t *testing.T) {
+	st := newEvidenceStore(t)
 	ev := func(h *harness, actor order.Actor, id string) order.AddEvidenceInput {
 		return order.AddEvidenceInput{Actor: actor, EvidenceID: id, StagingKey: "staging/" + id, FileName: "foto.jpg",
 			Extension: "jpg", ContentType: "image/jpeg", Size: 1234,
 			SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
 	}
-	h := newHarness(t)
+	// staged uploads real bytes, as the API does, and points in at them.
+	staged := func(in order.AddEvidenceInput) order.AddEvidenceInput {
+		data := append([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"), bytes.Repeat([]byte(in.EvidenceID[len(in.EvidenceID)-1:]), int(in.Size))...)[:in.Size]
+		s, err := st.PutStaging(t.Context(), bytes.NewReader(data), in.Size, in.ContentType)
+		require.NoError(t, err)
+		in.StagingKey, in.SHA256 = s.Key, s.SHA256
+		return in
+	}
+	h := newHarness(t, withEvidence(st))
 	h.f.Deposit(t, h.f.Client, "110.00")
 	h.update("before-dispute", 90*time.Minute, order.ActionAddEvidence, ev(h, h.client(), "00000000-0000-0000-0000-000000000001"))
 	h.toDisputed()
-	h.update("client", 3*time.Hour, order.ActionAddEvidence, ev(h, h.client(), "00000000-0000-0000-0000-000000000002"))
-	h.update("provider", 3*time.Hour, order.ActionAddEvidence, ev(h, h.provider(), "00000000-0000-0000-0000-000000000003"))
-	h.update("admin", 3*time.Hour, order.ActionAddEvidence, ev(h, h.admin(), "00000000-0000-0000-0000-000000000004"))
+	client := staged(ev(h, h.client(), "00000000-0000-0000-0000-000000000002"))
+	h.update("client", 3*time.Hour, order.ActionAddEvidence, client)
+	h.update("provider", 3*time.Hour, order.ActionAddEvidence, staged(ev(h, h.provider(), "00000000-0000-0000-0000-000000000003")))
+	h.update("admin", 3*time.Hour, order.ActionAddEvidence, staged(ev(h, h.admin(), "00000000-0000-0000-0000-000000000004")))
 	h.update("stranger", 3*time.Hour, order.ActionAddEvidence, ev(h, order.Actor{UserID: h.f.OtherProvider, Role: ordem.RoleProvider}, "00000000-0000-0000-0000-000000000005"))
 	empty := ev(h, h.client(), "00000000-0000-0000-0000-000000000006")
 	empty.Size = 0
 	h.update("empty", 3*time.Hour, order.ActionAddEvidence, empty)
+	// Admitted, but its upload is gone: the activity refuses it.
+	h.update("gone", 3*time.Hour, order.ActionAddEvidence, ev(h, h.client(), "00000000-0000-0000-0000-000000000007"))
 	h.closeByAdmin(4 * time.Hour)
 	h.run(h.input("100.00"))
 	h.requireOutcome("before-dispute", ordem.EInvalidTransition)
@@ -529,6 +548,7 @@ func TestEvidence(t *testing.T) {
 	h.requireOutcome("admin", "")
 	h.requireOutcome("stranger", ordem.EForbidden)
 	h.requireOutcome("empty", ordem.EValidation)
+	h.requireOutcome("gone", ordem.EValidation)
 	require.Equal(t, 3, h.f.Order(t, h.id).EvidenceCount)
 	var keys []string
 	rows, err := h.f.Pool.Query(t.Context(), `SELECT object_key FROM evidence WHERE order_id = $1 ORDER BY object_key`, h.id)
@@ -542,6 +562,28 @@ func TestEvidence(t *testing.T) {
 	require.Equal(t, order.EvidenceObjectKey(h.id, "00000000-0000-0000-0000-000000000002", "jpg"), keys[0])
 	// The client's upload told the provider and the admins.
 	require.Equal(t, 2, h.f.Notifications(t, h.id, "evidence_added")[h.f.Admin])
+	// The bucket holds exactly the three recorded objects, at their final
+	// keys; staging is empty.
+	require.Equal(t, keys, bucketKeys(t, st, ""))
+	out, err := st.Client().GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(st.Bucket()), Key: aws.String(keys[0])})
+	require.NoError(t, err)
+	data, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	require.Equal(t, client.SHA256, hex.EncodeToString(sum[:]), "the client's bytes")
+}
+
+// bucketKeys lists the store's keys under prefix, sorted.
+func bucketKeys(t *testing.T, st *storage.Store, prefix string) []string {
+	t.Helper()
+	out, err := st.Client().ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket()), Prefix: aws.String(prefix)})
+	require.NoError(t, err)
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys
 }
 
 func TestResolve(t *testing.T) {
