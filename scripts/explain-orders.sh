@@ -28,6 +28,87 @@ q() { psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 
 DATABASE_URL=$url ORDEM_ENV=dev go run ./cmd/ordem migrate up >/dev/null
 
+# What to write in each column the generator knows of. The schema is still
+# moving, so the column lists are built from the migrated table: a known
+# column that no longer exists is skipped, and an unknown NOT NULL column
+# without a default gets a zero value of its type. In the orders expressions,
+# g is the order number, c/p the client/provider, amt the amount, ts the
+# creation time and st the status.
+declare -A expr=(
+    [users.id]="g"
+    [users.name]="CASE WHEN g <= ${clients} THEN 'Client ' WHEN g <= ${clients} + ${providers} THEN 'Provider ' ELSE 'Admin ' END || g"
+    [users.email]="'user' || g || '@example.com'"
+    [users.password_hash]="'x'"
+    [users.role]="CASE WHEN g <= ${clients} THEN 'client' WHEN g <= ${clients} + ${providers} THEN 'provider' ELSE 'admin' END"
+    [users.created_at]="now() - interval '800 days'"
+    [orders.id]="g"
+    [orders.client_id]="c"
+    [orders.provider_id]="p"
+    [orders.title]="'Order #' || g"
+    [orders.description]="''"
+    [orders.status]="st"
+    [orders.amount]="amt"
+    [orders.due_date]="ts + interval '14 days'"
+    [orders.last_proposed_by]="c"
+    [orders.proposal_version]="1"
+    [orders.platform_fee_percentage]="5.0000"
+    [orders.contestation_fee]="10.00"
+    [orders.cancellation_fee_percentage]="10.0000"
+    [orders.confirmation_deadline_hours]="36"
+    [orders.proposal_expiry_hours]="72"
+    [orders.confirmation_reminder_hours]="12"
+    [orders.dispute_sla_hours]="72"
+    [orders.platform_fee_amount]="CASE WHEN st IN ('completed', 'resolved') THEN round(amt * 0.05, 2) END"
+    [orders.platform_revenue]="CASE WHEN st IN ('completed', 'resolved') THEN round(amt * 0.05, 2) ELSE 0 END"
+    [orders.provider_amount]="CASE WHEN st IN ('completed', 'resolved') THEN amt - round(amt * 0.05, 2) END"
+    [orders.provider_net]="CASE WHEN st IN ('completed', 'resolved') THEN amt - round(amt * 0.05, 2) ELSE 0 END"
+    [orders.refund_amount]="CASE WHEN st = 'cancelled' THEN amt END"
+    [orders.contest_fee_held]="CASE WHEN st = 'disputed' THEN 10.00 ELSE 0 END"
+    [orders.proposal_expires_at]="ts + interval '72 hours'"
+    [orders.accepted_at]="CASE WHEN st NOT IN ('negotiating', 'cancelled', 'expired') THEN ts + interval '1 hour' END"
+    [orders.delivered_at]="CASE WHEN st IN ('delivered', 'completed', 'disputed', 'resolved') THEN ts + interval '3 days' END"
+    [orders.confirm_deadline]="CASE WHEN st IN ('delivered', 'completed', 'disputed', 'resolved') THEN ts + interval '4 days 12 hours' END"
+    [orders.completed_at]="CASE WHEN st = 'completed' THEN ts + interval '4 days' END"
+    [orders.contested_at]="CASE WHEN st IN ('disputed', 'resolved') THEN ts + interval '3 days 12 hours' END"
+    [orders.contest_reason]="CASE WHEN st IN ('disputed', 'resolved') THEN 'not as agreed' END"
+    [orders.resolved_at]="CASE WHEN st = 'resolved' THEN ts + interval '6 days' END"
+    [orders.resolution_reason]="CASE WHEN st = 'resolved' THEN 'split' END"
+    [orders.cancelled_at]="CASE WHEN st = 'cancelled' THEN ts + interval '2 hours' END"
+    [orders.cancelled_by]="CASE WHEN st = 'cancelled' THEN c END"
+    [orders.cancelled_by_role]="CASE WHEN st = 'cancelled' THEN 'client' END"
+    [orders.cancel_reason]="CASE WHEN st = 'cancelled' THEN 'changed my mind' END"
+    [orders.expired_at]="CASE WHEN st = 'expired' THEN ts + interval '72 hours' END"
+    [orders.closed_at]="CASE WHEN st IN ('completed', 'resolved', 'cancelled', 'expired') THEN ts + interval '4 days' END"
+    [orders.created_at]="ts"
+    [orders.updated_at]="ts + interval '4 days'"
+)
+# columns TABLE: sets cols and vals, the INSERT column and SELECT lists.
+columns() {
+    cols='' vals=''
+    local name nullable hasdef type e
+    while IFS='|' read -r name nullable hasdef type; do
+        e=${expr[$1.$name]:-}
+        if [ -z "$e" ] && [ "$nullable" = NO ] && [ "$hasdef" = f ]; then
+            case $type in
+                smallint|integer|bigint|numeric|real|'double precision') e=0 ;;
+                text|'character varying'|character) e="''" ;;
+                boolean) e=false ;;
+                jsonb|json) e="'{}'" ;;
+                'timestamp with time zone'|'timestamp without time zone'|date) e=now\(\) ;;
+                *) echo "explain-orders: no value for NOT NULL column $1.$name of type $type" >&2; exit 1 ;;
+            esac
+        fi
+        if [ -n "$e" ]; then
+            cols+="${cols:+, }$name" vals+="${vals:+,
+       }$e"
+        fi
+    done < <(q -tA -c "SELECT column_name, is_nullable, (column_default IS NOT NULL), data_type
+                       FROM information_schema.columns
+                       WHERE table_schema = 'public' AND table_name = '$1' ORDER BY ordinal_position")
+}
+columns users; user_cols=$cols user_vals=$vals
+columns orders; order_cols=$cols order_vals=$vals
+
 start=$(date +%s)
 q >/dev/null <<SQL
 -- Scratch database only: skip the per-row foreign-key triggers while bulk
@@ -35,51 +116,17 @@ q >/dev/null <<SQL
 SET session_replication_role = replica;
 SELECT setseed(0.42);
 
-INSERT INTO users (id, name, email, password_hash, role, created_at)
-SELECT g,
-       CASE WHEN g <= ${clients} THEN 'Client ' ELSE 'Provider ' END || g,
-       'user' || g || '@example.com', 'x',
-       CASE WHEN g <= ${clients} THEN 'client' ELSE 'provider' END,
-       now() - interval '800 days'
-FROM generate_series(1, ${clients} + ${providers}) g;
-INSERT INTO users (id, name, email, password_hash, role)
-VALUES (${clients} + ${providers} + 1, 'Admin', 'admin@example.com', 'x', 'admin');
+-- Users 1..${clients} are clients, then ${providers} providers, then one admin.
+INSERT INTO users (${user_cols})
+SELECT ${user_vals}
+FROM generate_series(1, ${clients} + ${providers} + 1) g;
 SELECT setval('users_id_seq', ${clients} + ${providers} + 1);
 
 -- Clients and providers are drawn with u^2, so low ids are power users
 -- (~1.6% of all orders for client 1, ~2.2% for provider ${clients}+1).
 -- The newest 5% of orders (about the last month) hold the open ones.
-INSERT INTO orders (
-    id, client_id, provider_id, title, description, status, amount, due_date,
-    last_proposed_by, platform_fee_percentage, contestation_fee,
-    cancellation_fee_percentage, confirmation_deadline_hours,
-    proposal_expiry_hours, confirmation_reminder_hours,
-    platform_fee_amount, provider_amount, refund_amount, contest_fee_held,
-    proposal_expires_at, accepted_at, delivered_at, confirm_deadline,
-    completed_at, contested_at, contest_reason, resolved_at, resolution_reason,
-    cancelled_at, cancelled_by, cancelled_by_role, cancel_reason, expired_at,
-    created_at, updated_at)
-SELECT g, c, p, 'Order #' || g, '', st, amt, ts + interval '14 days',
-       c, 5.0000, 10.00, 10.0000, 36, 72, 12,
-       CASE WHEN st IN ('completed', 'resolved') THEN round(amt * 0.05, 2) END,
-       CASE WHEN st IN ('completed', 'resolved') THEN amt - round(amt * 0.05, 2) END,
-       CASE WHEN st = 'cancelled' THEN amt END,
-       CASE WHEN st = 'disputed' THEN 10.00 ELSE 0 END,
-       ts + interval '72 hours',
-       CASE WHEN st NOT IN ('negotiating', 'cancelled', 'expired') THEN ts + interval '1 hour' END,
-       CASE WHEN st IN ('delivered', 'completed', 'disputed', 'resolved') THEN ts + interval '3 days' END,
-       CASE WHEN st IN ('delivered', 'completed', 'disputed', 'resolved') THEN ts + interval '4 days 12 hours' END,
-       CASE WHEN st = 'completed' THEN ts + interval '4 days' END,
-       CASE WHEN st IN ('disputed', 'resolved') THEN ts + interval '3 days 12 hours' END,
-       CASE WHEN st IN ('disputed', 'resolved') THEN 'not as agreed' END,
-       CASE WHEN st = 'resolved' THEN ts + interval '6 days' END,
-       CASE WHEN st = 'resolved' THEN 'split' END,
-       CASE WHEN st = 'cancelled' THEN ts + interval '2 hours' END,
-       CASE WHEN st = 'cancelled' THEN c END,
-       CASE WHEN st = 'cancelled' THEN 'client' END,
-       CASE WHEN st = 'cancelled' THEN 'changed my mind' END,
-       CASE WHEN st = 'expired' THEN ts + interval '72 hours' END,
-       ts, ts + interval '4 days'
+INSERT INTO orders (${order_cols})
+SELECT ${order_vals}
 FROM (
     SELECT g, c, p, amt, ts,
            CASE WHEN g > ${orders} * 0.95 THEN
