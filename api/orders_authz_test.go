@@ -52,14 +52,8 @@ func TestOrderAuthorizationMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Postgres and a Temporal server")
 	}
-	const (
-		C  = iota // the order's client
-		OC        // another client
-		P         // the order's provider
-		OP        // another provider
-		A         // an admin
-		N         // anonymous
-	)
+	// Columns of want: the order's client, another client, the order's
+	// provider, another provider, an admin, anonymous.
 	names := []string{"client", "other client", "provider", "other provider", "admin", "anonymous"}
 	reason := map[string]string{"reason": "motivo"}
 	routes := []struct {
