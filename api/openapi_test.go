@@ -17,7 +17,7 @@ import (
 )
 
 type openapiDoc struct {
-	OpenAPI string                                `yaml:"openapi"`
+	OpenAPI string                                 `yaml:"openapi"`
 	Paths   map[string]map[string]openapiOperation `yaml:"paths"`
 }
 
