@@ -269,6 +269,14 @@ func (e *testEnv) wallet(t testing.TB, s session) string {
 	return w.Available.StringFixed(2) + "/" + w.Blocked.StringFixed(2)
 }
 
+// revenue reads the platform revenue balance.
+func (e *testEnv) revenue(t testing.TB) decimal.Decimal {
+	t.Helper()
+	b, err := ledger.AccountBalance(context.Background(), e.pool, ledger.RevenueAccount)
+	require.NoError(t, err)
+	return b
+}
+
 // requireLedgerClean fails unless every ledger invariant holds.
 func (e *testEnv) requireLedgerClean(t testing.TB) {
 	t.Helper()
