@@ -272,16 +272,8 @@ func (s *Server) listUsers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]User, 0, len(items))
-	next := ""
-	for i, it := range items {
-		if i == page.limit {
-			next = encodeCursor(items[i-1].CreatedAt, items[i-1].uid)
-			break
-		}
-		out = append(out, it.User)
-	}
-	return c.JSON(Page[User]{Items: out, NextCursor: next})
+	return c.JSON(pageOf(items, page.limit, func(x row) (time.Time, int64) { return x.CreatedAt, x.uid },
+		func(x row) User { return x.User }))
 }
 
 func (s *Server) deleteUser(c *fiber.Ctx) error {

@@ -101,3 +101,19 @@ func auditLog(c *fiber.Ctx, tx pgx.Tx, p *principal, action, targetType string, 
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ID, string(p.Role), action, targetType, id(targetID), reason, payload)
 	return err
 }
+
+// pageOf turns up to limit+1 rows, fetched in (created_at, id) descending
+// order, into a page: the extra row only says a next page exists, whose
+// cursor is the last row shown.
+func pageOf[R, T any](rows []R, limit int, key func(R) (time.Time, int64), item func(R) T) Page[T] {
+	out := Page[T]{Items: make([]T, 0, min(len(rows), limit))}
+	for i, r := range rows {
+		if i == limit {
+			t, n := key(rows[i-1])
+			out.NextCursor = encodeCursor(t, n)
+			break
+		}
+		out.Items = append(out.Items, item(r))
+	}
+	return out
+}

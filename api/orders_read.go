@@ -74,17 +74,8 @@ func (s *Server) listOrders(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := Page[Order]{Items: make([]Order, 0, len(list))}
-	for i := range list {
-		if i == pg.limit {
-			last := list[i-1]
-			out.NextCursor = encodeCursor(last.CreatedAt, last.state.OrderID)
-			break
-		}
-		s.present(&list[i], p)
-		out.Items = append(out.Items, list[i].Order)
-	}
-	return c.JSON(out)
+	return c.JSON(pageOf(list, pg.limit, func(o orderRow) (time.Time, int64) { return o.CreatedAt, o.state.OrderID },
+		func(o orderRow) Order { s.present(&o, p); return o.Order }))
 }
 
 func validStatus(s string) bool {

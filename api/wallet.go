@@ -631,14 +631,8 @@ func (s *Server) adminListDeposits(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := Page[Deposit]{Items: make([]Deposit, 0, len(list))}
-	for i, d := range list {
-		if i == pg.limit {
-			out.NextCursor = encodeCursor(list[i-1].CreatedAt, list[i-1].id)
-			break
-		}
-		out.Items = append(out.Items, d.Deposit)
-	}
+	out := pageOf(list, pg.limit, func(d depositRow) (time.Time, int64) { return d.CreatedAt, d.id },
+		func(d depositRow) Deposit { return d.Deposit })
 	return c.JSON(out)
 }
 
@@ -891,14 +885,8 @@ func (s *Server) listPayouts(c *fiber.Ctx, userID int64) error {
 	if err != nil {
 		return err
 	}
-	out := Page[Payout]{Items: make([]Payout, 0, len(list))}
-	for i, x := range list {
-		if i == pg.limit {
-			out.NextCursor = encodeCursor(list[i-1].CreatedAt, list[i-1].id)
-			break
-		}
-		out.Items = append(out.Items, x.Payout.forCaller(p))
-	}
+	out := pageOf(list, pg.limit, func(x payoutRow) (time.Time, int64) { return x.CreatedAt, x.id },
+		func(x payoutRow) Payout { return x.Payout.forCaller(p) })
 	return c.JSON(out)
 }
 
