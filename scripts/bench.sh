@@ -4,15 +4,16 @@
 #   1. For 8, then 32 concurrent writers/clients, back to back so both see the
 #      same machine:
 #      - BenchmarkPost: committed ledger postings per second, uniform (random
-#        user-to-user transfers) and hot (every posting also credits
-#        platform:revenue);
+#        user-to-user transfers), hot (every posting also credits
+#        platform:revenue) and hot-sharded (the fee goes to one of 16 revenue
+#        sub-accounts: the design that would lift the hot-account ceiling);
 #      - pgbench tpcb-like and simple-update on the same server, by the shared
 #        fixed method (../shared/bench/pgbench-baseline.sh).
 #   2. The ratios: ledger postings/s ÷ pgbench tpcb-like tps, same concurrency.
 #   3. scripts/explain-orders.sh: EXPLAIN of the order lists and dashboards at
 #      a million orders.
 #
-# Takes about 3 minutes. Env: BENCHTIME (go -benchtime, default 8s),
+# Takes about 3 minutes. Env: BENCHTIME (go -benchtime, default 6s),
 # PGBENCH_SECS (default 15), PGBENCH_BASELINE (path to pgbench-baseline.sh),
 # BENCH_OUT (directory for the raw outputs, default a temporary one), ORDERS
 # (orders generated for the EXPLAIN check, default 1000000).
@@ -22,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-benchtime=${BENCHTIME:-8s}
+benchtime=${BENCHTIME:-6s}
 pgbench_secs=${PGBENCH_SECS:-15}
 baseline=${PGBENCH_BASELINE:-../shared/bench/pgbench-baseline.sh}
 out=${BENCH_OUT:-$(mktemp -d -t ordem-bench.XXXXXX)}
@@ -74,7 +75,7 @@ echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for clients in 8 32; do
     tpcb=$(pgbench_tps "$clients" tpcb-like)
     simple=$(pgbench_tps "$clients" simple-update)
-    for mode in uniform hot; do
+    for mode in uniform hot hot-sharded; do
         awk -v c="$clients" -v m="$mode" -v r="$(ledger_metric "$clients" "$mode" postings/s)" -v t="$tpcb" -v s="$simple" \
             -v p50="$(ledger_metric "$clients" "$mode" p50-ms)" -v p99="$(ledger_metric "$clients" "$mode" p99-ms)" \
             'BEGIN { printf "| %d | %s | %.0f | %s | %s | %.0f | %.0f | %.2f× |\n", c, m, r, p50, p99, t, s, (t > 0 ? r / t : 0) }'

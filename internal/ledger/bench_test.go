@@ -24,6 +24,10 @@ import (
 // with this many, two uniform postings rarely share an account.
 const benchUsers = 1000
 
+// benchRevenueShards is how many revenue sub-accounts the hot-sharded
+// workload spreads the platform fee over (platform:revenue:00, :01, ...).
+const benchRevenueShards = 16
+
 // benchFunding is each user's opening balance: far more than any run can
 // move out, so a posting never fails for insufficient funds.
 var benchFunding = decimal.RequireFromString("1000000.00")
@@ -36,22 +40,22 @@ var benchFunding = decimal.RequireFromString("1000000.00")
 //   - hot: the same transfer, but 0.01 of it goes to platform:revenue, so
 //     every posting updates (and row-locks until commit) that one account,
 //     like a platform fee does.
+//   - hot-sharded: as hot, but the 0.01 goes to one of benchRevenueShards
+//     revenue sub-accounts picked at random: the design that would lift the
+//     hot-account ceiling, measured here for comparison (Ordem does not
+//     shard revenue today).
 //
 // Each round gets a fresh database, and the ledger is verified after it.
 // Run with: go test -run '^$' -bench BenchmarkPost -benchtime=10s ./internal/ledger/
 func BenchmarkPost(b *testing.B) {
 	for _, writers := range []int{8, 32} {
-		for _, hot := range []bool{false, true} {
-			name := fmt.Sprintf("writers=%d/uniform", writers)
-			if hot {
-				name = fmt.Sprintf("writers=%d/hot", writers)
-			}
-			b.Run(name, func(b *testing.B) { benchPost(b, writers, hot) })
+		for _, workload := range []string{"uniform", "hot", "hot-sharded"} {
+			b.Run(fmt.Sprintf("writers=%d/%s", writers, workload), func(b *testing.B) { benchPost(b, writers, workload) })
 		}
 	}
 }
 
-func benchPost(b *testing.B, writers int, hot bool) {
+func benchPost(b *testing.B, writers int, workload string) {
 	ctx := context.Background()
 	db := pgtest.NewDB(b)
 	require.GreaterOrEqual(b, int(db.Config().MaxConns), writers, "pool must have a connection per writer")
@@ -89,11 +93,16 @@ func benchPost(b *testing.B, writers int, hot bool) {
 				// 1.00 to 10.00, whole cents.
 				amount := decimal.New(int64(100+rng.IntN(901)), -2)
 				legs := []ledger.Leg{{Account: ledger.UserAccount(from, ledger.Available), Amount: amount.Neg()}}
-				if hot {
+				switch workload {
+				case "hot":
 					legs = append(legs,
 						ledger.Leg{Account: ledger.UserAccount(to, ledger.Available), Amount: amount.Sub(cent)},
 						ledger.Leg{Account: ledger.RevenueAccount, Amount: cent})
-				} else {
+				case "hot-sharded":
+					legs = append(legs,
+						ledger.Leg{Account: ledger.UserAccount(to, ledger.Available), Amount: amount.Sub(cent)},
+						ledger.Leg{Account: benchRevenueShard(rng.IntN(benchRevenueShards)), Amount: cent})
+				default:
 					legs = append(legs, ledger.Leg{Account: ledger.UserAccount(to, ledger.Available), Amount: amount})
 				}
 				p := ledger.Posting{
@@ -173,6 +182,11 @@ func benchSetupUsers(b *testing.B, ctx context.Context, db *pgxpool.Pool) []int6
 		if err := ledger.EnsurePlatformAccounts(ctx, tx); err != nil {
 			return err
 		}
+		for i := 0; i < benchRevenueShards; i++ {
+			if _, err := tx.Exec(ctx, `INSERT INTO ledger_accounts (code, kind) VALUES ($1, 'revenue')`, benchRevenueShard(i)); err != nil {
+				return err
+			}
+		}
 		// Deposit t (1..n*history) moves $3 from the world account to the
 		// available account of user number (t-1)%n+1. Ids are explicit so
 		// that balance_after is the running sum in id order, as verify
@@ -206,6 +220,9 @@ func benchSetupUsers(b *testing.B, ctx context.Context, db *pgxpool.Pool) []int6
 	require.NoError(b, err)
 	return ids
 }
+
+// benchRevenueShard is the code of revenue sub-account i.
+func benchRevenueShard(i int) string { return fmt.Sprintf("%s:%02d", ledger.RevenueAccount, i) }
 
 // benchWarmPool opens n connections before the clock starts, so the run
 // measures postings, not connection setup.
