@@ -10,22 +10,29 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/metrics"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/storage"
+	"github.com/ordem/ordem/workflows/ledgerverify"
 	"github.com/ordem/ordem/workflows/order"
 )
 
 // New returns a worker on taskQueue with the order workflow and acts
 // registered. The caller starts and stops it.
 func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
-	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{
+		// Activity log lines carry workflow_id and order_id.
+		Interceptors: []interceptor.WorkerInterceptor{&logInterceptor{}},
+	})
 	Register(w, acts)
 	return w
 }
@@ -36,10 +43,13 @@ type Registry interface {
 	activities.Registry
 }
 
-// Register registers the order workflow and activities on r.
+// Register registers the order workflow and activities, and the periodic
+// ledger verification, on r.
 func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(order.Workflow, workflow.RegisterOptions{Name: order.WorkflowName})
 	acts.Register(r)
+	r.RegisterWorkflowWithOptions(ledgerverify.Workflow, workflow.RegisterOptions{Name: ledgerverify.WorkflowName})
+	r.RegisterActivityWithOptions(acts.VerifyLedger, activity.RegisterOptions{Name: ledgerverify.ActivityVerify})
 }
 
 // EnsureSearchAttributes registers the order search attributes that the
@@ -67,13 +77,17 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 }
 
 // Dial connects to the Temporal frontend named by cfg, logging through
-// logger.
-func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
-	c, err := client.Dial(client.Options{
+// logger (the SDK's own lines carry "component": "temporal").
+func Dial(cfg *config.Config, logger *slog.Logger, opts ...DialOption) (client.Client, error) {
+	o := client.Options{
 		HostPort:  cfg.TemporalAddress,
 		Namespace: cfg.TemporalNamespace,
-		Logger:    sdklog.NewStructuredLogger(logger),
-	})
+		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal")),
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	c, err := client.Dial(o)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
 	}
@@ -82,13 +96,22 @@ func Dial(cfg *config.Config, logger *slog.Logger) (client.Client, error) {
 
 // Run runs a worker until ctx is cancelled, then stops it gracefully
 // (in-flight activities get the worker's stop timeout to finish).
+// It also serves /metrics, /healthz and /readyz on cfg.WorkerHTTPAddr and
+// keeps the ledger verification schedule.
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	m := metrics.New()
+	pcfg, err := metrics.InstrumentPool(cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	pool, err := postgres.ConnectConfig(ctx, pcfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	c, err := Dial(cfg, logger)
+	mh, stopMetrics := m.TemporalHandler()
+	defer stopMetrics.Close()
+	c, err := Dial(cfg, logger, WithMetrics(mh))
 	if err != nil {
 		return err
 	}
@@ -102,6 +125,16 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	if err := store.EnsureBucket(ctx); err != nil {
 		return fmt.Errorf("evidence bucket: %w", err)
+	}
+	if cfg.WorkerHTTPAddr != "" {
+		stopHTTP, err := serveHTTP(ctx, cfg.WorkerHTTPAddr, HTTPHandler(m, Probes{Pool: pool, Temporal: c, Storage: store}), logger)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
+	if err := EnsureLedgerVerifySchedule(ctx, c, cfg.TemporalTaskQueue, cfg.LedgerVerifyInterval); err != nil {
+		return err
 	}
 	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store})
 	if err := w.Start(); err != nil {

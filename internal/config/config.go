@@ -46,6 +46,12 @@ type Config struct {
 	SessionLifetime time.Duration // PERMANENT_SESSION_LIFETIME
 
 	HTTPAddr string // HTTP_ADDR
+	// WorkerHTTPAddr is where the worker serves /metrics, /healthz and
+	// /readyz; "off" serves nothing (empty when off).
+	WorkerHTTPAddr string // WORKER_HTTP_ADDR
+	// LedgerVerifyInterval is how often the worker's schedule verifies
+	// the ledger.
+	LedgerVerifyInterval time.Duration // LEDGER_VERIFY_INTERVAL
 	// CORSAllowedOrigins lists the browser origins allowed to call the API;
 	// empty allows none (same-origin only).
 	CORSAllowedOrigins []string // CORS_ALLOWED_ORIGINS
@@ -60,6 +66,9 @@ type Config struct {
 	TemporalAddress   string // TEMPORAL_ADDRESS
 	TemporalNamespace string // TEMPORAL_NAMESPACE
 	TemporalTaskQueue string // TEMPORAL_TASK_QUEUE
+	// TemporalUIURL is the Temporal Web UI's base URL; the web console
+	// links each order to its workflow there (GET /v1/meta).
+	TemporalUIURL string // TEMPORAL_UI_URL
 
 	S3Endpoint     string // S3_ENDPOINT
 	S3Region       string // S3_REGION
@@ -122,6 +131,13 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 
 	c.SessionLifetime = p.duration("PERMANENT_SESSION_LIFETIME", time.Hour)
 	c.HTTPAddr = p.str("HTTP_ADDR", ":8080")
+	if c.WorkerHTTPAddr = p.str("WORKER_HTTP_ADDR", ":9090"); strings.EqualFold(c.WorkerHTTPAddr, "off") {
+		c.WorkerHTTPAddr = ""
+	}
+	c.LedgerVerifyInterval = p.duration("LEDGER_VERIFY_INTERVAL", 10*time.Minute)
+	if c.LedgerVerifyInterval < time.Minute {
+		p.fail("LEDGER_VERIFY_INTERVAL", "at least one minute (a verification reads the whole ledger)")
+	}
 	for _, o := range strings.Split(p.str("CORS_ALLOWED_ORIGINS", ""), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
@@ -140,6 +156,7 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 	c.TemporalAddress = p.str("TEMPORAL_ADDRESS", "127.0.0.1:7233")
 	c.TemporalNamespace = p.str("TEMPORAL_NAMESPACE", "default")
 	c.TemporalTaskQueue = p.str("TEMPORAL_TASK_QUEUE", DefaultTaskQueue)
+	c.TemporalUIURL = strings.TrimRight(p.url("TEMPORAL_UI_URL", "http://127.0.0.1:8233", "http", "https"), "/")
 
 	c.S3Endpoint = p.url("S3_ENDPOINT", "", "http", "https")
 	c.S3Region = p.str("S3_REGION", "us-east-1")

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -191,7 +192,39 @@ RETURNING id, account_id, balance_after`
 // refused posting may have written part of its legs before the refusal.
 // Callers that need the posting to commit with other writes (the orders
 // read model, the timeline) pass their own transaction.
-func Post(ctx context.Context, tx Tx, p Posting) (Result, error) {
+func Post(ctx context.Context, tx Tx, p Posting) (res Result, err error) {
+	if o := observer.Load(); o != nil {
+		start := time.Now()
+		defer func() { (*o).ObservePost(p.Kind, res.Replayed, time.Since(start), err) }()
+	}
+	return post(ctx, tx, p)
+}
+
+// Observer is told of every Post (metrics): the posting's kind, whether
+// it was a replay, how long it took and its error (nil when posted).
+// A posting reported without error may still be rolled back with the
+// caller's transaction.
+type Observer interface {
+	ObservePost(kind string, replayed bool, took time.Duration, err error)
+}
+
+// observer is process-wide, like the ledger it watches: Post is a free
+// function called from the API and every activity with their own
+// transactions, so a hook here sees all postings without threading an
+// observer through each caller (and keeps Prometheus out of this package).
+var observer atomic.Pointer[Observer]
+
+// SetObserver installs o as the observer of every Post in the process (nil
+// removes it).
+func SetObserver(o Observer) {
+	if o == nil {
+		observer.Store(nil)
+		return
+	}
+	observer.Store(&o)
+}
+
+func post(ctx context.Context, tx Tx, p Posting) (Result, error) {
 	legs, hash, err := p.normalize()
 	if err != nil {
 		return Result{}, err
