@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ordem/ordem/api"
+	"github.com/ordem/ordem/internal/config"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/worker"
@@ -19,23 +23,27 @@ func newAPICmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			logger := newLogger(cfg.LogLevel)
-			pool, err := postgres.Connect(cmd.Context(), cfg.DatabaseURL)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			c, err := worker.Dial(cfg, logger)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			store, err := storage.New(storage.OptionsFromConfig(cfg))
-			if err != nil {
-				return err
-			}
-			srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: logger, Storage: store}
-			return srv.Run(cmd.Context())
+			return runAPI(cmd.Context(), cfg, newLogger(cfg.LogLevel))
 		},
 	}
+}
+
+// runAPI serves the API until ctx ends (`ordem api` and `ordem dev`).
+func runAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	c, err := worker.Dial(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	store, err := storage.New(storage.OptionsFromConfig(cfg))
+	if err != nil {
+		return err
+	}
+	srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: logger, Storage: store}
+	return srv.Run(ctx)
 }

@@ -17,26 +17,24 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ordem/ordem/internal/versitygw"
 )
 
 // Version is the versitygw release the helper is written and tested for.
-const Version = "v1.8.0"
+const Version = versitygw.Version
 
 // InstallHint is the command that installs the server binary.
-const InstallHint = "go install github.com/versity/versitygw/cmd/versitygw@" + Version
+const InstallHint = versitygw.InstallHint
 
 // Server is a running versitygw.
 type Server struct {
@@ -50,9 +48,8 @@ type Server struct {
 	// LastModified the server reports).
 	Dir string
 
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	exited chan struct{}
+	proc *versitygw.Process
+	log  *syncBuffer
 }
 
 // Start runs a fresh server for tb and stops it when tb ends. It fails tb
@@ -113,34 +110,11 @@ func StartMain() (srv *Server, stop func(), err error) {
 // Binary returns the path of the versitygw binary, or an error naming the
 // install command.
 func Binary() (string, error) {
-	if p := os.Getenv("VERSITYGW"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("s3test: VERSITYGW=%s: %w", p, err)
-		}
-		return p, nil
+	p, err := versitygw.Binary()
+	if err != nil {
+		return "", fmt.Errorf("s3test: %w", err)
 	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	var dirs []string
-	gopath := os.Getenv("GOPATH")
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		gopath = strings.TrimSpace(string(out))
-	}
-	for _, d := range filepath.SplitList(gopath) {
-		dirs = append(dirs, filepath.Join(d, "bin"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "versitygw")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("s3test: the versitygw S3 server binary was not found in $VERSITYGW, PATH or %s; install it with:\n\t%s",
-		strings.Join(dirs, ", "), InstallHint)
+	return p, nil
 }
 
 func start(bin, dir string) (*Server, error) {
@@ -149,82 +123,28 @@ func start(bin, dir string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		Endpoint:  fmt.Sprintf("http://127.0.0.1:%d", port),
 		AccessKey: "ordemtest" + randHex(4),
 		SecretKey: randHex(20),
 		Region:    "us-east-1",
 		Dir:       dir,
 		log:       &syncBuffer{},
-		exited:    make(chan struct{}),
 	}
-	s.cmd = exec.Command(bin,
-		"--port", fmt.Sprintf("127.0.0.1:%d", port),
-		"--region", s.Region,
-		"--health", "/health",
-		"--quiet",
-		"posix", dir)
-	// Credentials through the environment keep them out of ps listings;
-	// the parent's VGW_* settings must not change the server under test.
-	env := []string{"ROOT_ACCESS_KEY_ID=" + s.AccessKey, "ROOT_SECRET_ACCESS_KEY=" + s.SecretKey}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VGW_") && !strings.HasPrefix(kv, "ROOT_") {
-			env = append(env, kv)
-		}
-	}
-	s.cmd.Env = env
-	s.cmd.Stdout = s.log
-	s.cmd.Stderr = s.log
-	dieWithParent(s.cmd)
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-	if err := s.waitReady(30 * time.Second); err != nil {
-		s.stop()
+	s.proc, err = versitygw.Start(bin, versitygw.Options{
+		Addr:      fmt.Sprintf("127.0.0.1:%d", port),
+		Dir:       dir,
+		AccessKey: s.AccessKey,
+		SecretKey: s.SecretKey,
+		Region:    s.Region,
+		Output:    s.log,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%w; server output:\n%s", err, s.log.String())
 	}
+	s.Endpoint = s.proc.Endpoint
 	return s, nil
 }
 
-func (s *Server) waitReady(timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := client.Get(s.Endpoint + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("versitygw exited before answering on %s", s.Endpoint)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("versitygw did not answer on %s within %s (last error: %v)", s.Endpoint, timeout, err)
-		}
-	}
-}
-
-func (s *Server) stop() {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
+func (s *Server) stop() { s.proc.Stop() }
 
 // Log returns what the server printed so far (for failure messages).
 func (s *Server) Log() string { return s.log.String() }
