@@ -35,6 +35,7 @@ type openapiOperation struct {
 var publicRoutes = map[string]bool{
 	"GET /healthz": true, "GET /readyz": true, "GET /openapi.yaml": true,
 	"POST /v1/auth/register": true, "POST /v1/auth/login": true, "POST /v1/webhooks/deposits": true,
+	"GET /v1/meta": true,
 }
 
 var fiberParam = regexp.MustCompile(`:([a-z_]+)`)

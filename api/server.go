@@ -20,6 +20,7 @@ import (
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/config"
 	"github.com/ordem/ordem/internal/storage"
+	"github.com/ordem/ordem/web"
 )
 
 // Server holds the API's dependencies.
@@ -73,7 +74,8 @@ func (s *Server) App() *fiber.App {
 	app.Use(recover.New())
 	app.Use(limitBody)
 	app.Use(requestid.New(requestid.Config{Header: fiber.HeaderXRequestID}))
-	app.Use(helmet.New())
+	// The web console's pages load scripts and styles only from this origin.
+	app.Use(helmet.New(helmet.Config{ContentSecurityPolicy: web.CSP}))
 	app.Use(cors.New(cors.Config{
 		AllowOrigins:  joinOrigins(s.Config.CORSAllowedOrigins),
 		AllowHeaders:  "Authorization, Content-Type, Idempotency-Key",
@@ -92,6 +94,10 @@ func (s *Server) App() *fiber.App {
 	s.mountWallet(v1)
 	s.mountAdmin(v1)
 	s.mountEvidence(v1)
+	s.mountMeta(v1)
+	// The web console at / (embedded assets); it never answers /v1, the
+	// health checks, /metrics or /openapi.yaml, wherever they are mounted.
+	web.New().Mount(app)
 	return app
 }
 

@@ -1,0 +1,423 @@
+package api_test
+
+// Browser tests of the web console (web/): Debian's chromium, driven by
+// chromedp, against the package's real stack (env.baseURL). Each user has
+// a tab in its own browser context (own localStorage, so its own session).
+// Everything a scenario is about happens through the UI; the API is used
+// for setup the scenario is not about and to learn the exact messages the
+// UI must show.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordem/ordem/api"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// startBrowser starts one headless chromium for the test, or skips when
+// there is none and ORDEM_REQUIRE_BROWSER is unset (CI sets it).
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("ORDEM_REQUIRE_BROWSER") == "" {
+			t.Skipf("browser tests skipped: %s is not installed (apt-get install -y chromium); set ORDEM_REQUIRE_BROWSER=1 to make this a failure", chromiumPath)
+		}
+		t.Fatalf("ORDEM_REQUIRE_BROWSER is set but %s is missing: %v", chromiumPath, err)
+	}
+	if testing.Short() {
+		t.Skip("browser tests need the real stack")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	require.NoError(t, chromedp.Do(bctx), "starting chromium")
+	return bctx
+}
+
+// tab is one user's browser tab, in a browser context of its own.
+type tab struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+	mu   sync.Mutex
+	// problems are uncaught exceptions and CSP refusals seen in the page.
+	problems []string
+}
+
+func newTab(t *testing.T, browser context.Context, name string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel() })
+	p := &tab{t: t, name: name, ctx: ctx}
+	require.NoError(t, chromedp.Do(ctx), "opening a tab")
+	go func() {
+		for m, err := range chromedp.Console(ctx) {
+			if err != nil {
+				return
+			}
+			text := m.String()
+			if m.IsException() || strings.Contains(text, "Content Security Policy") || strings.Contains(text, "Refused to") {
+				p.mu.Lock()
+				p.problems = append(p.problems, text)
+				p.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(p.requireNoProblems)
+	return p
+}
+
+func (p *tab) requireNoProblems() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	require.Empty(p.t, p.problems, "%s: page errors", p.name)
+}
+
+func (p *tab) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	require.NoError(p.t, chromedp.Do(p.ctx, actions...), p.name)
+}
+
+func js(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](p *tab, expr string) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
+	require.NoError(p.t, err, "%s: %s", p.name, expr)
+	return v
+}
+
+// open loads a console path and waits for its page heading.
+func (p *tab) open(path string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(env.baseURL + path))
+	p.waitFor(`document.querySelector('main h1') !== null && document.querySelector('main .loading') === null`)
+}
+
+// waitFor polls a JavaScript predicate for up to 30 seconds.
+func (p *tab) waitFor(predicate string) {
+	p.t.Helper()
+	_, err := chromedp.Run(p.ctx, chromedp.Poll[chromedp.Void](predicate,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		main := eval[string](p, `document.querySelector('main') ? document.querySelector('main').innerText : ''`)
+		p.t.Fatalf("%s: waiting for %s: %v\npage at %s:\n%s", p.name, predicate, err, eval[string](p, `location.href`), main)
+	}
+}
+
+// norm is the page's text as people read it: no-break spaces (which
+// Intl puts in "R$ 1,00") become spaces.
+const normJS = `.replace(/[\u00a0\u202f]/g, ' ').replace(/\s+/g, ' ').trim()`
+
+// text is the normalised text of the first element matching sel.
+func (p *tab) text(sel string) string {
+	p.t.Helper()
+	return eval[string](p, `(() => { const e = document.querySelector(`+js(sel)+`); return e ? e.textContent`+normJS+` : '<missing>'; })()`)
+}
+
+// waitText waits until sel's text contains want.
+func (p *tab) waitText(sel, want string) {
+	p.t.Helper()
+	p.waitFor(`(() => { const e = document.querySelector(` + js(sel) + `); return !!e && e.textContent` + normJS + `.includes(` + js(want) + `); })()`)
+}
+
+// requireText checks that sel's text is exactly want.
+func (p *tab) requireText(sel, want string) {
+	p.t.Helper()
+	p.waitText(sel, want)
+	require.Equal(p.t, want, p.text(sel), "%s: %s", p.name, sel)
+}
+
+// fill sets a form control's value as typing would (input events fire).
+func (p *tab) fill(sel, value string) {
+	p.t.Helper()
+	p.waitFor(`document.querySelector(` + js(sel) + `) !== null`)
+	eval[bool](p, `(() => { const e = document.querySelector(`+js(sel)+`); e.value = ''; return true; })()`)
+	p.do(chromedp.SendKeys(chromedp.CSS(sel), value))
+}
+
+func (p *tab) click(sel string) {
+	p.t.Helper()
+	p.waitFor(`(() => { const e = document.querySelector(` + js(sel) + `); return !!e && !e.disabled; })()`)
+	p.do(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// choose selects an option of a <select> and fires its change event.
+func (p *tab) choose(sel, value string) {
+	p.t.Helper()
+	eval[bool](p, `(() => { const e = document.querySelector(`+js(sel)+`); e.value = `+js(value)+`; e.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+}
+
+// orderStatus waits for the order page to show status.
+func (p *tab) orderStatus(status string) {
+	p.t.Helper()
+	p.waitFor(`(() => { const o = document.querySelector('#order'); return !!o && o.dataset.status === ` + js(status) + ` && document.querySelector('main .loading') === null; })()`)
+}
+
+func (p *tab) userID() string {
+	p.t.Helper()
+	return eval[string](p, `JSON.parse(localStorage.getItem('ordem.session')).user.id`)
+}
+
+func (p *tab) screenshot(name string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	require.NoError(p.t, err)
+	require.NoError(p.t, os.WriteFile(filepath.Join(screenshotDir(p.t), name), png, 0o644))
+}
+
+// screenshotDir is docs/screenshots when ORDEM_SCREENSHOTS is set (to
+// refresh the committed pictures), a temporary directory otherwise.
+func screenshotDir(t *testing.T) string {
+	if os.Getenv("ORDEM_SCREENSHOTS") != "" {
+		return filepath.Join("..", "docs", "screenshots")
+	}
+	dir := filepath.Join(os.TempDir(), "ordem-screenshots")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// signUp registers through the sign-up page and lands on the dashboard.
+func (p *tab) signUp(role, name string) string {
+	p.t.Helper()
+	email := fmt.Sprintf("%s-%d@console.test", role, rand.Int64())
+	p.open("/signup")
+	p.fill(`#signup-form input[name=name]`, name)
+	p.fill(`#signup-form input[name=email]`, email)
+	p.fill(`#signup-form input[name=phone]`, "11988887777")
+	p.fill(`#signup-form input[name=password]`, "senha-forte-123")
+	p.choose(`#signup-form select[name=role]`, role)
+	p.click(`#signup-form button[type=submit]`)
+	p.waitFor(`document.querySelector('#dashboard-` + role + `') !== null`)
+	return email
+}
+
+func (p *tab) logIn(email, password, role string) {
+	p.t.Helper()
+	p.open("/login")
+	p.fill(`#login-form input[name=email]`, email)
+	p.fill(`#login-form input[name=password]`, password)
+	p.click(`#login-form button[type=submit]`)
+	p.waitFor(`document.querySelector('#dashboard-` + role + `') !== null`)
+}
+
+// brl writes an amount as pt-BR shows it: "R$ 1.234,56".
+func brl(d decimal.Decimal) string {
+	s := d.StringFixed(2)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte('.')
+		}
+		b.WriteRune(r)
+	}
+	out := "R$ " + b.String() + "," + frac
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// fee is pct% of amount, half-up to the cent (the money package's rule).
+func fee(amount decimal.Decimal, pct string) decimal.Decimal {
+	return amount.Mul(dec(pct)).Div(decimal.NewFromInt(100)).Round(2)
+}
+
+// orderOf reads an order through the API (terms to compute expectations).
+func orderOf(t *testing.T, s session, id string) api.Order {
+	t.Helper()
+	res := env.call(t, "GET", "/v1/orders/"+id, s.Token, nil)
+	require.Equal(t, 200, res.Status, string(res.Body))
+	var o api.Order
+	res.json(t, &o)
+	return o
+}
+
+func sessionOf(p *tab, email string) session {
+	return session{ID: p.userID(), Token: eval[string](p, `JSON.parse(localStorage.getItem('ordem.session')).token`), Email: email}
+}
+
+func TestConsole(t *testing.T) {
+	browser := startBrowser(t)
+	admin := newTab(t, browser, "admin")
+	admin.logIn(env.cfg.AdminEmail, adminPassword, "admin")
+
+	t.Run("served with a strict CSP and no inline code", func(t *testing.T) {
+		res, err := http.Get(env.baseURL + "/orders/1")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.Equal(t, 200, res.StatusCode)
+		require.Equal(t, "no-cache", res.Header.Get("Cache-Control"))
+		require.Contains(t, res.Header.Get("Content-Security-Policy"), "script-src 'self'")
+		require.Contains(t, string(body), `<script type="module" src="/assets/`)
+		// The API keeps answering JSON where the console is mounted.
+		res, err = http.Get(env.baseURL + "/v1/nothing-here")
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, 404, res.StatusCode)
+		require.Contains(t, res.Header.Get("Content-Type"), "application/json")
+	})
+
+	t.Run("order from creation to confirmation through the UI", func(t *testing.T) {
+		client := newTab(t, browser, "client")
+		provider := newTab(t, browser, "provider")
+		clientEmail := client.signUp("client", "Clara Cliente")
+		provider.signUp("provider", "Pedro Prestador")
+		clientID, providerID := client.userID(), provider.userID()
+		cs := sessionOf(client, clientEmail)
+
+		// The admin credits the client's deposit in the admin console.
+		admin.open("/admin/deposits")
+		admin.fill("#deposit-form input[name=user_id]", clientID)
+		admin.fill("#deposit-form input[name=amount]", "1.500,00")
+		admin.fill("#deposit-form input[name=reference]", fmt.Sprintf("pix-%d", rand.Int64()))
+		admin.click("#deposit-form button[type=submit]")
+		admin.waitText("#status", "Depósito de R$ 1.500,00 creditado.")
+
+		client.open("/")
+		client.requireText("#balance-available", "R$ 1.500,00")
+		client.requireText("#balance-blocked", "R$ 0,00")
+
+		// The client orders; the provider counter-proposes; the client accepts.
+		client.open("/orders/new")
+		client.fill("#new-order input[name=provider_id]", providerID)
+		client.fill("#new-order input[name=title]", "Pintura da sala")
+		client.fill("#new-order textarea[name=description]", "Duas demãos, parede de 12 m²")
+		client.fill("#new-order input[name=amount]", "1.234,56")
+		client.click("#new-order button[type=submit]")
+		client.orderStatus("negotiating")
+		orderID := strings.TrimPrefix(eval[string](client, `location.pathname`), "/orders/")
+		client.requireText("#order-amount", "R$ 1.234,56")
+		client.waitText("#deadline", "proposta expira em ")
+
+		provider.open("/orders/" + orderID)
+		provider.orderStatus("negotiating")
+		provider.fill("#propose-amount", "1.300,00")
+		provider.fill(`form[data-action=propose] textarea[name=note]`, "Inclui massa corrida")
+		provider.click("#do-propose")
+		provider.waitText("#proposals", "R$ 1.300,00")
+		provider.waitText("#proposals", "Inclui massa corrida")
+
+		client.open("/orders/" + orderID)
+		client.requireText("#order-amount", "R$ 1.300,00")
+		client.waitText(`form[data-action=accept]`, "Ao aceitar, R$ 1.300,00 ficam bloqueados na sua carteira até a confirmação.")
+		client.click("#do-accept")
+		client.orderStatus("in_progress")
+		o := orderOf(t, cs, orderID)
+		amount := dec("1300.00")
+		penalty := fee(amount, o.Terms.CancellationFeePercentage)
+		// The penalty is shown before any cancellation is confirmed.
+		client.requireText("#cancel-penalty", "Cancelar agora custa "+brl(penalty)+" de multa.")
+		client.open("/wallet")
+		client.requireText("#balance-available", brl(dec("1500.00").Sub(amount)))
+		client.requireText("#balance-blocked", brl(amount))
+
+		provider.open("/orders/" + orderID)
+		provider.click("#do-deliver")
+		provider.orderStatus("delivered")
+
+		client.open("/orders/" + orderID)
+		client.orderStatus("delivered")
+		client.waitText("#deadline", "confirma automaticamente em ")
+		require.Regexp(t, `^confirma automaticamente em (\d+ d \d+ h|\d+ h \d+ min|\d+ min \d+ s|\d+ s)$`, client.text("#deadline"))
+		client.click("#do-confirm")
+		client.orderStatus("completed")
+		client.waitText("#timeline", "Confirmado")
+		client.waitText("#timeline", "Proposta aceita")
+		client.requireText("#no-actions", "Nenhuma ação disponível para você agora.")
+
+		platformFee := fee(amount, o.Terms.PlatformFeePercentage)
+		providerNet := amount.Sub(platformFee)
+		client.open("/wallet")
+		client.requireText("#balance-available", brl(dec("1500.00").Sub(amount)))
+		client.requireText("#balance-blocked", "R$ 0,00")
+		provider.open("/wallet")
+		provider.requireText("#balance-available", brl(providerNet))
+		provider.requireText("#balance-blocked", "R$ 0,00")
+		provider.open("/")
+		provider.requireText("#earnings", brl(providerNet))
+
+		// The provider asks for a payout; the admin marks it paid.
+		payout := dec("235.00")
+		provider.open("/wallet")
+		provider.fill("#payout-form input[name=amount]", "235,00")
+		provider.click("#payout-form button[type=submit]")
+		provider.waitText("#status", "Saque pedido.")
+		provider.requireText("#balance-available", brl(providerNet.Sub(payout)))
+		admin.open("/admin/payouts")
+		formSel := fmt.Sprintf(`tr[data-user="%s"] form`, providerID)
+		admin.waitFor(`document.querySelector(` + js(formSel) + `) !== null`)
+		admin.fill(formSel+" input", "E2E-PIX-0001")
+		admin.click(formSel + " button[name=paid]")
+		admin.waitText("#status", "Feito.")
+		provider.open("/wallet")
+		provider.waitText("#wallet", "Pago")
+
+		// Language: English renders and is remembered; then back to pt-BR.
+		client.open("/wallet")
+		client.choose("#lang", "en")
+		client.waitText("main h1", "Wallet")
+		client.requireText("#balance-available", strings.Replace(strings.Replace(strings.Replace(
+			brl(dec("1500.00").Sub(amount)), "R$ ", "R$", 1), ".", ",", -1), ",00", ".00", 1))
+		client.open("/")
+		client.requireText("main h1", "Dashboard")
+		client.waitText("#dashboard-client", "Waiting for you")
+		client.choose("#lang", "pt-BR")
+		client.requireText("main h1", "Painel")
+
+		// The dashboards, for the README.
+		client.open("/")
+		client.screenshot("client-dashboard.png")
+		provider.open("/")
+		provider.screenshot("provider-dashboard.png")
+		admin.open("/")
+		admin.waitText("#dashboard-admin", "Taxa de confirmação automática")
+		admin.screenshot("admin-dashboard.png")
+		admin.open("/orders/" + orderID)
+		admin.waitFor(`document.querySelector('#workflow-link') !== null`)
+		href := eval[string](admin, `document.querySelector('#workflow-link').href`)
+		require.Equal(t, env.cfg.TemporalUIURL+"/namespaces/"+env.cfg.TemporalNamespace+"/workflows/order-"+orderID, href)
+		admin.screenshot("admin-order.png")
+	})
+}

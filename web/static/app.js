@@ -1,0 +1,420 @@
+// Ordem's web console: a small router over the public JSON API.
+import { t, getLang, setLang, languages } from './i18n.js';
+import { api, getSession, setSession, setUnauthenticatedHandler } from './api.js';
+import { h, state, field, onSubmit, errorBox, errorText, fmtMoney, fmtDate, fmtPercent, duration, countdown,
+  statusBadge, table, announce } from './ui.js';
+import { orderView } from './order.js';
+import * as money from './money.js';
+
+const STATUSES = ['negotiating', 'in_progress', 'delivered', 'disputed', 'completed', 'resolved', 'cancelled', 'expired'];
+const main = document.getElementById('main');
+
+export function navigate(path, replace) {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  render();
+}
+
+setUnauthenticatedHandler(() => { setSession(null); navigate('/login', true); });
+
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a');
+  if (!a || a.target || a.hasAttribute('download') || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith('/v1/')) return;
+  e.preventDefault();
+  navigate(url.pathname + url.search);
+});
+window.addEventListener('popstate', () => render());
+
+function role() { const s = getSession(); return s && s.user.role; }
+
+// ---------------------------------------------------------------- layout
+
+function navLinks() {
+  const r = role();
+  const links = [['/', 'nav.home']];
+  if (r === 'client') links.push(['/orders', 'nav.orders'], ['/orders/new', 'nav.new'], ['/wallet', 'nav.wallet']);
+  if (r === 'provider') links.push(['/orders', 'nav.jobs'], ['/wallet', 'nav.earnings']);
+  if (r === 'admin') {
+    links.push(['/orders', 'nav.orders'], ['/admin/disputes', 'nav.disputes'], ['/admin/deposits', 'nav.deposits'],
+      ['/admin/payouts', 'nav.payouts'], ['/admin/users', 'nav.users'], ['/admin/config', 'nav.config']);
+  }
+  return links;
+}
+
+function renderHeader() {
+  const header = document.getElementById('header');
+  header.textContent = '';
+  const s = getSession();
+  const langSel = h('select', { id: 'lang', 'aria-label': t('nav.language'),
+    onchange: (e) => { setLang(e.target.value); render(); } },
+  languages.map(([code, name]) => h('option', { value: code, selected: code === getLang() }, name)));
+  const here = location.pathname;
+  header.append(
+    h('a', { href: '/', class: 'brand' }, 'Ordem'),
+    s ? h('nav', { 'aria-label': 'Menu' }, h('ul', {}, navLinks().map(([href, key]) =>
+      h('li', {}, h('a', { href, 'aria-current': here === href ? 'page' : null }, t(key)))))) : null,
+    h('div', { class: 'who' },
+      s ? h('span', { id: 'whoami' }, s.user.name + ' · ' + t('role.' + s.user.role)) : null,
+      langSel,
+      s ? h('button', { type: 'button', class: 'link', id: 'logout', onclick: logout }, t('nav.logout')) : null));
+}
+
+async function logout() {
+  try { await api('POST', '/v1/auth/logout'); } catch { /* the token may already be gone */ }
+  setSession(null);
+  navigate('/login');
+}
+
+const routes = [
+  [/^\/login$/, loginView, null],
+  [/^\/signup$/, signupView, null],
+  [/^\/$/, homeView, ['client', 'provider', 'admin']],
+  [/^\/orders$/, ordersView, ['client', 'provider', 'admin']],
+  [/^\/orders\/new$/, newOrderView, ['client']],
+  [/^\/orders\/(\d+)$/, (m) => orderView(m[1], { navigate, render }), ['client', 'provider', 'admin']],
+  [/^\/wallet$/, walletView, ['client', 'provider']],
+  [/^\/admin\/disputes$/, disputesView, ['admin']],
+  [/^\/admin\/config$/, configView, ['admin']],
+  [/^\/admin\/users$/, usersView, ['admin']],
+  [/^\/admin\/deposits$/, depositsView, ['admin']],
+  [/^\/admin\/payouts$/, payoutsView, ['admin']],
+];
+
+let renderSeq = 0;
+
+export async function render() {
+  const seq = ++renderSeq;
+  document.documentElement.lang = getLang();
+  const path = location.pathname;
+  const s = getSession();
+  if (!s && path !== '/login' && path !== '/signup') return navigate('/login', true);
+  if (s && (path === '/login' || path === '/signup')) return navigate('/', true);
+  renderHeader();
+  let found = null;
+  for (const [re, view, roles] of routes) {
+    const m = re.exec(path);
+    if (m && (!roles || roles.includes(role()))) { found = [view, m]; break; }
+  }
+  main.textContent = '';
+  main.append(h('p', { class: 'loading' }, t('common.loading')));
+  let content;
+  try {
+    content = found ? await found[0](found[1]) : h('section', {}, h('h1', { tabindex: '-1' }, '404'));
+  } catch (err) {
+    content = h('section', {}, h('h1', { tabindex: '-1' }, 'Ordem'), h('p', { class: 'error', role: 'alert' }, errorText(err)));
+  }
+  if (seq !== renderSeq) return;
+  main.textContent = '';
+  main.append(content);
+  const h1 = main.querySelector('h1');
+  if (h1) { h1.setAttribute('tabindex', '-1'); document.title = h1.textContent + ' · Ordem'; }
+  if (h1 && !main.dataset.keepFocus) h1.focus({ preventScroll: true });
+}
+
+// ---------------------------------------------------------------- auth
+
+function loginView() {
+  const f = h('form', { class: 'card narrow', id: 'login-form', novalidate: true },
+    h('h1', {}, t('auth.login')),
+    field(t('auth.email'), h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true })),
+    field(t('auth.password'), h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true })),
+    errorBox(),
+    h('button', { type: 'submit' }, t('auth.login')),
+    h('p', {}, t('auth.noAccount') + ' ', h('a', { href: '/signup' }, t('auth.signup'))));
+  return onSubmit(f, async (d) => {
+    const r = await api('POST', '/v1/auth/login', { email: d.get('email'), password: d.get('password') });
+    setSession({ token: r.token, user: r.user, expires_at: r.expires_at });
+    navigate('/');
+  });
+}
+
+function signupView() {
+  const f = h('form', { class: 'card narrow', id: 'signup-form', novalidate: true },
+    h('h1', {}, t('auth.signup')),
+    field(t('auth.name'), h('input', { name: 'name', autocomplete: 'name', required: true })),
+    field(t('auth.email'), h('input', { type: 'email', name: 'email', autocomplete: 'email', required: true })),
+    field(t('auth.phone'), h('input', { type: 'tel', name: 'phone', autocomplete: 'tel' })),
+    field(t('auth.password'), h('input', { type: 'password', name: 'password', autocomplete: 'new-password', required: true, minlength: 8 })),
+    field(t('auth.role'), h('select', { name: 'role' },
+      h('option', { value: 'client' }, t('role.client')), h('option', { value: 'provider' }, t('role.provider')))),
+    errorBox(),
+    h('button', { type: 'submit' }, t('auth.signup')),
+    h('p', {}, t('auth.haveAccount') + ' ', h('a', { href: '/login' }, t('auth.login'))));
+  return onSubmit(f, async (d) => {
+    const body = { name: d.get('name'), email: d.get('email'), phone: d.get('phone'), password: d.get('password'), role: d.get('role') };
+    await api('POST', '/v1/auth/register', body);
+    const r = await api('POST', '/v1/auth/login', { email: body.email, password: body.password });
+    setSession({ token: r.token, user: r.user, expires_at: r.expires_at });
+    navigate('/');
+  });
+}
+
+// ---------------------------------------------------------------- dashboards
+
+function balances(b) {
+  return h('div', { class: 'cards' },
+    h('div', { class: 'card stat' }, h('span', {}, t('wallet.available')), h('strong', { id: 'balance-available' }, fmtMoney(b.available))),
+    h('div', { class: 'card stat' }, h('span', {}, t('wallet.blocked')), h('strong', { id: 'balance-blocked' }, fmtMoney(b.blocked))));
+}
+
+function byStatus(counts, titleKey) {
+  return h('section', { class: 'card' }, h('h2', {}, t(titleKey)),
+    h('ul', { class: 'counts' }, STATUSES.map((s) => h('li', {},
+      h('a', { href: '/orders?status=' + s }, statusBadge(s), ' ', h('strong', {}, String(counts[s] ?? 0)))))));
+}
+
+function awaiting(items) {
+  return h('section', { class: 'card' }, h('h2', {}, t('dash.awaiting')),
+    items.length ? h('ul', { class: 'list', id: 'awaiting' }, items.map((o) => h('li', {},
+      h('a', { href: '/orders/' + o.id }, '#' + o.id + ' ' + o.title), ' ', statusBadge(o.status), ' ', fmtMoney(o.amount), ' — ',
+      o.actions.map((a) => t('action.' + a)).join(', '),
+      o.deadline ? [' · ', countdown(o.deadline, o.status === 'delivered' ? 'order.autoConfirm' : (o.status === 'negotiating' ? 'order.proposalExpires' : 'order.due'))] : null)))
+      : h('p', {}, t('common.none')));
+}
+
+async function homeView() {
+  const d = await api('GET', '/v1/dashboard');
+  const r = role();
+  if (r === 'client') {
+    return h('section', { id: 'dashboard-client' }, h('h1', {}, t('nav.home')), balances(d.balances),
+      h('p', {}, h('a', { href: '/orders/new', class: 'button' }, t('nav.new'))),
+      awaiting(d.awaiting_action), byStatus(d.orders_by_status, 'dash.byStatus'));
+  }
+  if (r === 'provider') {
+    return h('section', { id: 'dashboard-provider' }, h('h1', {}, t('nav.home')), balances(d.balances),
+      h('div', { class: 'cards' },
+        h('div', { class: 'card stat' }, h('span', {}, t('dash.earnings')), h('strong', { id: 'earnings' }, fmtMoney(d.earnings_released))),
+        h('div', { class: 'card stat' }, h('span', {}, t('dash.pendingPayouts')),
+          h('strong', {}, fmtMoney(d.pending_payouts.total)), h('small', {}, String(d.pending_payouts.count)))),
+      awaiting(d.awaiting_action), byStatus(d.jobs_by_status, 'dash.jobsByStatus'));
+  }
+  const k = d.kpis;
+  const rate = (key) => h('div', { class: 'card stat', id: 'kpi-' + key }, h('span', {}, t('kpi.' + key)),
+    h('strong', {}, fmtPercent(k[key].value)), h('small', {}, k[key].numerator + ' ' + t('kpi.of') + ' ' + k[key].denominator));
+  return h('section', { id: 'dashboard-admin' }, h('h1', {}, t('nav.home')),
+    h('h2', {}, t('dash.kpis')),
+    h('div', { class: 'cards' },
+      rate('auto_confirmation_rate'), rate('contest_rate'), rate('cancellation_rate'),
+      h('div', { class: 'card stat', id: 'kpi-mean_client_response' }, h('span', {}, t('kpi.mean_client_response')),
+        h('strong', {}, k.mean_client_response.seconds === null ? '—' : duration(k.mean_client_response.seconds * 1000)),
+        h('small', {}, String(k.mean_client_response.count))),
+      h('div', { class: 'card stat', id: 'kpi-volume' }, h('span', {}, t('kpi.volume')), h('strong', {}, fmtMoney(k.volume))),
+      h('div', { class: 'card stat', id: 'kpi-platform_revenue' }, h('span', {}, t('kpi.platform_revenue')), h('strong', {}, fmtMoney(k.platform_revenue))),
+      h('div', { class: 'card stat' }, h('span', {}, t('dash.pendingPayouts')), h('strong', {}, fmtMoney(d.pending_payouts.total)),
+        h('small', {}, String(d.pending_payouts.count)))),
+    disputeTable(d.dispute_queue),
+    byStatus(d.orders_by_status, 'dash.byStatus'));
+}
+
+function disputeTable(queue) {
+  return h('section', { class: 'card', id: 'dispute-queue' }, h('h2', {}, t('dash.disputeQueue')),
+    table([t('common.id'), t('common.title'), t('role.client'), t('role.provider'), t('common.amount'), t('order.contestReason'),
+      t('order.evidence'), 'SLA'], queue.map((o) => h('tr', {},
+      h('td', {}, h('a', { href: '/orders/' + o.id }, '#' + o.id)), h('td', {}, o.title),
+      h('td', {}, o.client.name + ' (#' + o.client.id + ')'), h('td', {}, o.provider.name + ' (#' + o.provider.id + ')'),
+      h('td', { class: 'num' }, fmtMoney(o.amount)), h('td', {}, o.contest_reason), h('td', { class: 'num' }, String(o.evidence_count)),
+      h('td', {}, countdown(o.sla_deadline, 'order.due'))))));
+}
+
+async function disputesView() {
+  const d = await api('GET', '/v1/dashboard');
+  return h('section', {}, h('h1', {}, t('nav.disputes')), disputeTable(d.dispute_queue));
+}
+
+// ---------------------------------------------------------------- orders
+
+async function ordersView() {
+  const params = new URLSearchParams(location.search);
+  const status = params.get('status') || '';
+  const body = h('tbody', {});
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, t('common.more'));
+  let cursor = '';
+  const load = async () => {
+    const q = new URLSearchParams({ limit: '50' });
+    if (status) q.set('status', status);
+    if (cursor) q.set('cursor', cursor);
+    const page = await api('GET', '/v1/orders?' + q);
+    for (const o of page.items) {
+      body.append(h('tr', {}, h('td', {}, h('a', { href: '/orders/' + o.id }, '#' + o.id)), h('td', {}, o.title),
+        h('td', {}, statusBadge(o.status)), h('td', { class: 'num' }, fmtMoney(o.amount)), h('td', {}, fmtDate(o.updated_at))));
+    }
+    if (!body.children.length) body.append(h('tr', {}, h('td', { colspan: 5 }, t('common.none'))));
+    cursor = page.next_cursor || '';
+    more.hidden = !cursor;
+  };
+  more.addEventListener('click', load);
+  await load();
+  const filter = h('select', { id: 'status-filter', onchange: (e) => navigate('/orders' + (e.target.value ? '?status=' + e.target.value : '')) },
+    h('option', { value: '' }, t('common.all')), STATUSES.map((s) => h('option', { value: s, selected: s === status }, t('status.' + s))));
+  return h('section', {}, h('h1', {}, t(role() === 'provider' ? 'nav.jobs' : 'nav.orders')),
+    h('div', { class: 'toolbar' }, field(t('common.status'), filter),
+      role() === 'client' ? h('a', { href: '/orders/new', class: 'button' }, t('nav.new')) : null),
+    h('div', { class: 'table-wrap' }, h('table', { id: 'orders' },
+      h('thead', {}, h('tr', {}, [t('common.id'), t('common.title'), t('common.status'), t('common.amount'), t('common.date')]
+        .map((x) => h('th', { scope: 'col' }, x)))), body)), more);
+}
+
+function newOrderView() {
+  const f = h('form', { class: 'card narrow', id: 'new-order', novalidate: true },
+    h('h1', {}, t('order.new')),
+    field(t('order.provider'), h('input', { name: 'provider_id', inputmode: 'numeric', required: true })),
+    field(t('common.title'), h('input', { name: 'title', required: true, maxlength: 200 })),
+    field(t('order.description'), h('textarea', { name: 'description', rows: 3, maxlength: 5000 })),
+    field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, placeholder: '1.234,56' })),
+    field(t('order.dueDate'), h('input', { name: 'due_date', type: 'datetime-local' })),
+    errorBox(),
+    h('button', { type: 'submit' }, t('order.create')));
+  return onSubmit(f, async (d) => {
+    const amount = money.parseInput(d.get('amount'));
+    if (!amount) throw new Error(t('err.amount'));
+    const body = { provider_id: String(d.get('provider_id')).trim(), title: d.get('title'), description: d.get('description'), amount };
+    if (d.get('due_date')) body.due_date = new Date(d.get('due_date')).toISOString();
+    const o = await api('POST', '/v1/orders', body, { idempotent: true });
+    announce(t('order.created'));
+    navigate('/orders/' + o.id);
+  });
+}
+
+// ---------------------------------------------------------------- wallet
+
+async function walletView() {
+  const isProvider = role() === 'provider';
+  const [w, tx, payouts] = await Promise.all([api('GET', '/v1/wallet'), api('GET', '/v1/wallet/transactions?limit=100'),
+    isProvider ? api('GET', '/v1/wallet/payouts?limit=100') : null]);
+  const rows = tx.items.map((e) => h('tr', {}, h('td', {}, fmtDate(e.created_at)), h('td', {}, t('wallet.' + e.account)),
+    h('td', {}, t('kind.' + e.kind)), h('td', {}, e.order_id ? h('a', { href: '/orders/' + e.order_id }, '#' + e.order_id) : ''),
+    h('td', { class: 'num ' + (e.amount.startsWith('-') ? 'neg' : 'pos') }, fmtMoney(e.amount)),
+    h('td', { class: 'num' }, fmtMoney(e.balance_after))));
+  const parts = [h('h1', {}, t(isProvider ? 'nav.earnings' : 'nav.wallet')), balances(w)];
+  if (isProvider) {
+    const f = h('form', { class: 'card inline', id: 'payout-form', novalidate: true }, h('h2', {}, t('payout.request')),
+      field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, value: money.format(w.available, getLang(), state.meta.currency).replace(/[^\d.,]/g, '') })),
+      errorBox(), h('button', { type: 'submit' }, t('payout.request')));
+    onSubmit(f, async (d) => {
+      const amount = money.parseInput(d.get('amount'));
+      if (!amount) throw new Error(t('err.amount'));
+      await api('POST', '/v1/wallet/payouts', { amount }, { idempotent: true });
+      announce(t('payout.requested'));
+      render();
+    });
+    parts.push(f, h('section', { class: 'card' }, h('h2', {}, t('payout.list')),
+      table([t('common.date'), t('common.amount'), t('common.status')], payouts.items.map((p) => h('tr', {},
+        h('td', {}, fmtDate(p.created_at)), h('td', { class: 'num' }, fmtMoney(p.amount)), h('td', {}, t('payout.' + p.status)))))));
+  }
+  parts.push(h('section', { class: 'card' }, h('h2', {}, t('wallet.statement')),
+    table([t('common.date'), t('wallet.account'), t('wallet.kind'), t('common.id'), t('common.amount'), t('wallet.balanceAfter')], rows)));
+  return h('section', { id: 'wallet' }, parts);
+}
+
+// ---------------------------------------------------------------- admin
+
+async function configView() {
+  const { items } = await api('GET', '/v1/admin/config');
+  return h('section', {}, h('h1', {}, t('nav.config')), h('div', { class: 'stack' }, items.map((c) => {
+    const f = h('form', { class: 'card config', 'data-key': c.key, novalidate: true },
+      h('h2', {}, h('code', {}, c.key)), h('p', { class: 'hint' }, c.description + ' (' + t('config.default') + ': ' + c.default + ')'),
+      h('div', { class: 'row' },
+        field(t('config.value'), h('input', { name: 'value', value: c.value, required: true, inputmode: 'decimal' })),
+        field(t('common.reason'), h('input', { name: 'reason', required: true }))),
+      errorBox(), h('button', { type: 'submit' }, t('common.save')),
+      c.updated_at ? h('small', { class: 'hint' }, ' ' + fmtDate(c.updated_at)) : null);
+    return onSubmit(f, async (d) => {
+      await api('PUT', '/v1/admin/config/' + encodeURIComponent(c.key), { value: String(d.get('value')).trim(), reason: d.get('reason') });
+      announce(t('config.saved'));
+      render();
+    });
+  })));
+}
+
+async function usersView() {
+  const params = new URLSearchParams(location.search);
+  const r = params.get('role') || '';
+  const page = await api('GET', '/v1/admin/users?limit=100' + (r ? '&role=' + r : ''));
+  const filter = h('select', { id: 'role-filter', onchange: (e) => navigate('/admin/users' + (e.target.value ? '?role=' + e.target.value : '')) },
+    h('option', { value: '' }, t('common.all')), ['client', 'provider', 'admin'].map((x) => h('option', { value: x, selected: x === r }, t('role.' + x))));
+  const me = getSession().user.id;
+  const rows = page.items.map((u) => {
+    let cell;
+    if (u.deleted_at) cell = h('span', {}, t('users.deleted', { d: fmtDate(u.deleted_at) }));
+    else if (u.id === me) cell = '';
+    else {
+      const f = h('form', { class: 'inline', novalidate: true },
+        h('label', { class: 'sr-only', for: 'reason-' + u.id }, t('common.reason')),
+        h('input', { id: 'reason-' + u.id, name: 'reason', placeholder: t('common.reason') }),
+        h('button', { type: 'submit', class: 'danger' }, t('users.delete')), errorBox());
+      cell = onSubmit(f, async (d) => {
+        if (!confirm(t('users.confirmDelete', { name: u.name }))) return;
+        await api('DELETE', '/v1/admin/users/' + u.id + '?reason=' + encodeURIComponent(d.get('reason') || ''));
+        announce(t('common.done'));
+        render();
+      });
+    }
+    return h('tr', {}, h('td', {}, '#' + u.id), h('td', {}, u.name), h('td', {}, u.email), h('td', {}, t('role.' + u.role)),
+      h('td', {}, fmtDate(u.created_at)), h('td', {}, cell));
+  });
+  return h('section', {}, h('h1', {}, t('nav.users')), h('div', { class: 'toolbar' }, field(t('auth.role'), filter)),
+    table([t('common.id'), t('auth.name'), t('auth.email'), t('auth.role'), t('common.date'), t('common.actions')], rows));
+}
+
+async function depositsView() {
+  const page = await api('GET', '/v1/admin/deposits?limit=100');
+  const f = h('form', { class: 'card', id: 'deposit-form', novalidate: true }, h('h2', {}, t('deposit.new')),
+    h('div', { class: 'row' },
+      field(t('deposit.user'), h('input', { name: 'user_id', inputmode: 'numeric', required: true })),
+      field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true })),
+      field(t('deposit.reference'), h('input', { name: 'reference', required: true })),
+      field(t('common.reason'), h('input', { name: 'reason' }))),
+    errorBox(), h('button', { type: 'submit' }, t('deposit.new')));
+  onSubmit(f, async (d) => {
+    const amount = money.parseInput(d.get('amount'));
+    if (!amount) throw new Error(t('err.amount'));
+    await api('POST', '/v1/admin/deposits', { user_id: String(d.get('user_id')).trim(), amount, reference: d.get('reference'),
+      reason: d.get('reason') }, { idempotent: true });
+    announce(t('deposit.done', { amount: fmtMoney(amount) }));
+    render();
+  });
+  return h('section', {}, h('h1', {}, t('nav.deposits')), f,
+    table([t('common.date'), t('common.user'), t('common.amount'), t('deposit.reference'), t('deposit.source')],
+      page.items.map((x) => h('tr', {}, h('td', {}, fmtDate(x.created_at)), h('td', {}, '#' + x.user_id),
+        h('td', { class: 'num' }, fmtMoney(x.amount)), h('td', {}, x.reference), h('td', {}, x.source)))));
+}
+
+async function payoutsView() {
+  const params = new URLSearchParams(location.search);
+  const status = params.get('status') ?? 'pending';
+  const page = await api('GET', '/v1/admin/payouts?limit=100' + (status ? '&status=' + status : ''));
+  const filter = h('select', { id: 'payout-filter', onchange: (e) => navigate('/admin/payouts?status=' + e.target.value) },
+    h('option', { value: '' }, t('common.all')),
+    ['pending', 'paid', 'failed'].map((x) => h('option', { value: x, selected: x === status }, t('payout.' + x))));
+  const rows = page.items.map((p) => {
+    let cell = '';
+    if (p.status === 'pending') {
+      const f = h('form', { class: 'inline', novalidate: true },
+        h('label', { class: 'sr-only', for: 'ref-' + p.id }, t('payout.gatewayRef')),
+        h('input', { id: 'ref-' + p.id, name: 'ref', placeholder: t('payout.gatewayRef') }),
+        h('button', { type: 'submit', name: 'paid' }, t('payout.markPaid')),
+        h('button', { type: 'submit', name: 'failed', class: 'secondary' }, t('payout.markFailed')), errorBox());
+      cell = onSubmit(f, async (d, submitter) => {
+        const failed = submitter && submitter.name === 'failed';
+        await api('POST', '/v1/admin/payouts/' + p.id + (failed ? '/mark-failed' : '/mark-paid'),
+          failed ? { reason: d.get('ref') } : { gateway_ref: d.get('ref') }, { idempotent: true });
+        announce(t('common.done'));
+        render();
+      });
+    }
+    return h('tr', { 'data-user': p.user_id }, h('td', {}, '#' + p.id), h('td', {}, '#' + p.user_id), h('td', { class: 'num' }, fmtMoney(p.amount)),
+      h('td', {}, t('payout.' + p.status)), h('td', {}, fmtDate(p.created_at)), h('td', {}, cell));
+  });
+  return h('section', {}, h('h1', {}, t('nav.payouts')), h('div', { class: 'toolbar' }, field(t('common.status'), filter)),
+    table([t('common.id'), t('common.user'), t('common.amount'), t('common.status'), t('common.date'), t('common.actions')], rows));
+}
+
+// ---------------------------------------------------------------- start
+
+async function start() {
+  try { state.meta = await api('GET', '/v1/meta'); } catch { /* defaults */ }
+  render();
+}
+start();

@@ -1,0 +1,252 @@
+// The order page: state, live deadlines, the actions the API allows this
+// user now (allowed_actions), proposals, evidence and the timeline.
+import { t, has } from './i18n.js';
+import { api, upload, getSession } from './api.js';
+import { h, state, field, onSubmit, errorBox, errorText, fmtMoney, fmtDate, fmtSize, countdown, statusBadge, table,
+  announce } from './ui.js';
+import * as money from './money.js';
+
+const MONEY_KEYS = ['amount', 'previous_amount', 'hold', 'released', 'penalty', 'platform_fee', 'provider_share', 'refund',
+  'contestation_fee', 'contest_fee_returned', 'contest_fee_forfeited'];
+const DATE_KEYS = ['confirm_deadline', 'new_deadline', 'due_date'];
+const TEXT_KEYS = ['reason', 'note', 'file_name', 'message', 'hours'];
+
+export async function orderView(id, nav) {
+  const [o, events, evidence] = await Promise.all([api('GET', '/v1/orders/' + id), api('GET', '/v1/orders/' + id + '/events'),
+    api('GET', '/v1/orders/' + id + '/evidence')]);
+  const me = getSession().user;
+  const allowed = o.allowed_actions || [];
+  const after = (msgKey) => { announce(t(msgKey)); nav.render(); };
+  const post = (action, body) => {
+    const path = action === 'resolve' || action === 'extend_deadline'
+      ? '/v1/admin/orders/' + o.id + '/' + action.replace('_', '-')
+      : '/v1/orders/' + o.id + '/' + (action === 'propose' ? 'proposals' : action);
+    return api('POST', path, body, { idempotent: true });
+  };
+  const doneKey = (action) => 'action.' + action;
+
+  const panels = [];
+  const simple = (action, hint) => {
+    const f = h('form', { class: 'card action', 'data-action': action, novalidate: true },
+      h('h3', {}, t('action.' + action)), hint ? h('p', {}, hint) : null, errorBox(),
+      h('button', { type: 'submit', id: 'do-' + action }, t('action.' + action)));
+    return onSubmit(f, async () => { await post(action); after(doneKey(action)); });
+  };
+
+  if (allowed.includes('accept')) {
+    panels.push(simple('accept', t(me.role === 'client' ? 'accept.hold' : 'accept.provider', { amount: fmtMoney(o.amount) })));
+  }
+  if (allowed.includes('propose')) {
+    const f = h('form', { class: 'card action', 'data-action': 'propose', novalidate: true }, h('h3', {}, t('action.propose')),
+      h('div', { class: 'row' },
+        field(t('propose.amount'), h('input', { name: 'amount', id: 'propose-amount', inputmode: 'decimal', required: true })),
+        field(t('order.dueDate'), h('input', { name: 'due_date', type: 'datetime-local' }))),
+      field(t('propose.note'), h('textarea', { name: 'note', rows: 2, maxlength: 2000 })),
+      errorBox(), h('button', { type: 'submit', id: 'do-propose' }, t('propose.send')));
+    panels.push(onSubmit(f, async (d) => {
+      const amount = money.parseInput(d.get('amount'));
+      if (!amount) throw new Error(t('err.amount'));
+      const body = { amount, note: d.get('note') };
+      if (d.get('due_date')) body.due_date = new Date(d.get('due_date')).toISOString();
+      await post('propose', body);
+      after('action.propose');
+    }));
+  }
+  if (allowed.includes('deliver')) panels.push(simple('deliver'));
+  if (allowed.includes('confirm')) panels.push(simple('confirm'));
+  if (allowed.includes('contest')) {
+    const f = h('form', { class: 'card action', 'data-action': 'contest', novalidate: true }, h('h3', {}, t('action.contest')),
+      h('p', {}, t('contest.hint', { fee: fmtMoney(o.terms.contestation_fee) })),
+      field(t('common.reason'), h('textarea', { name: 'reason', id: 'contest-reason', rows: 3, required: true, maxlength: 2000 })),
+      errorBox(), h('button', { type: 'submit', id: 'do-contest', class: 'danger' }, t('contest.send')));
+    panels.push(onSubmit(f, async (d) => { await post('contest', { reason: d.get('reason') }); after('action.contest'); }));
+  }
+  if (allowed.includes('add_evidence')) panels.push(evidenceForm(o, nav));
+  if (allowed.includes('resolve')) panels.push(resolveForm(o, post, after));
+  if (allowed.includes('extend_deadline')) {
+    const f = h('form', { class: 'card action', 'data-action': 'extend_deadline', novalidate: true }, h('h3', {}, t('action.extend_deadline')),
+      h('div', { class: 'row' },
+        field(t('extend.hours'), h('input', { name: 'hours', id: 'extend-hours', inputmode: 'decimal', required: true })),
+        field(t('common.reason'), h('input', { name: 'reason', id: 'extend-reason', required: true }))),
+      errorBox(), h('button', { type: 'submit', id: 'do-extend_deadline' }, t('extend.send')));
+    panels.push(onSubmit(f, async (d) => {
+      await post('extend_deadline', { hours: String(d.get('hours')).trim().replace(',', '.'), reason: d.get('reason') });
+      after('action.extend_deadline');
+    }));
+  }
+  if (allowed.includes('cancel')) panels.push(cancelForm(o, me, post, after));
+
+  return h('article', { id: 'order', 'data-status': o.status },
+    h('h1', {}, '#' + o.id + ' — ' + o.title),
+    header(o, me),
+    h('section', { 'aria-labelledby': 'actions-h' }, h('h2', { id: 'actions-h' }, t('common.actions')),
+      panels.length ? h('div', { class: 'actions' }, panels) : h('p', { id: 'no-actions' }, t('order.noActions'))),
+    proposalsTable(o),
+    evidenceList(o, evidence.items),
+    timeline(events.items));
+}
+
+function header(o, me) {
+  let deadline = null;
+  if (o.status === 'negotiating') deadline = countdown(o.proposal_expires_at, 'order.proposalExpires');
+  else if (o.status === 'delivered' && o.auto_confirm_held) deadline = h('span', {}, t('order.autoConfirmHeld'));
+  else if (o.status === 'delivered' && o.confirm_deadline) deadline = countdown(o.confirm_deadline, 'order.autoConfirm');
+  else if (o.status === 'in_progress' && o.due_date) deadline = countdown(o.due_date, 'order.due');
+  const outcome = ['completed', 'resolved', 'cancelled'].includes(o.status) ? h('dl', { class: 'grid', id: 'outcome' },
+    h('dt', {}, t('order.providerNet')), h('dd', {}, fmtMoney(o.outcome.provider_net)),
+    h('dt', {}, t('order.revenue')), h('dd', {}, fmtMoney(o.outcome.platform_revenue)),
+    o.outcome.refund ? [h('dt', {}, t('order.refund')), h('dd', {}, fmtMoney(o.outcome.refund))] : null,
+    o.outcome.penalty ? [h('dt', {}, t('order.penalty')), h('dd', {}, fmtMoney(o.outcome.penalty))] : null) : null;
+  const m = state.meta;
+  return h('section', { class: 'card summary' },
+    h('p', { class: 'big' }, statusBadge(o.status), ' ', h('strong', { id: 'order-amount' }, fmtMoney(o.amount)),
+      deadline ? [' · ', h('span', { id: 'deadline' }, deadline)] : null),
+    o.description ? h('p', {}, o.description) : null,
+    h('dl', { class: 'grid' },
+      h('dt', {}, t('role.client')), h('dd', {}, '#' + o.client_id),
+      h('dt', {}, t('role.provider')), h('dd', {}, '#' + o.provider_id),
+      o.due_date ? [h('dt', {}, t('order.dueDate')), h('dd', {}, fmtDate(o.due_date))] : null,
+      h('dt', {}, t('order.platformFee')), h('dd', {}, o.terms.platform_fee_percentage + '%'),
+      h('dt', {}, t('order.contestFee')), h('dd', {}, fmtMoney(o.terms.contestation_fee)),
+      h('dt', {}, t('order.cancelFee')), h('dd', {}, o.terms.cancellation_fee_percentage + '%'),
+      o.contest_reason ? [h('dt', {}, t('order.contestReason')), h('dd', {}, o.contest_reason)] : null),
+    outcome,
+    me.role === 'admin' && m.temporal_ui_url ? h('p', {}, h('a', { id: 'workflow-link', target: '_blank', rel: 'noopener',
+      href: m.temporal_ui_url + '/namespaces/' + encodeURIComponent(m.temporal_namespace) + '/workflows/' + encodeURIComponent(o.workflow_id) },
+    t('order.workflow') + ' ↗')) : null);
+}
+
+function cancelForm(o, me, post, after) {
+  const penalty = o.cancel_penalty || '0.00';
+  const free = money.toCents(penalty) === 0n;
+  const confirmStep = h('div', { hidden: true, class: 'confirm-step' },
+    field(t('common.reason'), h('input', { name: 'reason', id: 'cancel-reason', required: me.role === 'admin' })),
+    h('button', { type: 'submit', id: 'do-cancel-confirm', class: 'danger' }, t('cancel.confirm')));
+  const open = h('button', { type: 'button', id: 'do-cancel', class: 'secondary', onclick: () => {
+    confirmStep.hidden = false; open.hidden = true; confirmStep.querySelector('input').focus();
+  } }, t('action.cancel'));
+  const f = h('form', { class: 'card action', 'data-action': 'cancel', novalidate: true }, h('h3', {}, t('action.cancel')),
+    h('p', { id: 'cancel-penalty' }, free ? t('cancel.free') : t('cancel.penalty', { penalty: fmtMoney(penalty) })),
+    open, confirmStep, errorBox());
+  return onSubmit(f, async (d) => { await post('cancel', { reason: d.get('reason') }); after('action.cancel'); });
+}
+
+function resolveForm(o, post, after) {
+  const out = h('output', { id: 'resolve-preview', 'aria-live': 'polite', for: 'resolve-refund' });
+  const refund = h('input', { name: 'refund', id: 'resolve-refund', inputmode: 'decimal', required: true });
+  const preview = () => {
+    out.textContent = '';
+    const v = money.parseInput(refund.value);
+    const r = v && money.resolution(o.amount, v, o.terms.platform_fee_percentage, o.contest_fee_held);
+    if (!r) {
+      if (refund.value.trim()) out.append(h('span', { class: 'error' }, t('resolve.invalid', { min: fmtMoney('0.00'), max: fmtMoney(o.amount) })));
+      return;
+    }
+    out.append(h('dl', { class: 'grid' },
+      h('dt', {}, t('resolve.toClient')), h('dd', { id: 'split-client' }, fmtMoney(r.toClient)),
+      h('dt', {}, t('resolve.toProvider')), h('dd', { id: 'split-provider' }, fmtMoney(r.providerShare)),
+      h('dt', {}, t('resolve.toPlatform')), h('dd', { id: 'split-platform' }, fmtMoney(r.toPlatform))),
+    h('small', { class: 'hint' }, t(r.contestFeeReturned ? 'resolve.feeBack' : 'resolve.feeKept') + ': ' + fmtMoney(o.contest_fee_held)));
+  };
+  refund.addEventListener('input', preview);
+  const f = h('form', { class: 'card action', 'data-action': 'resolve', novalidate: true }, h('h3', {}, t('action.resolve')),
+    h('div', { class: 'row' }, field(t('resolve.refund'), refund, '0,00 – ' + fmtMoney(o.amount)),
+      field(t('common.reason'), h('input', { name: 'reason', id: 'resolve-reason', required: true }))),
+    h('h4', {}, t('resolve.preview')), out,
+    errorBox(), h('button', { type: 'submit', id: 'do-resolve' }, t('resolve.send')));
+  return onSubmit(f, async (d) => {
+    const v = money.parseInput(d.get('refund'));
+    if (!v) throw new Error(t('err.amount'));
+    await post('resolve', { refund_amount: v, reason: d.get('reason') });
+    after('action.resolve');
+  });
+}
+
+function evidenceForm(o, nav) {
+  const m = state.meta;
+  const exts = m.allowed_extensions || [];
+  const file = h('input', { type: 'file', name: 'file', id: 'evidence-file', required: true });
+  const progress = h('progress', { id: 'evidence-progress', max: 100, value: 0, hidden: true, 'aria-label': t('evidence.progress') });
+  const pct = h('span', { id: 'evidence-pct', 'aria-live': 'polite' });
+  const f = h('form', { class: 'card action', 'data-action': 'add_evidence', novalidate: true }, h('h3', {}, t('action.add_evidence')),
+    field(t('evidence.file', { ext: exts.join(', '), size: fmtSize(m.max_upload_size) }), file),
+    field(t('evidence.description'), h('input', { name: 'description', id: 'evidence-description', maxlength: 2000 })),
+    h('div', { class: 'progress' }, progress, pct),
+    errorBox(), h('button', { type: 'submit', id: 'do-upload' }, t('evidence.upload')));
+  return onSubmit(f, async (d) => {
+    const chosen = file.files[0];
+    if (!chosen) throw new Error(t('err.required'));
+    // Too big is known before sending; the file's type and content are
+    // the API's to judge (it checks the bytes, not only the name).
+    if (chosen.size > m.max_upload_size) throw new Error(t('evidence.tooBig', { size: fmtSize(chosen.size), max: fmtSize(m.max_upload_size) }));
+    const form = new FormData();
+    form.append('file', chosen, chosen.name);
+    if (d.get('description')) form.append('description', d.get('description'));
+    progress.hidden = false;
+    progress.value = 0;
+    try {
+      await upload('/v1/orders/' + o.id + '/evidence', form, (loaded, total) => {
+        const p = Math.round((loaded / total) * 100);
+        progress.value = p;
+        pct.textContent = p + '%';
+      });
+    } catch (err) {
+      progress.hidden = true;
+      pct.textContent = '';
+      throw err;
+    }
+    announce(t('evidence.uploaded'));
+    nav.render();
+  });
+}
+
+function evidenceList(o, items) {
+  const rows = items.map((e) => {
+    const box = errorBox();
+    const dl = h('button', { type: 'button', class: 'secondary', 'data-evidence': e.id, onclick: async () => {
+      box.textContent = '';
+      try {
+        const r = await api('GET', '/v1/orders/' + o.id + '/evidence/' + e.id);
+        // A short-lived link served as an attachment: the file downloads
+        // and the page stays.
+        const a = h('a', { href: r.url, download: e.file_name, hidden: true });
+        document.body.append(a);
+        a.click();
+        a.remove();
+      } catch (err) { box.textContent = errorText(err); }
+    } }, t('evidence.download'));
+    return h('tr', {}, h('td', {}, e.file_name), h('td', {}, e.description), h('td', {}, e.content_type),
+      h('td', { class: 'num' }, fmtSize(e.size)), h('td', {}, t('role.' + e.uploader_role)), h('td', {}, fmtDate(e.created_at)),
+      h('td', {}, h('code', { title: e.sha256 }, e.sha256.slice(0, 12))), h('td', {}, dl, box));
+  });
+  return h('section', { class: 'card', id: 'evidence' }, h('h2', {}, t('order.evidence')),
+    items.length ? table([t('data.file_name'), t('order.description'), 'Tipo', 'Tam.', t('auth.role'), t('common.date'), 'SHA-256', ''], rows)
+      : h('p', {}, t('evidence.none')));
+}
+
+function proposalsTable(o) {
+  const ps = o.proposals || [];
+  if (!ps.length) return null;
+  return h('section', { class: 'card', id: 'proposals' }, h('h2', {}, t('order.proposals')),
+    table(['v', t('auth.role'), t('common.amount'), t('order.dueDate'), t('propose.note'), t('common.date')], ps.map((p) => h('tr', {},
+      h('td', {}, String(p.version)), h('td', {}, t('role.' + p.proposer_role)), h('td', { class: 'num' }, fmtMoney(p.amount)),
+      h('td', {}, p.due_date ? fmtDate(p.due_date) : '—'), h('td', {}, p.note), h('td', {}, fmtDate(p.created_at))))));
+}
+
+function timeline(items) {
+  return h('section', { class: 'card', id: 'timeline' }, h('h2', {}, t('order.timeline')),
+    h('ol', { class: 'timeline' }, items.map((e) => {
+      const d = e.data || {};
+      const details = [];
+      for (const k of MONEY_KEYS) if (d[k] !== undefined && d[k] !== null && d[k] !== '') details.push(t('data.' + k) + ': ' + fmtMoney(d[k]));
+      for (const k of DATE_KEYS) if (d[k]) details.push(t('data.' + k) + ': ' + fmtDate(d[k]));
+      for (const k of TEXT_KEYS) if (d[k]) details.push(t('data.' + k) + ': ' + d[k]);
+      return h('li', { class: e.refused ? 'refused' : '', 'data-action': e.action },
+        h('time', { datetime: e.created_at }, fmtDate(e.created_at)), ' ',
+        h('strong', {}, has('event.' + e.action) ? t('event.' + e.action) : e.action),
+        e.refused ? ' (' + t('event.refused') + ')' : '',
+        ' · ', t('role.' + e.actor_role),
+        e.from && e.to && e.from !== e.to ? [' · ', statusBadge(e.from), ' → ', statusBadge(e.to)] : null,
+        details.length ? h('div', { class: 'details' }, details.join(' · ')) : null);
+    })));
+}
