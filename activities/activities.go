@@ -20,6 +20,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -32,6 +33,9 @@ type Activities struct {
 	AutoConfirmEnabled bool
 	// Evidence moves uploaded evidence from staging to its final key.
 	Evidence EvidenceStore
+	// Mail sends the e-mail outbox (SendEmail); nil logs each e-mail's
+	// recipient and subject instead.
+	Mail mail.Sender
 }
 
 // EvidenceStore is the part of the object store the activities use.
@@ -68,6 +72,7 @@ func (a *Activities) Register(r Registry) {
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	a.registerOutbox(r)
 }
 
 // notice is an in-app notification to write with a step.
@@ -122,6 +127,11 @@ func (a *Activities) apply(ctx context.Context, s step) (order.TransitionResult,
 				}
 			}
 			if err := writeNotices(ctx, tx, s.t.OrderID, s.notices, s.data, s.t.At); err != nil {
+				return err
+			}
+			// The webhook outbox, in the same transaction: written once,
+			// with the step.
+			if err := writeStepEvent(ctx, tx, s); err != nil {
 				return err
 			}
 		}
@@ -259,6 +269,9 @@ func writeNotices(ctx context.Context, tx pgx.Tx, orderID int64, notices []notic
 			if err != nil {
 				return fmt.Errorf("write admin notification %s: %w", n.kind, err)
 			}
+		}
+		if err := writeEmails(ctx, tx, orderID, n, at); err != nil {
+			return err
 		}
 	}
 	return nil

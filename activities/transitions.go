@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -16,6 +17,7 @@ import (
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/sysconfig"
+	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -108,8 +110,16 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 			"", order.StatusNegotiating, false, data, in.At); err != nil {
 			return err
 		}
-		return writeNotices(ctx, tx, o.OrderID, []notice{{to: []int64{o.ProviderID}, kind: "order_created",
-			title: "Novo pedido", body: fmt.Sprintf("Você recebeu um pedido: %s (R$ %s)", o.Title, fixed(o.Amount))}}, data, in.At)
+		if err := writeNotices(ctx, tx, o.OrderID, []notice{{to: []int64{o.ProviderID}, kind: "order_created",
+			title: "Novo pedido", body: fmt.Sprintf("Você recebeu um pedido: %s (R$ %s)", o.Title, fixed(o.Amount))}}, data, in.At); err != nil {
+			return err
+		}
+		_, err = webhook.Enqueue(ctx, tx, webhook.Event{Key: order.StepKey(o.OrderID, "create") + "#" + webhook.OrderCreated,
+			Type: webhook.OrderCreated, OrderID: o.OrderID, At: in.At, Data: map[string]any{
+				"order_id": strconv.FormatInt(o.OrderID, 10), "status": string(order.StatusNegotiating), "amount": fixed(o.Amount),
+				"title": o.Title, "client_id": strconv.FormatInt(o.ClientID, 10), "provider_id": strconv.FormatInt(o.ProviderID, 10),
+				"due_date": o.DueDate, "actor_role": string(ordem.RoleClient)}})
+		return err
 	})
 	if err != nil {
 		return order.CreateOrderResult{}, refusalOrError(err)
@@ -456,7 +466,17 @@ func (a *Activities) SendReminder(ctx context.Context, in order.ReminderInput) e
 				body: fmt.Sprintf("A disputa do pedido %d (%s) está aberta desde antes de %s.", in.OrderID, title,
 					in.Deadline.UTC().Format("02/01/2006 15:04 UTC"))}
 		}
-		return writeNotices(ctx, tx, in.OrderID, []notice{n}, data, in.At)
+		if err := writeNotices(ctx, tx, in.OrderID, []notice{n}, data, in.At); err != nil {
+			return err
+		}
+		typ := webhook.OrderReminder
+		if in.Kind == order.ReminderDisputeSLA {
+			typ = webhook.DisputeSLAReminder
+		}
+		_, err = webhook.Enqueue(ctx, tx, webhook.Event{Key: order.StepKey(in.OrderID, in.Step) + "#" + typ, Type: typ,
+			OrderID: in.OrderID, At: in.At, Data: map[string]any{"order_id": strconv.FormatInt(in.OrderID, 10),
+				"title": title, "client_id": strconv.FormatInt(clientID, 10), "kind": in.Kind, "deadline": in.Deadline}})
+		return err
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/webhook"
 )
 
 // PayoutGateway sends payouts to a payment provider.
@@ -837,8 +838,18 @@ func (s *Server) decidePayout(outcome string) fiber.Handler {
 			if err != nil {
 				return err
 			}
-			return auditLog(c, tx, p, "mark_payout_"+outcome, "payout", payoutID, req.Reason, map[string]any{
-				"user_id": row.UserID, "amount": row.Amount, "gateway": row.Gateway, "gateway_ref": row.GatewayRef})
+			if err := auditLog(c, tx, p, "mark_payout_"+outcome, "payout", payoutID, req.Reason, map[string]any{
+				"user_id": row.UserID, "amount": row.Amount, "gateway": row.Gateway, "gateway_ref": row.GatewayRef}); err != nil {
+				return err
+			}
+			if outcome != payoutPaid {
+				return nil
+			}
+			// The webhook outbox, in the payout's transaction.
+			_, err = webhook.Enqueue(ctx, tx, webhook.Event{Key: "payout:" + row.ID + ":paid", Type: webhook.PayoutPaid,
+				At: row.UpdatedAt, Data: map[string]any{"payout_id": row.ID, "user_id": row.UserID, "amount": row.Amount,
+					"currency": row.Currency, "gateway": row.Gateway, "gateway_ref": row.GatewayRef}})
+			return err
 		})
 		if err != nil {
 			return err

@@ -19,11 +19,14 @@ import (
 
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/metrics"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/storage"
+	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/ledgerverify"
 	"github.com/ordem/ordem/workflows/order"
+	webhookwf "github.com/ordem/ordem/workflows/webhook"
 )
 
 // New returns a worker on taskQueue with the order workflow and acts
@@ -50,6 +53,8 @@ func Register(r Registry, acts *activities.Activities) {
 	acts.Register(r)
 	r.RegisterWorkflowWithOptions(ledgerverify.Workflow, workflow.RegisterOptions{Name: ledgerverify.WorkflowName})
 	r.RegisterActivityWithOptions(acts.VerifyLedger, activity.RegisterOptions{Name: ledgerverify.ActivityVerify})
+	r.RegisterWorkflowWithOptions(webhookwf.Delivery, workflow.RegisterOptions{Name: webhookwf.WorkflowDelivery})
+	r.RegisterWorkflowWithOptions(webhookwf.Email, workflow.RegisterOptions{Name: webhookwf.WorkflowEmail})
 }
 
 // EnsureSearchAttributes registers the order search attributes that the
@@ -136,13 +141,17 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err := EnsureLedgerVerifySchedule(ctx, c, cfg.TemporalTaskQueue, cfg.LedgerVerifyInterval); err != nil {
 		return err
 	}
-	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store})
+	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store,
+		Mail: mail.New(cfg, logger.With("component", "mail"))})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	logger.Info("Worker started", "task_queue", cfg.TemporalTaskQueue, "namespace", cfg.TemporalNamespace,
 		"auto_confirm_enabled", cfg.AutoConfirmEnabled)
 	go cleanStaging(ctx, store, logger)
+	// The outbox dispatcher starts the webhook and e-mail deliveries.
+	go (&webhook.Dispatcher{Pool: pool, Temporal: c, TaskQueue: cfg.TemporalTaskQueue, Logger: logger.With("component", "outbox"),
+		Retry: webhookwf.Retry{InitialInterval: cfg.WebhookRetryInitial, Expiration: cfg.WebhookRetryExpiration}}).Run(ctx)
 	<-ctx.Done()
 	logger.Info("Worker stopping")
 	w.Stop()

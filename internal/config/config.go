@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"os"
 	"strconv"
@@ -80,6 +81,19 @@ type Config struct {
 	AdminEmail    string // ADMIN_EMAIL
 	AdminPassword string // ADMIN_PASSWORD
 	AdminName     string // ADMIN_NAME
+
+	// SMTP sends e-mails to users; with SMTPHost empty (or in dev) they
+	// are logged (recipient and subject) instead.
+	SMTPHost     string // SMTP_HOST
+	SMTPPort     int    // SMTP_PORT
+	SMTPUsername string // SMTP_USERNAME
+	SMTPPassword string // SMTP_PASSWORD
+	SMTPFrom     string // SMTP_FROM
+
+	// Webhook deliveries retry after WebhookRetryInitial, doubling up to
+	// an hour, until WebhookRetryExpiration after the first attempt.
+	WebhookRetryInitial    time.Duration // WEBHOOK_RETRY_INITIAL_INTERVAL
+	WebhookRetryExpiration time.Duration // WEBHOOK_RETRY_EXPIRATION
 }
 
 // MinSecretKeyLen is the shortest SECRET_KEY accepted outside dev.
@@ -170,6 +184,23 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 	c.AdminName = p.str("ADMIN_NAME", "Administrador")
 	if c.AdminPassword != "" && len(c.AdminPassword) < 12 && !dev {
 		p.fail("ADMIN_PASSWORD", "at least 12 characters outside dev")
+	}
+
+	c.SMTPHost = p.str("SMTP_HOST", "")
+	c.SMTPPort = int(p.int64("SMTP_PORT", 587, 1, 65535))
+	c.SMTPUsername = p.str("SMTP_USERNAME", "")
+	c.SMTPPassword = p.str("SMTP_PASSWORD", "")
+	c.SMTPFrom = p.str("SMTP_FROM", "Ordem <no-reply@ordem.local>")
+	if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
+		p.fail("SMTP_FROM", `an e-mail address such as "Ordem <no-reply@example.com>"`)
+	}
+	if c.SMTPUsername != "" && c.SMTPPassword == "" {
+		p.fail("SMTP_PASSWORD", "a password when SMTP_USERNAME is set")
+	}
+	c.WebhookRetryInitial = p.duration("WEBHOOK_RETRY_INITIAL_INTERVAL", 10*time.Second)
+	c.WebhookRetryExpiration = p.duration("WEBHOOK_RETRY_EXPIRATION", 24*time.Hour)
+	if c.WebhookRetryExpiration < c.WebhookRetryInitial {
+		p.fail("WEBHOOK_RETRY_EXPIRATION", "a duration longer than WEBHOOK_RETRY_INITIAL_INTERVAL")
 	}
 
 	if len(p.errs) > 0 {

@@ -1,0 +1,227 @@
+// Package webhook is Ordem's outgoing webhooks: the event types admins
+// subscribe endpoints to, the outbox insert that records an event for
+// every subscribed endpoint in the caller's transaction, the signature
+// receivers check (Sign, Verify), and the dispatcher that hands pending
+// deliveries (and e-mails) to Temporal workflows.
+//
+// Signing: every delivery is a POST whose JSON body is the event envelope
+// {"id", "type", "created_at", "data"}, with the headers
+//
+//	Ordem-Webhook-Id:        the event id (shared by redeliveries: drop duplicates)
+//	Ordem-Webhook-Timestamp: unix seconds when this attempt was sent
+//	Ordem-Signature:         v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+//
+// A receiver recomputes the HMAC over the raw body it received and
+// refuses stale timestamps (Verify does both).
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Event types an endpoint may subscribe to. They are part of the
+// receivers' contract: never renamed.
+const (
+	OrderCreated       = "order.created"
+	OrderAccepted      = "order.accepted"
+	OrderDelivered     = "order.delivered"
+	OrderReminder      = "order.reminder" // confirmation reminder to the client
+	OrderCompleted     = "order.completed"
+	OrderAutoConfirmed = "order.auto_confirmed"
+	OrderContested     = "order.contested"
+	OrderEvidenceAdded = "order.evidence_added"
+	OrderResolved      = "order.resolved"
+	OrderCancelled     = "order.cancelled"
+	DisputeSLAReminder = "dispute.sla_reminder"
+	PayoutPaid         = "payout.paid"
+)
+
+// EventTypes lists every event type, in documentation order.
+var EventTypes = []string{
+	OrderCreated, OrderAccepted, OrderDelivered, OrderReminder, OrderCompleted, OrderAutoConfirmed,
+	OrderContested, OrderEvidenceAdded, OrderResolved, OrderCancelled, DisputeSLAReminder, PayoutPaid,
+}
+
+// ValidEventType reports whether t is one of EventTypes.
+func ValidEventType(t string) bool { return slices.Contains(EventTypes, t) }
+
+// Headers of a delivery.
+const (
+	HeaderID        = "Ordem-Webhook-Id"
+	HeaderTimestamp = "Ordem-Webhook-Timestamp"
+	HeaderSignature = "Ordem-Signature"
+)
+
+// DefaultTolerance is how far from the receiver's clock a timestamp may
+// be before Verify treats the delivery as a replay.
+const DefaultTolerance = 5 * time.Minute
+
+// Verification errors.
+var (
+	ErrBadTimestamp = errors.New("webhook: malformed timestamp")
+	ErrStale        = errors.New("webhook: timestamp outside the tolerance")
+	ErrBadSignature = errors.New("webhook: signature does not match")
+)
+
+// Sign returns the Ordem-Signature value for body sent at timestamp
+// (unix seconds) with secret.
+func Sign(secret string, timestamp int64, body []byte) string {
+	return "v1=" + hex.EncodeToString(mac(secret, strconv.FormatInt(timestamp, 10), body))
+}
+
+func mac(secret, timestamp string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(timestamp))
+	m.Write([]byte("."))
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// Verify checks a delivery as a receiver gets it: timestamp and signature
+// are the Ordem-Webhook-Timestamp and Ordem-Signature headers, body the
+// raw request body (before any JSON decoding). It returns nil when the
+// timestamp is within tolerance of the local clock and one of the
+// signature's comma-separated v1= values is the HMAC of timestamp + "." +
+// body; the comparison is constant-time. Receivers may copy this function.
+func Verify(secret, timestamp string, body []byte, signature string, tolerance time.Duration) error {
+	return verifyAt(time.Now(), secret, timestamp, body, signature, tolerance)
+}
+
+func verifyAt(now time.Time, secret, timestamp string, body []byte, signature string, tolerance time.Duration) error {
+	ts, err := strconv.ParseInt(strings.TrimSpace(timestamp), 10, 64)
+	if err != nil {
+		return ErrBadTimestamp
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
+		return ErrStale
+	}
+	want := mac(secret, strconv.FormatInt(ts, 10), body)
+	for _, part := range strings.Split(signature, ",") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(part), "v1=")
+		if !ok {
+			continue
+		}
+		got, err := hex.DecodeString(v)
+		if err == nil && hmac.Equal(got, want) {
+			return nil
+		}
+	}
+	return ErrBadSignature
+}
+
+// NewSecret returns a new endpoint secret: "whsec_" and 32 random bytes in
+// hex.
+func NewSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate webhook secret: %w", err)
+	}
+	return "whsec_" + hex.EncodeToString(b), nil
+}
+
+// CheckURL validates an endpoint URL: absolute, with a host, no user
+// info or fragment, https (or http when allowHTTP: dev and tests, whose
+// receivers are local), at most 2000 bytes. It returns a problem for the
+// caller's field error, or "".
+func CheckURL(raw string, allowHTTP bool) string {
+	if raw == "" {
+		return "is required"
+	}
+	if len(raw) > 2000 {
+		return "must be at most 2000 bytes"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Hostname() == "" || !u.IsAbs() {
+		return "must be an absolute URL such as https://example.com/hooks/ordem"
+	}
+	if u.User != nil || u.Fragment != "" {
+		return "must not carry credentials or a fragment"
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowHTTP:
+	default:
+		if allowHTTP {
+			return "must be an http or https URL"
+		}
+		return "must be an https URL"
+	}
+	return ""
+}
+
+// Event is one thing that happened, to deliver to every active endpoint
+// subscribed to its type.
+type Event struct {
+	// Key identifies the event among all events (e.g. the order step key
+	// and the type); the event id is derived from it, so the same
+	// event always has the same id.
+	Key     string
+	Type    string
+	OrderID int64 // 0 when the event is not about an order
+	At      time.Time
+	// Data is the event's payload: ids and amounts as strings.
+	Data map[string]any
+}
+
+// Envelope is the JSON body of every delivery.
+type Envelope struct {
+	ID        string         `json:"id"`
+	Type      string         `json:"type"`
+	CreatedAt time.Time      `json:"created_at"`
+	Data      map[string]any `json:"data"`
+}
+
+// eventNamespace derives event ids from event keys (UUID v5).
+var eventNamespace = uuid.MustParse("6f0b8a51-2f7c-4b8e-9a77-0c4e1f3c9d21")
+
+// EventID is the id of the event with key.
+func EventID(key string) uuid.UUID { return uuid.NewSHA1(eventNamespace, []byte(key)) }
+
+// Execer is a transaction (or pool) that runs a statement.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Enqueue records ev, in the caller's transaction, as one pending
+// delivery per active endpoint subscribed to its type; it returns how
+// many. Called again for the same event key it adds nothing (the
+// (endpoint, event id) pair is unique), though callers only call it once
+// per committed step anyway.
+func Enqueue(ctx context.Context, tx Execer, ev Event) (int64, error) {
+	if !ValidEventType(ev.Type) {
+		return 0, fmt.Errorf("enqueue webhook: unknown event type %q", ev.Type)
+	}
+	eid := EventID(ev.Key)
+	body, err := json.Marshal(Envelope{ID: eid.String(), Type: ev.Type, CreatedAt: ev.At.UTC(), Data: ev.Data})
+	if err != nil {
+		return 0, fmt.Errorf("encode webhook event %s: %w", ev.Type, err)
+	}
+	var orderID *int64
+	if ev.OrderID != 0 {
+		orderID = &ev.OrderID
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, order_id, payload, created_at, updated_at)
+		SELECT id, $1, $2, $3, $4, $5, $5 FROM webhook_endpoints
+		WHERE active AND deleted_at IS NULL AND event_types @> ARRAY[$2::text]
+		ON CONFLICT (endpoint_id, event_id) DO NOTHING`, eid, ev.Type, orderID, body, ev.At)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue webhook %s: %w", ev.Type, err)
+	}
+	return tag.RowsAffected(), nil
+}
