@@ -219,6 +219,8 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return err
 	}
 	u.ID = id(uid)
+	// The caller is now known: the access log names who logged in.
+	c.Locals(principalKey, &principal{ID: uid, Role: u.Role, User: u})
 	return c.JSON(LoginResponse{Token: token, ExpiresAt: expires, User: u})
 }
 

@@ -138,6 +138,7 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 
 	staged, err := s.Storage.PutStaging(c.UserContext(), io.MultiReader(bytes.NewReader(head[:n]), file), fh.Size, contentType)
 	if err != nil {
+		s.uploadFailed(c, "storage", err)
 		return err
 	}
 	in := order.AddEvidenceInput{Actor: actorOf(p), EvidenceID: uuid.NewString(), StagingKey: staged.Key,
@@ -154,6 +155,7 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 		err = handle.Get(c.UserContext(), &st)
 	}
 	if err != nil {
+		s.uploadFailed(c, "workflow", err)
 		// Refused or failed: the staged bytes must not outlive the request.
 		// A fresh context, so a cancelled request still cleans up.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -33,7 +33,7 @@ type openapiOperation struct {
 
 // public routes need no bearer token.
 var publicRoutes = map[string]bool{
-	"GET /healthz": true, "GET /readyz": true, "GET /openapi.yaml": true,
+	"GET /healthz": true, "GET /readyz": true, "GET /openapi.yaml": true, "GET /metrics": true,
 	"POST /v1/auth/register": true, "POST /v1/auth/login": true, "POST /v1/webhooks/deposits": true,
 	"GET /v1/meta": true,
 }

@@ -315,6 +315,13 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 		TaskQueue:                s.Config.TemporalTaskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes:    temporalSearch(orderID, p.ID, providerID),
+		// What the Temporal Web UI shows in the list and on the workflow
+		// page (terms at creation; later proposals are in the history).
+		// Metadata of the start event only: no command of the workflow.
+		StaticSummary: workflowSummary(in, s.Config.Currency),
+		StaticDetails: workflowDetails(in, s.Config.Currency),
+		Memo: map[string]any{"order_id": id(orderID), "client_id": id(p.ID), "provider_id": id(providerID),
+			"amount": in.Amount.StringFixed(2), "currency": s.Config.Currency},
 	}, order.WorkflowName, in)
 	handle, err := s.Temporal.UpdateWithStartWorkflow(c.UserContext(), client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,

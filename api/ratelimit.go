@@ -82,7 +82,7 @@ func (l RateLimits) withDefaults() RateLimits {
 var authRoutes = map[string]bool{"/v1/auth/login": true, "/v1/auth/register": true}
 
 // unlimitedRoutes are the probes of load balancers and orchestrators.
-var unlimitedRoutes = map[string]bool{"/healthz": true, "/readyz": true}
+var unlimitedRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 // routeOf is the path as the router matches it: case-insensitive and
 // without a trailing slash (Fiber's defaults), so /V1/Auth/Login/ is

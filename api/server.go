@@ -7,6 +7,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/metrics"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/web"
 )
@@ -38,6 +40,10 @@ type Server struct {
 	// RateLimits are the limiter's budgets (RATELIMIT_ENABLED); zero
 	// fields take the defaults.
 	RateLimits RateLimits
+	// Metrics is the registry GET /metrics serves and the HTTP metrics
+	// are counted in; nil creates one. The KPI collector is added to it.
+	Metrics     *metrics.Metrics
+	metricsOnce sync.Once
 }
 
 // jsonBodyLimit bounds every JSON request body.
@@ -55,6 +61,7 @@ func (s *Server) App() *fiber.App {
 	if s.Payouts == nil {
 		s.Payouts = ManualGateway{}
 	}
+	s.initMetrics()
 	app := fiber.New(fiber.Config{
 		AppName: "ordem",
 		// The server-wide limit admits an evidence upload; every other
@@ -74,6 +81,8 @@ func (s *Server) App() *fiber.App {
 	app.Use(recover.New())
 	app.Use(limitBody)
 	app.Use(requestid.New(requestid.Config{Header: fiber.HeaderXRequestID}))
+	// Access log and HTTP metrics of every request, refused ones included.
+	app.Use(s.observe)
 	// The web console's pages load scripts and styles only from this origin.
 	app.Use(helmet.New(helmet.Config{ContentSecurityPolicy: web.CSP}))
 	app.Use(cors.New(cors.Config{
@@ -86,6 +95,7 @@ func (s *Server) App() *fiber.App {
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.metricsHandler())
 	app.Get("/openapi.yaml", s.openapi)
 
 	v1 := app.Group("/v1")

@@ -125,7 +125,7 @@ func EnsureLedgerVerifySchedule(ctx context.Context, c client.Client, taskQueue 
 		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 			s := in.Description.Schedule
 			if s.Spec != nil && len(s.Spec.Intervals) == 1 && s.Spec.Intervals[0].Every == interval {
-				return nil, nil // unchanged: no update
+				return nil, temporal.ErrSkipScheduleUpdate // unchanged
 			}
 			s.Spec = &spec
 			return &client.ScheduleUpdate{Schedule: &s}, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ordem/ordem/api"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/metrics"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/worker"
@@ -23,19 +24,31 @@ func newAPICmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runAPI(cmd.Context(), cfg, newLogger(cfg.LogLevel))
+			logger, closeLogs, err := openLogger(cfg, "api")
+			if err != nil {
+				return err
+			}
+			defer closeLogs()
+			return runAPI(cmd.Context(), cfg, logger)
 		},
 	}
 }
 
 // runAPI serves the API until ctx ends (`ordem api` and `ordem dev`).
 func runAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	m := metrics.New()
+	pcfg, err := metrics.InstrumentPool(cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	pool, err := postgres.ConnectConfig(ctx, pcfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	c, err := worker.Dial(cfg, logger)
+	mh, stopMetrics := m.TemporalHandler()
+	defer stopMetrics.Close()
+	c, err := worker.Dial(cfg, logger, worker.WithMetrics(mh))
 	if err != nil {
 		return err
 	}
@@ -44,6 +57,6 @@ func runAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: logger, Storage: store}
+	srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: logger, Storage: store, Metrics: m}
 	return srv.Run(ctx)
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/worker"
 )
 
@@ -19,24 +21,29 @@ func newWorkerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			logger := newLogger(cfg.LogLevel)
+			logger, closeLogs, err := openLogger(cfg, "worker")
+			if err != nil {
+				return err
+			}
+			defer closeLogs()
 			return worker.Run(cmd.Context(), cfg, logger)
 		},
 	}
 }
 
-// newLogger returns the process's JSON logger at the configured level.
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	switch level {
-	case "DEBUG":
-		l = slog.LevelDebug
-	case "WARNING", "WARN":
-		l = slog.LevelWarn
-	case "ERROR", "CRITICAL":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
+// openLogger returns the logger of a long-running command (concern "api"
+// or "worker"): JSON on stderr and, with LOG_DIR, in <concern>.log and
+// <concern>-errors.log, rotated (internal/logging).
+func openLogger(cfg *config.Config, concern string) (*slog.Logger, func(), error) {
+	logger, files, err := logging.New(concern, logging.OptionsFromConfig(cfg))
+	if err != nil {
+		return nil, nil, err
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return logger, func() { _ = files.Close() }, nil
+}
+
+// newLogger returns a JSON logger on stderr at level, with secrets
+// redacted (for commands that keep no log files).
+func newLogger(level string) *slog.Logger {
+	return slog.New(logging.NewHandler(os.Stderr, logging.ParseLevel(level)))
 }
