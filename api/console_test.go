@@ -411,13 +411,230 @@ func TestConsole(t *testing.T) {
 		client.screenshot("client-dashboard.png")
 		provider.open("/")
 		provider.screenshot("provider-dashboard.png")
-		admin.open("/")
-		admin.waitText("#dashboard-admin", "Taxa de confirmação automática")
-		admin.screenshot("admin-dashboard.png")
 		admin.open("/orders/" + orderID)
 		admin.waitFor(`document.querySelector('#workflow-link') !== null`)
 		href := eval[string](admin, `document.querySelector('#workflow-link').href`)
 		require.Equal(t, env.cfg.TemporalUIURL+"/namespaces/"+env.cfg.TemporalNamespace+"/workflows/order-"+orderID, href)
 		admin.screenshot("admin-order.png")
+	})
+
+	t.Run("contested order: evidence, ruling with a split, both wallets", func(t *testing.T) {
+		client := newTab(t, browser, "client")
+		provider := newTab(t, browser, "provider")
+		clientEmail := client.signUp("client", "Carla Contesta")
+		providerEmail := provider.signUp("provider", "Paulo Pedreiro")
+		cs, ps := sessionOf(client, clientEmail), sessionOf(provider, providerEmail)
+		// Setup the scenario is not about: funds, order, accept, deliver.
+		env.fund(t, cs, "1100.00")
+		o := env.newOrder(t, cs, ps, "1000.00")
+		for _, step := range []struct {
+			s      session
+			action string
+		}{{ps, "accept"}, {ps, "deliver"}} {
+			res := env.act(t, step.s, o.ID, step.action, nil)
+			require.Equal(t, 200, res.Status, string(res.Body))
+		}
+		amount, contestFee := dec("1000.00"), o.Terms.ContestationFee.Decimal
+
+		client.open("/orders/" + o.ID)
+		client.orderStatus("delivered")
+		client.waitText(`form[data-action=contest]`, "Contestar retém a taxa de contestação de "+brl(contestFee))
+		client.fill("#contest-reason", "O serviço ficou incompleto: faltou o rejunte")
+		client.click("#do-contest")
+		client.orderStatus("disputed")
+
+		// Evidence through the file input, with a progress bar on the way.
+		pic := filepath.Join(t.TempDir(), "rejunte.png")
+		picture := pngFile(t)
+		require.NoError(t, os.WriteFile(pic, picture, 0o644))
+		client.do(chromedp.SetUploadFiles(chromedp.CSS("#evidence-file"), []string{pic}))
+		client.fill("#evidence-description", "Foto do banheiro")
+		client.click("#do-upload")
+		client.waitText("#status", "Evidência enviada.")
+		client.waitText("#evidence", "rejunte.png")
+		client.waitText("#evidence", "Foto do banheiro")
+		client.waitText("#timeline", "Evidência anexada")
+		client.screenshot("client-dispute.png")
+
+		// The admin finds it in the queue, downloads the evidence and rules.
+		admin.open("/admin/disputes")
+		admin.waitText("#dispute-queue", "#"+o.ID)
+		admin.waitText("#dispute-queue", "O serviço ficou incompleto: faltou o rejunte")
+		admin.click(`#dispute-queue a[href="/orders/` + o.ID + `"]`)
+		admin.orderStatus("disputed")
+		admin.waitText("#evidence", "rejunte.png")
+		// The download button fetches a short-lived link and follows it:
+		// record the link instead of leaving the page, and fetch it.
+		eval[bool](admin, `(() => { window.__clicked = []; HTMLAnchorElement.prototype.click = function () { window.__clicked.push(this.href); }; return true; })()`)
+		admin.click("#evidence button[data-evidence]")
+		admin.waitFor(`window.__clicked.length === 1`)
+		res, err := http.Get(eval[string](admin, `window.__clicked[0]`))
+		require.NoError(t, err)
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.Equal(t, 200, res.StatusCode)
+		require.Equal(t, picture, got, "the downloaded evidence is the uploaded file")
+
+		refund := dec("400.00")
+		release := amount.Sub(refund)
+		platformFee := fee(release, o.Terms.PlatformFeePercentage)
+		admin.fill("#resolve-refund", "400,00")
+		// The split is shown before the ruling is sent.
+		admin.requireText("#split-client", brl(refund.Add(contestFee)))
+		admin.requireText("#split-provider", brl(release.Sub(platformFee)))
+		admin.requireText("#split-platform", brl(platformFee))
+		admin.fill("#resolve-refund", "1.000,01")
+		admin.waitText("#resolve-preview", "Informe um reembolso entre R$ 0,00 e R$ 1.000,00.")
+		admin.fill("#resolve-refund", "400,00")
+		admin.fill("#resolve-reason", "Rejunte não executado; 40% devolvido")
+		admin.screenshot("admin-ruling.png")
+		admin.click("#do-resolve")
+		admin.orderStatus("resolved")
+		admin.waitText("#timeline", "Disputa decidida")
+		admin.requireText("#outcome dd:nth-of-type(1)", brl(release.Sub(platformFee)))
+
+		client.open("/wallet")
+		client.requireText("#balance-available", brl(dec("1100.00").Sub(amount).Sub(contestFee).Add(refund).Add(contestFee)))
+		client.requireText("#balance-blocked", "R$ 0,00")
+		client.waitText("#wallet", "Decisão da disputa")
+		provider.open("/wallet")
+		provider.requireText("#balance-available", brl(release.Sub(platformFee)))
+		provider.requireText("#balance-blocked", "R$ 0,00")
+	})
+
+	t.Run("refusals show the API's message", func(t *testing.T) {
+		client := newTab(t, browser, "client")
+		provider := newTab(t, browser, "provider")
+		clientEmail := client.signUp("client", "Sem Saldo")
+		providerEmail := provider.signUp("provider", "Prestador Paciente")
+		cs, ps := sessionOf(client, clientEmail), sessionOf(provider, providerEmail)
+
+		// A wrong password.
+		other := newTab(t, browser, "stranger")
+		other.open("/login")
+		other.fill(`#login-form input[name=email]`, clientEmail)
+		other.fill(`#login-form input[name=password]`, "not-the-password")
+		other.click(`#login-form button[type=submit]`)
+		other.requireText("#login-form .error", "wrong e-mail or password")
+
+		// Accepting an order the client cannot pay for: the provider's
+		// accept is refused with insufficient_funds.
+		client.open("/orders/new")
+		client.fill("#new-order input[name=provider_id]", ps.ID)
+		client.fill("#new-order input[name=title]", "Instalação elétrica")
+		client.fill("#new-order input[name=amount]", "2.500,00")
+		client.click("#new-order button[type=submit]")
+		client.orderStatus("negotiating")
+		orderID := strings.TrimPrefix(eval[string](client, `location.pathname`), "/orders/")
+		provider.open("/orders/" + orderID)
+		provider.click("#do-accept")
+		provider.waitFor(`document.querySelector('form[data-action=accept] .error').textContent !== ''`)
+		refused := env.act(t, ps, orderID, "accept", nil)
+		require.Equal(t, 402, refused.Status, string(refused.Body))
+		var body struct{ Error struct{ Message string } }
+		refused.json(t, &body)
+		require.NotEmpty(t, body.Error.Message)
+		provider.requireText("form[data-action=accept] .error", body.Error.Message)
+		provider.orderStatus("negotiating")
+
+		// A money amount the console cannot read is caught before sending.
+		client.open("/orders/new")
+		client.fill("#new-order input[name=provider_id]", ps.ID)
+		client.fill("#new-order input[name=title]", "x")
+		client.fill("#new-order input[name=amount]", "doze reais")
+		client.click("#new-order button[type=submit]")
+		client.requireText("#new-order .error", "Informe um valor como 1.234,56.")
+
+		// A file type the API refuses, on a disputed order.
+		env.fund(t, cs, "100.00")
+		o := env.newOrder(t, cs, ps, "50.00")
+		for _, a := range []struct {
+			s      session
+			action string
+			body   any
+		}{{ps, "accept", nil}, {ps, "deliver", nil}, {cs, "contest", map[string]string{"reason": "não entregue"}}} {
+			res := env.act(t, a.s, o.ID, a.action, a.body)
+			require.Equal(t, 200, res.Status, string(res.Body))
+		}
+		notes := filepath.Join(t.TempDir(), "notas.txt")
+		require.NoError(t, os.WriteFile(notes, []byte("anotações"), 0o644))
+		client.open("/orders/" + o.ID)
+		client.orderStatus("disputed")
+		client.do(chromedp.SetUploadFiles(chromedp.CSS("#evidence-file"), []string{notes}))
+		client.click("#do-upload")
+		client.waitFor(`document.querySelector('form[data-action=add_evidence] .error').textContent !== ''`)
+		apiRefusal := upload{name: "notas.txt", data: []byte("anotações")}.send(t, cs, o.ID)
+		require.Equal(t, 422, apiRefusal.Status, string(apiRefusal.Body))
+		var e api.ErrorBody
+		apiRefusal.json(t, &e)
+		want := e.Error.Message
+		for k, v := range e.Error.Fields {
+			want += " " + k + ": " + v
+		}
+		client.requireText("form[data-action=add_evidence] .error", want)
+		client.requireText("#evidence p", "Nenhuma evidência ainda.")
+		client.screenshot("client-refusal.png")
+	})
+
+	t.Run("admin tools: extend a deadline, edit config, deactivate a user", func(t *testing.T) {
+		c, p := env.newUser(t, "client"), env.newUser(t, "provider")
+		env.fund(t, c, "80.00")
+		o := env.newOrder(t, c, p, "80.00")
+		for _, a := range []string{"accept", "deliver"} {
+			res := env.act(t, p, o.ID, a, nil)
+			require.Equal(t, 200, res.Status, string(res.Body))
+		}
+		before := *orderOf(t, c, o.ID).ConfirmDeadline
+		admin.open("/orders/" + o.ID)
+		admin.orderStatus("delivered")
+		admin.fill("#extend-hours", "24")
+		admin.fill("#extend-reason", "Cliente viajando")
+		admin.click("#do-extend_deadline")
+		admin.waitText("#timeline", "Prazo estendido")
+		after := *orderOf(t, c, o.ID).ConfirmDeadline
+		require.Equal(t, 24*time.Hour, after.Sub(before).Round(time.Second))
+
+		// The config editor: a value the key refuses shows the API's
+		// reason; a valid one (the current value) is saved with a reason.
+		admin.open("/admin/config")
+		form := `form[data-key=confirmation_reminder_hours]`
+		current := eval[string](admin, `document.querySelector('`+form+` input[name=value]').value`)
+		admin.fill(form+" input[name=value]", "-1")
+		admin.fill(form+" input[name=reason]", "teste")
+		admin.click(form + " button[type=submit]")
+		admin.waitFor(`document.querySelector('` + form + ` .error').textContent !== ''`)
+		require.Contains(t, admin.text(form+" .error"), "value:")
+		admin.fill(form+" input[name=value]", current)
+		admin.fill(form+" input[name=reason]", "Revisão do lembrete")
+		admin.click(form + " button[type=submit]")
+		admin.waitText("#status", "Configuração salva.")
+		res := env.call(t, "GET", "/v1/admin/config/confirmation_reminder_hours/changes", env.admin.Token, nil)
+		require.Equal(t, 200, res.Status)
+		require.Contains(t, string(res.Body), "Revisão do lembrete")
+
+		// Deactivating a user ends their session.
+		victim := env.newUser(t, "client")
+		admin.open("/admin/users?role=client")
+		row := `tr[data-user="` + victim.ID + `"]`
+		admin.waitFor(`document.querySelector('` + row + `') !== null`)
+		eval[bool](admin, `(() => { window.confirm = () => true; return true; })()`)
+		admin.fill(row+" input[name=reason]", "Conta duplicada")
+		admin.click(row + " button[type=submit]")
+		admin.waitText(row, "desativado em")
+		require.Equal(t, 401, env.call(t, "GET", "/v1/me", victim.Token, nil).Status)
+	})
+
+	t.Run("phone width and the admin dashboard", func(t *testing.T) {
+		admin.open("/")
+		admin.waitText("#dashboard-admin", "Taxa de confirmação automática")
+		admin.waitText("#kpi-contest_rate", " de ")
+		admin.screenshot("admin-dashboard.png")
+		phone := newTab(t, browser, "phone")
+		phone.do(chromedp.EmulateViewport(390, 844))
+		phone.signUp("client", "Celular")
+		phone.open("/orders/new")
+		// Nothing wider than the screen: no sideways scrolling.
+		require.LessOrEqual(t, eval[int](phone, `document.documentElement.scrollWidth`), 390)
+		phone.screenshot("client-phone.png")
 	})
 }

@@ -199,7 +199,7 @@ async function homeView() {
       rate('auto_confirmation_rate'), rate('contest_rate'), rate('cancellation_rate'),
       h('div', { class: 'card stat', id: 'kpi-mean_client_response' }, h('span', {}, t('kpi.mean_client_response')),
         h('strong', {}, k.mean_client_response.seconds === null ? '—' : duration(k.mean_client_response.seconds * 1000)),
-        h('small', {}, String(k.mean_client_response.count))),
+        h('small', {}, t('kpi.cases', { n: k.mean_client_response.count }))),
       h('div', { class: 'card stat', id: 'kpi-volume' }, h('span', {}, t('kpi.volume')), h('strong', {}, fmtMoney(k.volume))),
       h('div', { class: 'card stat', id: 'kpi-platform_revenue' }, h('span', {}, t('kpi.platform_revenue')), h('strong', {}, fmtMoney(k.platform_revenue))),
       h('div', { class: 'card stat' }, h('span', {}, t('dash.pendingPayouts')), h('strong', {}, fmtMoney(d.pending_payouts.total)),
@@ -211,11 +211,11 @@ async function homeView() {
 function disputeTable(queue) {
   return h('section', { class: 'card', id: 'dispute-queue' }, h('h2', {}, t('dash.disputeQueue')),
     table([t('common.id'), t('common.title'), t('role.client'), t('role.provider'), t('common.amount'), t('order.contestReason'),
-      t('order.evidence'), 'SLA'], queue.map((o) => h('tr', {},
+      t('order.evidence'), t('dash.sla')], queue.map((o) => h('tr', {},
       h('td', {}, h('a', { href: '/orders/' + o.id }, '#' + o.id)), h('td', {}, o.title),
       h('td', {}, o.client.name + ' (#' + o.client.id + ')'), h('td', {}, o.provider.name + ' (#' + o.provider.id + ')'),
       h('td', { class: 'num' }, fmtMoney(o.amount)), h('td', {}, o.contest_reason), h('td', { class: 'num' }, String(o.evidence_count)),
-      h('td', {}, countdown(o.sla_deadline, 'order.due'))))));
+      h('td', {}, countdown(o.sla_deadline, 'dash.slaIn'))))));
 }
 
 async function disputesView() {
@@ -336,6 +336,7 @@ async function usersView() {
     h('option', { value: '' }, t('common.all')), ['client', 'provider', 'admin'].map((x) => h('option', { value: x, selected: x === r }, t('role.' + x))));
   const me = getSession().user.id;
   const rows = page.items.map((u) => {
+    const rowAttrs = { 'data-user': u.id };
     let cell;
     if (u.deleted_at) cell = h('span', {}, t('users.deleted', { d: fmtDate(u.deleted_at) }));
     else if (u.id === me) cell = '';
@@ -351,11 +352,11 @@ async function usersView() {
         render();
       });
     }
-    return h('tr', {}, h('td', {}, '#' + u.id), h('td', {}, u.name), h('td', {}, u.email), h('td', {}, t('role.' + u.role)),
+    return h('tr', rowAttrs, h('td', {}, '#' + u.id), h('td', {}, u.name), h('td', {}, u.email), h('td', {}, t('role.' + u.role)),
       h('td', {}, fmtDate(u.created_at)), h('td', {}, cell));
   });
-  return h('section', {}, h('h1', {}, t('nav.users')), h('div', { class: 'toolbar' }, field(t('auth.role'), filter)),
-    table([t('common.id'), t('auth.name'), t('auth.email'), t('auth.role'), t('common.date'), t('common.actions')], rows));
+  return h('section', {}, h('h1', {}, t('nav.users')), h('div', { class: 'toolbar' }, field(t('common.role'), filter)),
+    table([t('common.id'), t('auth.name'), t('auth.email'), t('common.role'), t('common.date'), t('common.actions')], rows));
 }
 
 async function depositsView() {

@@ -220,7 +220,7 @@ function evidenceList(o, items) {
       h('td', {}, h('code', { title: e.sha256 }, e.sha256.slice(0, 12))), h('td', {}, dl, box));
   });
   return h('section', { class: 'card', id: 'evidence' }, h('h2', {}, t('order.evidence')),
-    items.length ? table([t('data.file_name'), t('order.description'), 'Tipo', 'Tam.', t('auth.role'), t('common.date'), 'SHA-256', ''], rows)
+    items.length ? table([t('evidence.fileName'), t('order.description'), t('evidence.type'), t('evidence.size'), t('common.role'), t('common.date'), 'SHA-256', t('common.actions')], rows)
       : h('p', {}, t('evidence.none')));
 }
 
@@ -228,7 +228,7 @@ function proposalsTable(o) {
   const ps = o.proposals || [];
   if (!ps.length) return null;
   return h('section', { class: 'card', id: 'proposals' }, h('h2', {}, t('order.proposals')),
-    table(['v', t('auth.role'), t('common.amount'), t('order.dueDate'), t('propose.note'), t('common.date')], ps.map((p) => h('tr', {},
+    table(['v', t('common.role'), t('common.amount'), t('order.dueDate'), t('propose.note'), t('common.date')], ps.map((p) => h('tr', {},
       h('td', {}, String(p.version)), h('td', {}, t('role.' + p.proposer_role)), h('td', { class: 'num' }, fmtMoney(p.amount)),
       h('td', {}, p.due_date ? fmtDate(p.due_date) : '—'), h('td', {}, p.note), h('td', {}, fmtDate(p.created_at))))));
 }
