@@ -104,6 +104,7 @@ func (s *Server) App() *fiber.App {
 	s.mountWallet(v1)
 	s.mountAdmin(v1)
 	s.mountEvidence(v1)
+	s.mountWebhooks(v1)
 	s.mountMeta(v1)
 	// The web console at / (embedded assets); it never answers /v1, the
 	// health checks, /metrics or /openapi.yaml, wherever they are mounted.

@@ -1,0 +1,343 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordem/ordem/api"
+	hook "github.com/ordem/ordem/internal/webhook"
+	webhookwf "github.com/ordem/ordem/workflows/webhook"
+)
+
+// webhookCounts is what a refused request must leave alone.
+func webhookCounts(t *testing.T) [2]int {
+	t.Helper()
+	var n [2]int
+	require.NoError(t, env.pool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM webhook_endpoints), (SELECT count(*) FROM audit_log WHERE target_type LIKE 'webhook%')`).Scan(&n[0], &n[1]))
+	return n
+}
+
+func createHook(t *testing.T, body map[string]any) api.WebhookCreated {
+	t.Helper()
+	res := env.call(t, "POST", "/v1/admin/webhooks", env.admin.Token, body)
+	require.Equal(t, 201, res.Status, string(res.Body))
+	var w api.WebhookCreated
+	res.json(t, &w)
+	return w
+}
+
+// Ensure admins create, read, list, change and delete webhook endpoints;
+// the secret is shown once; every change is audited without the secret;
+// bad input is refused with the domain errors and changes nothing; other
+// roles are forbidden.
+func TestWebhookAdminAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres and a Temporal server")
+	}
+	ctx := context.Background()
+	before := webhookCounts(t)
+	for _, tc := range []struct {
+		body   any
+		status int
+		field  string
+	}{
+		{map[string]any{"url": "ftp://example.com/x", "event_types": []string{"order.created"}}, 422, "url"},
+		{map[string]any{"url": "https://user:pw@example.com/x", "event_types": []string{"order.created"}}, 422, "url"},
+		{map[string]any{"event_types": []string{"order.created"}}, 422, "url"},
+		{map[string]any{"url": "https://example.com/x", "event_types": []string{}}, 422, "event_types"},
+		{map[string]any{"url": "https://example.com/x", "event_types": []string{"order.exploded"}}, 422, "event_types"},
+		{map[string]any{"url": "https://example.com/x", "event_types": []string{"order.created"}, "description": strings.Repeat("x", 501)}, 422, "description"},
+		{map[string]any{"url": "https://example.com/x", "event_types": []string{"order.created"}, "secret": "mine"}, 400, ""},
+		{`{"url": 5}`, 400, ""},
+		{`not json`, 400, ""},
+	} {
+		res := env.call(t, "POST", "/v1/admin/webhooks", env.admin.Token, tc.body)
+		require.Equal(t, tc.status, res.Status, "%v: %s", tc.body, res.Body)
+		if tc.field != "" {
+			require.Equal(t, "validation_failed", res.errorCode())
+			var e api.ErrorBody
+			res.json(t, &e)
+			require.Contains(t, e.Error.Fields, tc.field)
+		}
+	}
+	require.Equal(t, before, webhookCounts(t), "refusals change nothing")
+
+	w := createHook(t, map[string]any{"url": "https://hooks.example.com/ordem", "description": "ERP",
+		"event_types": []string{"order.completed", "order.created", "order.created"}, "reason": "integração ERP"})
+	require.True(t, strings.HasPrefix(w.Secret, "whsec_"))
+	require.Equal(t, []string{"order.created", "order.completed"}, w.EventTypes, "deduplicated, in catalogue order")
+	require.True(t, w.Active)
+	require.Equal(t, env.admin.ID, w.CreatedBy)
+
+	res := env.call(t, "GET", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil)
+	require.Equal(t, 200, res.Status)
+	require.NotContains(t, string(res.Body), "secret", "the secret is shown only at creation")
+	require.NotContains(t, string(res.Body), w.Secret)
+	res = env.call(t, "GET", "/v1/admin/webhooks", env.admin.Token, nil)
+	require.Equal(t, 200, res.Status)
+	require.NotContains(t, string(res.Body), w.Secret)
+	var list struct{ Items []api.Webhook }
+	res.json(t, &list)
+	found := false
+	for _, it := range list.Items {
+		found = found || it.ID == w.ID
+	}
+	require.True(t, found)
+
+	var action, reason, data string
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT action, reason, data::text FROM audit_log
+		WHERE target_type = 'webhook' AND target_id = $1 ORDER BY id DESC LIMIT 1`, w.ID).Scan(&action, &reason, &data))
+	require.Equal(t, "create_webhook", action)
+	require.Equal(t, "integração ERP", reason)
+	require.Contains(t, data, "https://hooks.example.com/ordem")
+	require.NotContains(t, data, w.Secret)
+
+	// Changes: validated; a refused change changes nothing.
+	mid := webhookCounts(t)
+	for _, body := range []any{map[string]any{}, map[string]any{"url": "https://"}, map[string]any{"event_types": []string{"x"}},
+		map[string]any{"active": "no"}} {
+		res := env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, body)
+		require.Contains(t, []int{400, 422}, res.Status, "%v: %s", body, res.Body)
+	}
+	require.Equal(t, mid, webhookCounts(t))
+	res = env.call(t, "GET", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil)
+	var same api.Webhook
+	res.json(t, &same)
+	require.Equal(t, w.Webhook, same)
+
+	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"active": false,
+		"event_types": []string{"payout.paid"}, "reason": "pausa"})
+	require.Equal(t, 200, res.Status, string(res.Body))
+	var changed api.Webhook
+	res.json(t, &changed)
+	require.False(t, changed.Active)
+	require.Equal(t, []string{"payout.paid"}, changed.EventTypes)
+	require.Equal(t, w.URL, changed.URL)
+	require.Equal(t, "ERP", changed.Description)
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT action FROM audit_log
+		WHERE target_type = 'webhook' AND target_id = $1 ORDER BY id DESC LIMIT 1`, w.ID).Scan(&action))
+	require.Equal(t, "update_webhook", action)
+
+	// Authorization: admins only.
+	client := env.newUser(t, "client")
+	provider := env.newUser(t, "provider")
+	routes := [][2]string{{"POST", "/v1/admin/webhooks"}, {"GET", "/v1/admin/webhooks"}, {"GET", "/v1/admin/webhooks/" + w.ID},
+		{"PATCH", "/v1/admin/webhooks/" + w.ID}, {"DELETE", "/v1/admin/webhooks/" + w.ID},
+		{"GET", "/v1/admin/webhooks/" + w.ID + "/deliveries"}, {"GET", "/v1/admin/webhook-deliveries/1"},
+		{"POST", "/v1/admin/webhook-deliveries/1/redeliver"}}
+	for _, r := range routes {
+		for _, s := range []session{client, provider} {
+			res := env.call(t, r[0], r[1], s.Token, map[string]any{"active": true})
+			require.Equal(t, 403, res.Status, "%s %s as %s", r[0], r[1], s.Email)
+			require.Equal(t, "forbidden", res.errorCode())
+		}
+		require.Equal(t, 401, env.call(t, r[0], r[1], "", nil).Status)
+	}
+	require.Equal(t, mid[0], webhookCounts(t)[0])
+
+	for _, path := range []string{"/v1/admin/webhooks/999999999", "/v1/admin/webhooks/abc"} {
+		require.Equal(t, 404, env.call(t, "GET", path, env.admin.Token, nil).Status)
+		require.Equal(t, 404, env.call(t, "PATCH", path, env.admin.Token, map[string]any{"active": true}).Status)
+		require.Equal(t, 404, env.call(t, "DELETE", path, env.admin.Token, nil).Status)
+	}
+	require.Equal(t, 404, env.call(t, "GET", "/v1/admin/webhook-deliveries/999999999", env.admin.Token, nil).Status)
+	require.Equal(t, 404, env.call(t, "POST", "/v1/admin/webhook-deliveries/999999999/redeliver", env.admin.Token, nil).Status)
+	require.Equal(t, 422, env.call(t, "GET", "/v1/admin/webhooks/"+w.ID+"/deliveries?status=lost", env.admin.Token, nil).Status)
+
+	// Delete: gone from reads, the log stays, audited.
+	res = env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID+"?reason=fim", env.admin.Token, nil)
+	require.Equal(t, 204, res.Status, string(res.Body))
+	require.Equal(t, 404, env.call(t, "GET", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil).Status)
+	require.Equal(t, 404, env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil).Status)
+	require.Equal(t, 200, env.call(t, "GET", "/v1/admin/webhooks/"+w.ID+"/deliveries", env.admin.Token, nil).Status)
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT action, reason FROM audit_log
+		WHERE target_type = 'webhook' AND target_id = $1 ORDER BY id DESC LIMIT 1`, w.ID).Scan(&action, &reason))
+	require.Equal(t, "delete_webhook", action)
+	require.Equal(t, "fim", reason)
+}
+
+// hookReceiver collects verified deliveries.
+type hookReceiver struct {
+	mu     sync.Mutex
+	secret string
+	got    []hook.Envelope
+	bad    int
+	srv    *httptest.Server
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if hook.Verify(h.secret, r.Header.Get(hook.HeaderTimestamp), body, r.Header.Get(hook.HeaderSignature),
+			hook.DefaultTolerance) != nil {
+			h.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var e hook.Envelope
+		if json.Unmarshal(body, &e) != nil || e.ID != r.Header.Get(hook.HeaderID) {
+			h.bad++
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		h.got = append(h.got, e)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// of returns the events received whose data matches key=value.
+func (h *hookReceiver) of(key, value string) []hook.Envelope {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []hook.Envelope
+	for _, e := range h.got {
+		if e.Data[key] == value {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Ensure an order's transitions through the real stack (API, Temporal
+// workflow, activities, outbox, dispatcher, delivery workflow) reach a
+// subscribed endpoint as exactly the expected signed events, once each,
+// with the order id and amounts as strings; a paid payout sends
+// payout.paid; the delivery log shows them; a redelivery sends the same
+// event again.
+func TestWebhookDeliveriesThroughStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres and a Temporal server")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	d := &hook.Dispatcher{Pool: env.pool, Temporal: env.temporal, TaskQueue: env.cfg.TemporalTaskQueue,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Interval: 100 * time.Millisecond,
+		Retry: webhookwf.Retry{InitialInterval: 100 * time.Millisecond, Expiration: time.Minute}}
+	go func() { defer close(done); d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	h := newHookReceiver(t)
+	w := createHook(t, map[string]any{"url": h.srv.URL + "/ordem", "event_types": hook.EventTypes})
+	h.mu.Lock()
+	h.secret = w.Secret
+	h.mu.Unlock()
+	t.Cleanup(func() { env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil) })
+
+	client := env.newUser(t, "client")
+	provider := env.newUser(t, "provider")
+	env.fund(t, client, "500.00")
+	o := env.newOrder(t, client, provider, "150.00")
+	for _, step := range []struct {
+		who    session
+		action string
+	}{{provider, "accept"}, {provider, "deliver"}, {client, "confirm"}} {
+		res := env.act(t, step.who, o.ID, step.action, map[string]any{})
+		require.Equal(t, 200, res.Status, "%s: %s", step.action, res.Body)
+	}
+	want := []string{hook.OrderCreated, hook.OrderAccepted, hook.OrderDelivered, hook.OrderCompleted}
+	require.Eventually(t, func() bool { return len(h.of("order_id", o.ID)) >= len(want) }, 30*time.Second, 50*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // a duplicate, if any, would arrive now
+	got := h.of("order_id", o.ID)
+	var types []string
+	ids := map[string]bool{}
+	for _, e := range got {
+		types = append(types, e.Type)
+		ids[e.ID] = true
+		require.Equal(t, "150.00", e.Data["amount"], e.Type)
+		require.Equal(t, client.ID, e.Data["client_id"])
+		require.Equal(t, provider.ID, e.Data["provider_id"])
+	}
+	require.Equal(t, want, types, "each transition once, in order")
+	require.Len(t, ids, len(want))
+	require.Equal(t, "142.50", got[3].Data["provider_share"])
+	require.Equal(t, "completed", got[3].Data["status"])
+	h.mu.Lock()
+	require.Zero(t, h.bad, "every delivery verifies")
+	h.mu.Unlock()
+
+	// The delivery log.
+	res := env.call(t, "GET", "/v1/admin/webhooks/"+w.ID+"/deliveries?event_type=order.completed&limit=100", env.admin.Token, nil)
+	require.Equal(t, 200, res.Status, string(res.Body))
+	var page api.Page[api.WebhookDelivery]
+	res.json(t, &page)
+	var completed *api.WebhookDelivery
+	for i, dl := range page.Items {
+		if dl.OrderID == o.ID {
+			completed = &page.Items[i]
+		}
+	}
+	require.NotNil(t, completed)
+	require.Eventually(t, func() bool {
+		res := env.call(t, "GET", "/v1/admin/webhook-deliveries/"+completed.ID, env.admin.Token, nil)
+		var dl api.WebhookDelivery
+		res.json(t, &dl)
+		return dl.Status == "succeeded"
+	}, 10*time.Second, 50*time.Millisecond)
+	res = env.call(t, "GET", "/v1/admin/webhook-deliveries/"+completed.ID, env.admin.Token, nil)
+	var one api.WebhookDelivery
+	res.json(t, &one)
+	require.Equal(t, 1, one.Attempts)
+	require.Len(t, one.AttemptLog, 1)
+	require.Equal(t, 204, *one.AttemptLog[0].ResponseCode)
+	require.Equal(t, got[3].ID, one.EventID)
+
+	// Redeliver: same event id and body, one more attempt, audited.
+	res = env.call(t, "POST", "/v1/admin/webhook-deliveries/"+one.ID+"/redeliver", env.admin.Token, map[string]string{"reason": "ERP perdeu"})
+	require.Equal(t, 202, res.Status, string(res.Body))
+	require.Eventually(t, func() bool { return len(h.of("order_id", o.ID)) == len(want)+1 }, 30*time.Second, 50*time.Millisecond)
+	again := h.of("order_id", o.ID)[len(want)]
+	require.Equal(t, got[3].ID, again.ID)
+	require.Equal(t, got[3].Data, again.Data)
+	require.Eventually(t, func() bool {
+		res := env.call(t, "GET", "/v1/admin/webhook-deliveries/"+one.ID, env.admin.Token, nil)
+		res.json(t, &one)
+		return one.Status == "succeeded" && len(one.AttemptLog) == 2
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, 2, one.Attempts)
+	var action string
+	require.NoError(t, env.pool.QueryRow(context.Background(), `SELECT action FROM audit_log
+		WHERE target_type = 'webhook_delivery' AND target_id = $1 ORDER BY id DESC LIMIT 1`, one.ID).Scan(&action))
+	require.Equal(t, "redeliver_webhook", action)
+
+	// A paid payout.
+	env.fund(t, provider, "80.00")
+	res = env.call(t, "POST", "/v1/wallet/payouts", provider.Token, map[string]string{"amount": "80.00"})
+	require.Equal(t, 201, res.Status, string(res.Body))
+	var pr api.PayoutResult
+	res.json(t, &pr)
+	res = env.call(t, "POST", "/v1/admin/payouts/"+pr.Payout.ID+"/mark-paid", env.admin.Token, map[string]string{"gateway_ref": "E2E-1"})
+	require.Equal(t, 200, res.Status, string(res.Body))
+	require.Eventually(t, func() bool { return len(h.of("payout_id", pr.Payout.ID)) == 1 }, 30*time.Second, 50*time.Millisecond)
+	paid := h.of("payout_id", pr.Payout.ID)[0]
+	require.Equal(t, hook.PayoutPaid, paid.Type)
+	require.Equal(t, "80.00", paid.Data["amount"])
+	require.Equal(t, provider.ID, paid.Data["user_id"])
+	require.Equal(t, "E2E-1", paid.Data["gateway_ref"])
+
+	// A disabled endpoint gets nothing new, and its deliveries are not
+	// redelivered.
+	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"active": false})
+	require.Equal(t, 200, res.Status)
+	res = env.call(t, "POST", "/v1/admin/webhook-deliveries/"+one.ID+"/redeliver", env.admin.Token, nil)
+	require.Equal(t, 409, res.Status, string(res.Body))
+	require.Equal(t, "invalid_transition", res.errorCode())
+	o2 := env.newOrder(t, client, provider, "10.00")
+	time.Sleep(500 * time.Millisecond)
+	require.Empty(t, h.of("order_id", o2.ID))
+}
