@@ -222,24 +222,23 @@ func TestComposeServices(t *testing.T) {
 		assert.Regexp(t, `^temporalio/ui:\d+\.\d+\.\d+$`, c.Services["temporal-ui"].Image)
 	})
 
-	t.Run("Ensure every long-running service but the worker has a healthcheck", func(t *testing.T) {
+	t.Run("Ensure every long-running service has a healthcheck, the API's and the worker's on /readyz", func(t *testing.T) {
 		for name, s := range c.Services {
 			if oneShot(s) {
 				assert.Nil(t, s.Healthcheck, "%s is a one-shot", name)
 				continue
 			}
 			assert.Equal(t, "unless-stopped", s.Restart, name)
-			if name == "worker" {
-				// It serves no endpoint; see the comment in the compose file.
-				assert.Nil(t, s.Healthcheck)
-				continue
-			}
 			if assert.NotNil(t, s.Healthcheck, "%s has no healthcheck", name) {
 				assert.False(t, s.Healthcheck.Disable, name)
 				assert.NotEmpty(t, s.Healthcheck.Test, name)
 			}
 		}
 		assert.Contains(t, c.Services["api"].Healthcheck.Test, "http://127.0.0.1:8080/readyz")
+		assert.Equal(t, ":8080", c.Services["api"].Environment["HTTP_ADDR"])
+		assert.Contains(t, c.Services["worker"].Healthcheck.Test, "http://127.0.0.1:9090/readyz")
+		assert.Equal(t, ":9090", c.Services["worker"].Environment["WORKER_HTTP_ADDR"])
+		assert.Contains(t, read(t, "worker/observe.go"), `"GET /readyz"`, "the worker serves /readyz")
 	})
 
 	t.Run("Ensure depends_on waits on health or completion, never on mere start", func(t *testing.T) {
@@ -527,7 +526,7 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			env[k] = v
 		}
-		for _, k := range []string{"SECRET_KEY", "DATABASE_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "DEPOSIT_WEBHOOK_SECRET", "ADMIN_PASSWORD"} {
+		for _, k := range []string{"SECRET_KEY", "DATABASE_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "DEPOSIT_WEBHOOK_SECRET", "ADMIN_PASSWORD", "SMTP_PASSWORD"} {
 			assert.Contains(t, secret.StringData, k, "%s is a secret", k)
 		}
 		_, err := config.Parse(lookupIn(env))
@@ -567,35 +566,43 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 
+	// checkProbes: liveness /healthz and readiness /readyz on the one
+	// container port, which is the port of the listen address addr.
+	checkProbes := func(t *testing.T, c corev1.Container, addr string) {
+		t.Helper()
+		require.Len(t, c.Ports, 1, c.Name)
+		assert.Equal(t, ":"+strconv.Itoa(int(c.Ports[0].ContainerPort)), addr, "%s: containerPort and listen address agree", c.Name)
+		for probe, path := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
+			require.NotNil(t, probe, c.Name)
+			require.NotNil(t, probe.HTTPGet, c.Name)
+			assert.Equal(t, path, probe.HTTPGet.Path, c.Name)
+			assert.True(t, probe.HTTPGet.Port.String() == c.Ports[0].Name || probe.HTTPGet.Port.IntValue() == int(c.Ports[0].ContainerPort), c.Name)
+		}
+	}
+
 	t.Run("Ensure the API probes /healthz for liveness and /readyz for readiness on its port", func(t *testing.T) {
 		d := deployments["ordem-api"]
 		checkPod(t, "ordem-api", d.Spec.Template.Spec)
 		require.Len(t, d.Spec.Template.Spec.Containers, 1)
 		c := d.Spec.Template.Spec.Containers[0]
 		assert.Equal(t, []string{"api"}, c.Args)
-		require.Len(t, c.Ports, 1)
-		assert.Equal(t, ":"+strconv.Itoa(int(c.Ports[0].ContainerPort)), cm.Data["HTTP_ADDR"], "containerPort and HTTP_ADDR agree")
-		for probe, path := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
-			require.NotNil(t, probe)
-			require.NotNil(t, probe.HTTPGet)
-			assert.Equal(t, path, probe.HTTPGet.Path)
-			assert.True(t, probe.HTTPGet.Port.String() == c.Ports[0].Name || probe.HTTPGet.Port.IntValue() == int(c.Ports[0].ContainerPort))
-		}
+		checkProbes(t, c, cm.Data["HTTP_ADDR"])
 		// The routes exist (api/server.go).
 		srv := read(t, "api/server.go")
 		assert.Contains(t, srv, `app.Get("/healthz"`)
 		assert.Contains(t, srv, `app.Get("/readyz"`)
 	})
 
-	t.Run("Ensure the worker runs `worker` and claims no HTTP endpoint it does not serve", func(t *testing.T) {
+	t.Run("Ensure the worker runs `worker` and is probed on WORKER_HTTP_ADDR", func(t *testing.T) {
 		d := deployments["ordem-worker"]
 		checkPod(t, "ordem-worker", d.Spec.Template.Spec)
+		require.Len(t, d.Spec.Template.Spec.Containers, 1)
 		c := d.Spec.Template.Spec.Containers[0]
 		assert.Equal(t, []string{"worker"}, c.Args)
-		// When the worker gains a health endpoint, add probes and change this.
-		assert.Nil(t, c.LivenessProbe)
-		assert.Nil(t, c.ReadinessProbe)
-		assert.Empty(t, c.Ports)
+		checkProbes(t, c, cm.Data["WORKER_HTTP_ADDR"])
+		src := read(t, "worker/observe.go")
+		assert.Contains(t, src, `"GET /healthz"`)
+		assert.Contains(t, src, `"GET /readyz"`)
 		assert.True(t, d.Spec.Replicas != nil && *d.Spec.Replicas >= 2, "one worker's restart must not pause timers")
 	})
 
@@ -717,6 +724,10 @@ func TestNginx(t *testing.T) {
 	assert.NotRegexp(t, `(?m)^\s*proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for`, conf)
 	assert.Contains(t, read(t, "api/server.go"), "fiber.HeaderXForwardedFor", "the API reads X-Forwarded-For")
 	assert.Contains(t, conf, "server 127.0.0.1:8080", "the upstream is the API's HTTP_ADDR")
+	for _, internal := range []string{"/metrics", "/readyz"} {
+		block := regexp.MustCompile(`location = ` + regexp.QuoteMeta(internal) + ` \{[^}]*\}`).FindString(conf)
+		assert.Contains(t, block, "deny all;", "%s must not be public", internal)
+	}
 
 	if nginx, err := exec.LookPath("nginx"); err == nil {
 		testNginxSyntax(t, nginx, conf)
