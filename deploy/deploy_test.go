@@ -80,7 +80,8 @@ func envExample(t *testing.T) (active map[string]string, mentioned map[string]bo
 		if m[1] == "" {
 			_, dup := active[m[2]]
 			require.False(t, dup, ".env.example sets %s twice", m[2])
-			active[m[2]] = m[3]
+			// Quoted like a shell, compose and systemd all read it.
+			active[m[2]] = strings.TrimSuffix(strings.TrimPrefix(m[3], `"`), `"`)
 		}
 	}
 	return active, mentioned
