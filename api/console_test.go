@@ -331,6 +331,10 @@ func TestConsole(t *testing.T) {
 		client.requireText("#order-amount", "R$ 1.234,56")
 		client.waitText("#deadline", "proposta expira em ")
 
+		provider.open("/")
+		provider.waitText("#awaiting", "#"+orderID+" Pintura da sala")
+		provider.waitText("#awaiting", "proposta expira em ")
+		provider.screenshot("provider-dashboard.png")
 		provider.open("/orders/" + orderID)
 		provider.orderStatus("negotiating")
 		provider.fill("#propose-amount", "1.300,00")
@@ -357,6 +361,10 @@ func TestConsole(t *testing.T) {
 		provider.click("#do-deliver")
 		provider.orderStatus("delivered")
 
+		client.open("/")
+		client.waitText("#awaiting", "#"+orderID+" Pintura da sala")
+		client.waitText("#awaiting", "confirma automaticamente em ")
+		client.screenshot("client-dashboard.png")
 		client.open("/orders/" + orderID)
 		client.orderStatus("delivered")
 		client.waitText("#deadline", "confirma automaticamente em ")
@@ -406,11 +414,6 @@ func TestConsole(t *testing.T) {
 		client.choose("#lang", "pt-BR")
 		client.requireText("main h1", "Painel")
 
-		// The dashboards, for the README.
-		client.open("/")
-		client.screenshot("client-dashboard.png")
-		provider.open("/")
-		provider.screenshot("provider-dashboard.png")
 		admin.open("/orders/" + orderID)
 		admin.waitFor(`document.querySelector('#workflow-link') !== null`)
 		href := eval[string](admin, `document.querySelector('#workflow-link').href`)

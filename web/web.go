@@ -12,6 +12,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -39,6 +40,7 @@ var reserved = []string{"/v1", "/healthz", "/readyz", "/metrics", "/openapi.yaml
 // Console serves the embedded assets.
 type Console struct {
 	files   map[string][]byte
+	gzipped map[string][]byte // the same files, gzip-compressed once at start
 	index   []byte
 	version string
 }
@@ -49,7 +51,7 @@ func New() *Console {
 	if err != nil {
 		panic(err)
 	}
-	c := &Console{files: map[string][]byte{}}
+	c := &Console{files: map[string][]byte{}, gzipped: map[string][]byte{}}
 	h := sha256.New()
 	err = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -70,7 +72,32 @@ func New() *Console {
 	}
 	c.version = hex.EncodeToString(h.Sum(nil))[:12]
 	c.index = bytes.ReplaceAll(c.files["index.html"], []byte("{{ASSETS}}"), []byte("/assets/"+c.version))
+	for name, b := range c.files {
+		if name == "index.html" {
+			b = c.index
+		}
+		c.gzipped[name] = compress(b)
+	}
 	return c
+}
+
+func compress(b []byte) []byte {
+	var out bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	return out.Bytes()
+}
+
+// send answers the file name (its bytes b), gzip-compressed when the
+// client accepts it.
+func (c *Console) send(ctx *fiber.Ctx, name string, b []byte) error {
+	ctx.Vary(fiber.HeaderAcceptEncoding)
+	if z, ok := c.gzipped[name]; ok && strings.Contains(ctx.Get(fiber.HeaderAcceptEncoding), "gzip") {
+		ctx.Set(fiber.HeaderContentEncoding, "gzip")
+		return ctx.Send(z)
+	}
+	return ctx.Send(b)
 }
 
 // Version is the hash in the asset URLs.
@@ -119,14 +146,14 @@ func (c *Console) serve(ctx *fiber.Ctx) error {
 			ctx.Set(fiber.HeaderCacheControl, "no-cache")
 		}
 		ctx.Set(fiber.HeaderContentType, contentType(name))
-		return ctx.Send(b)
+		return c.send(ctx, name, b)
 	}
 	if b, found := c.files[strings.TrimPrefix(p, "/")]; found && p != "/index.html" && !strings.Contains(p[1:], "/") {
 		// Root files such as /favicon.svg and /robots.txt: stable names,
 		// cached for a day.
 		ctx.Set(fiber.HeaderCacheControl, "public, max-age=86400")
 		ctx.Set(fiber.HeaderContentType, contentType(p))
-		return ctx.Send(b)
+		return c.send(ctx, strings.TrimPrefix(p, "/"), b)
 	}
 	if path.Ext(p) != "" && p != "/index.html" {
 		// A missing file is a 404, not the console.
@@ -134,7 +161,7 @@ func (c *Console) serve(ctx *fiber.Ctx) error {
 	}
 	ctx.Set(fiber.HeaderCacheControl, "no-cache")
 	ctx.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return ctx.Send(c.index)
+	return c.send(ctx, "index.html", c.index)
 }
 
 func contentType(name string) string {

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http/httptest"
 	"regexp"
@@ -83,6 +84,24 @@ func TestConsoleServing(t *testing.T) {
 	require.Equal(t, 404, status)
 	status, _, _, _ = get(t, app, "HEAD", "/orders/12")
 	require.Equal(t, 200, status)
+}
+
+func TestConsoleGzip(t *testing.T) {
+	app := fiber.New()
+	c := web.New()
+	c.Mount(app)
+	req := httptest.NewRequest("GET", "/assets/"+c.Version()+"/app.js", nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate")
+	res, err := app.Test(req, -1)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, "gzip", res.Header.Get("Content-Encoding"))
+	require.Contains(t, res.Header.Get("Vary"), "Accept-Encoding")
+	zr, err := gzip.NewReader(res.Body)
+	require.NoError(t, err)
+	b, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.Equal(t, string(c.Files()["app.js"]), string(b))
 }
 
 // The CSP allows no inline script or style and no other origin.
