@@ -96,7 +96,7 @@ func TestWebhookOutbox(t *testing.T) {
 
 	// A disputed order, every step run twice.
 	f.Deposit(t, f.Client, "500.00")
-	r := newRun(t, f)
+	r := newRun(t, f).withStore(newEvidenceStore(t))
 	r.create("123.45")
 	var replayed order.CreateOrderResult
 	require.NoError(t, r.exec(order.ActivityCreateOrder, order.CreateOrderInput{Order: r.input("123.45", nil), At: t0}, &replayed))
@@ -117,6 +117,9 @@ func TestWebhookOutbox(t *testing.T) {
 	c = r.contest("a parede ficou manchada")
 	r.must(c)
 	r.replay(c)
+	c = r.addEvidence(r.stage(evidence(r.client(), "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b", "parede.pdf")))
+	r.must(c)
+	r.replay(c)
 	sla := r.reminder(order.ReminderDisputeSLA, "dispute_sla", r.now.Add(48*time.Hour))
 	for range 2 {
 		require.NoError(t, r.exec(order.ActivitySendReminder, sla, nil))
@@ -128,7 +131,7 @@ func TestWebhookOutbox(t *testing.T) {
 
 	got := outbox(t, f, all, r.id)
 	require.Equal(t, []string{webhook.OrderCreated, webhook.OrderAccepted, webhook.OrderDelivered, webhook.OrderReminder,
-		webhook.OrderContested, webhook.DisputeSLAReminder, webhook.OrderResolved}, types(got))
+		webhook.OrderContested, webhook.OrderEvidenceAdded, webhook.DisputeSLAReminder, webhook.OrderResolved}, types(got))
 	oid := strconv.FormatInt(r.id, 10)
 	for _, e := range got {
 		require.Equal(t, oid, e.Data["order_id"], e.Type)
@@ -142,9 +145,11 @@ func TestWebhookOutbox(t *testing.T) {
 	require.Equal(t, "in_progress", got[1].Data["status"])
 	require.Equal(t, "123.45", got[1].Data["hold"])
 	require.Equal(t, "10.00", got[4].Data["contestation_fee"])
-	require.Equal(t, "resolved", got[6].Data["status"])
-	require.Equal(t, "23.45", got[6].Data["refund"])
-	require.Equal(t, "admin", got[6].Data["actor_role"])
+	require.Equal(t, "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b", got[5].Data["evidence_id"])
+	require.Equal(t, "parede.pdf", got[5].Data["file_name"])
+	require.Equal(t, "resolved", got[7].Data["status"])
+	require.Equal(t, "23.45", got[7].Data["refund"])
+	require.Equal(t, "admin", got[7].Data["actor_role"])
 
 	only := outbox(t, f, deliveredOnly, r.id)
 	require.Equal(t, []string{webhook.OrderDelivered}, types(only))

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/ordem/ordem/api"
 	hook "github.com/ordem/ordem/internal/webhook"
@@ -340,4 +342,60 @@ func TestWebhookDeliveriesThroughStack(t *testing.T) {
 	o2 := env.newOrder(t, client, provider, "10.00")
 	time.Sleep(500 * time.Millisecond)
 	require.Empty(t, h.of("order_id", o2.ID))
+}
+
+// Ensure a repeated dispatch is harmless: a delivery dispatched again as
+// if the worker died before recording the first dispatch, and a new run
+// of its finished workflow, reach the receiver once.
+func TestWebhookDoubleDispatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres and a Temporal server")
+	}
+	ctx := context.Background()
+	h := newHookReceiver(t)
+	w := createHook(t, map[string]any{"url": h.srv.URL, "event_types": []string{hook.PayoutPaid}})
+	h.mu.Lock()
+	h.secret = w.Secret
+	h.mu.Unlock()
+	t.Cleanup(func() { env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil) })
+
+	key := "double-dispatch-" + time.Now().Format(time.RFC3339Nano)
+	n, err := hook.Enqueue(ctx, env.pool, hook.Event{Key: key, Type: hook.PayoutPaid, At: time.Now(),
+		Data: map[string]any{"payout_id": key, "amount": "1.00"}})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	var id int64
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT id FROM webhook_deliveries WHERE endpoint_id = $1`, w.ID).Scan(&id))
+
+	d := &hook.Dispatcher{Pool: env.pool, Temporal: env.temporal, TaskQueue: env.cfg.TemporalTaskQueue,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Retry:  webhookwf.Retry{InitialInterval: 100 * time.Millisecond, Expiration: time.Minute}}
+	_, err = d.DispatchOnce(ctx)
+	require.NoError(t, err)
+	_, err = env.pool.Exec(ctx, `UPDATE webhook_deliveries SET dispatched_at = NULL WHERE id = $1 AND status = 'pending'`, id)
+	require.NoError(t, err)
+	_, err = d.DispatchOnce(ctx)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(h.of("payout_id", key)) == 1 }, 30*time.Second, 50*time.Millisecond)
+
+	var first webhookwf.Result
+	require.NoError(t, env.temporal.GetWorkflow(ctx, webhookwf.WorkflowID(id), "").Get(ctx, &first))
+	require.Equal(t, webhookwf.Result{Status: "succeeded", Attempts: 1, ResponseCode: 204}, first)
+
+	// A new run of the finished workflow (reuse policy allow-duplicate)
+	// finds the delivery done and sends nothing.
+	run, err := env.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: webhookwf.WorkflowID(id),
+		TaskQueue: env.cfg.TemporalTaskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING},
+		webhookwf.WorkflowDelivery, webhookwf.Input{ID: id})
+	require.NoError(t, err)
+	var res webhookwf.Result
+	require.NoError(t, run.Get(ctx, &res))
+	require.True(t, res.Skipped)
+	require.Equal(t, "succeeded", res.Status)
+	time.Sleep(200 * time.Millisecond)
+	require.Len(t, h.of("payout_id", key), 1)
+	var attempts int
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_attempts WHERE delivery_id = $1`, id).Scan(&attempts))
+	require.Equal(t, 1, attempts)
 }
