@@ -627,6 +627,31 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, 401, env.call(t, "GET", "/v1/me", victim.Token, nil).Status)
 	})
 
+	t.Run("client cancels with the penalty shown first", func(t *testing.T) {
+		c, p := env.newUser(t, "client"), env.newUser(t, "provider")
+		env.fund(t, c, "200.00")
+		o := env.newOrder(t, c, p, "100.00")
+		res := env.act(t, p, o.ID, "accept", nil)
+		require.Equal(t, 200, res.Status, string(res.Body))
+		penalty := fee(dec("100.00"), o.Terms.CancellationFeePercentage)
+		client := newTab(t, browser, "client")
+		client.logIn(c.Email, "s3cret-password", "client")
+		client.open("/orders/" + o.ID)
+		client.orderStatus("in_progress")
+		client.requireText("#cancel-penalty", "Cancelar agora custa "+brl(penalty)+" de multa.")
+		client.click("#do-cancel")
+		// A second, explicit step: nothing is cancelled yet.
+		client.waitFor(`!document.querySelector('.confirm-step').hidden`)
+		require.Equal(t, "in_progress", orderOf(t, c, o.ID).Status)
+		client.fill("#cancel-reason", "Mudei de ideia")
+		client.click("#do-cancel-confirm")
+		client.orderStatus("cancelled")
+		client.waitText("#timeline", "multa: "+brl(penalty))
+		client.open("/wallet")
+		client.requireText("#balance-available", brl(dec("200.00").Sub(penalty)))
+		client.requireText("#balance-blocked", "R$ 0,00")
+	})
+
 	t.Run("phone width and the admin dashboard", func(t *testing.T) {
 		admin.open("/")
 		admin.waitText("#dashboard-admin", "Taxa de confirmação automática")

@@ -116,3 +116,13 @@ func TestCSP(t *testing.T) {
 		}
 	}
 }
+
+// The console stays small: the budget README states.
+func TestConsoleSize(t *testing.T) {
+	total := 0
+	for _, b := range web.New().Files() {
+		total += len(b)
+	}
+	require.Less(t, total, 120*1024, "embedded console assets, bytes")
+	require.Greater(t, total, 10*1024)
+}

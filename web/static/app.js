@@ -187,7 +187,7 @@ async function homeView() {
       h('div', { class: 'cards' },
         h('div', { class: 'card stat' }, h('span', {}, t('dash.earnings')), h('strong', { id: 'earnings' }, fmtMoney(d.earnings_released))),
         h('div', { class: 'card stat' }, h('span', {}, t('dash.pendingPayouts')),
-          h('strong', {}, fmtMoney(d.pending_payouts.total)), h('small', {}, String(d.pending_payouts.count)))),
+          h('strong', {}, fmtMoney(d.pending_payouts.total)), h('small', {}, t('dash.payoutCount', { n: d.pending_payouts.count })))),
       awaiting(d.awaiting_action), byStatus(d.jobs_by_status, 'dash.jobsByStatus'));
   }
   const k = d.kpis;
@@ -203,7 +203,7 @@ async function homeView() {
       h('div', { class: 'card stat', id: 'kpi-volume' }, h('span', {}, t('kpi.volume')), h('strong', {}, fmtMoney(k.volume))),
       h('div', { class: 'card stat', id: 'kpi-platform_revenue' }, h('span', {}, t('kpi.platform_revenue')), h('strong', {}, fmtMoney(k.platform_revenue))),
       h('div', { class: 'card stat' }, h('span', {}, t('dash.pendingPayouts')), h('strong', {}, fmtMoney(d.pending_payouts.total)),
-        h('small', {}, String(d.pending_payouts.count)))),
+        h('small', {}, t('dash.payoutCount', { n: d.pending_payouts.count })))),
     disputeTable(d.dispute_queue),
     byStatus(d.orders_by_status, 'dash.byStatus'));
 }
