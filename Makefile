@@ -53,11 +53,12 @@ $(VERSITYGW):
 bench:
 	bash scripts/bench.sh
 
-## dev: the whole system locally (embedded Temporal, S3, Postgres, worker, API)
-dev:
-	@echo "make dev: not yet — the embedded dev stack lands with the dev-stack issue."
-	@echo "Today: 'ordem migrate up && ordem seed' against DATABASE_URL work (see README)."
-	@exit 1
+## dev: the whole system locally (embedded Temporal + Web UI, S3 store, Postgres, worker, API)
+# Flags go through ARGS, e.g. make dev ARGS="--http-port 9090 --data-dir /tmp/ordem".
+dev: $(VERSITYGW)
+	bash scripts/dev-prereqs.sh
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ordem
+	PATH="$(GOBIN):$$PATH" $(BIN) dev $(ARGS)
 
 clean:
 	rm -rf bin

@@ -138,9 +138,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		}
 		defer stopHTTP()
 	}
-	if err := EnsureLedgerVerifySchedule(ctx, c, cfg.TemporalTaskQueue, cfg.LedgerVerifyInterval); err != nil {
-		return err
-	}
+	// The schedule is housekeeping: a Temporal server slow to answer for it
+	// (a dev server just restarted, say) must not keep orders waiting.
+	go keepLedgerVerifySchedule(ctx, c, cfg.TemporalTaskQueue, cfg.LedgerVerifyInterval, logger)
 	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store,
 		Mail: mail.New(cfg, logger.With("component", "mail"))})
 	if err := w.Start(); err != nil {
@@ -179,6 +179,25 @@ func cleanStaging(ctx context.Context, store *storage.Store, logger *slog.Logger
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// keepLedgerVerifySchedule ensures the ledger verify schedule, retrying
+// every 30 seconds until it succeeds or ctx ends.
+func keepLedgerVerifySchedule(ctx context.Context, c client.Client, taskQueue string, interval time.Duration, logger *slog.Logger) {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := EnsureLedgerVerifySchedule(sctx, c, taskQueue, interval)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		logger.Warn("Ledger verify schedule not ensured; retrying in 30s", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(30 * time.Second):
 		}
 	}
 }
