@@ -439,3 +439,76 @@ func TestWebhookEmailReminderLogged(t *testing.T) {
 	require.NoError(t, f.Pool.QueryRow(ctx, `SELECT status FROM email_outbox WHERE id = $1`, emailID).Scan(&status))
 	require.Equal(t, "logged", status)
 }
+
+// Ensure a delivery whose endpoint was disabled after the event is not
+// sent: it fails at once with the reason, and nothing reaches the URL.
+func TestWebhookDisabledEndpointNotSent(t *testing.T) {
+	t.Parallel()
+	f := ordertest.New(t)
+	rc := newReceiver(t)
+	ep := addEndpoint(t, f, rc.srv.URL, hookSecret, true, webhook.PayoutPaid)
+	id := enqueuePayout(t, f, ep, "payout:9:paid")
+	_, err := f.Pool.Exec(context.Background(), `UPDATE webhook_endpoints SET active = false WHERE id = $1`, ep)
+	require.NoError(t, err)
+
+	env := deliveryEnv(&activities.Activities{Pool: f.Pool})
+	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id})
+	require.NoError(t, env.GetWorkflowError())
+	var res webhookwf.Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, webhookwf.Result{Status: "failed", Skipped: true}, res)
+	requests, _, _ := rc.counts()
+	require.Zero(t, requests)
+	var lastError string
+	require.NoError(t, f.Pool.QueryRow(context.Background(), `SELECT last_error FROM webhook_deliveries WHERE id = $1`, id).Scan(&lastError))
+	require.Contains(t, lastError, "disabled")
+	require.Empty(t, attemptLog(t, f, id))
+}
+
+// flakySender fails its first n sends.
+type flakySender struct {
+	mu    sync.Mutex
+	fails int
+	sent  []mail.Message
+}
+
+func (s *flakySender) Send(_ context.Context, m mail.Message) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fails > 0 {
+		s.fails--
+		return false, io.ErrUnexpectedEOF
+	}
+	s.sent = append(s.sent, m)
+	return false, nil
+}
+
+// Ensure an e-mail the SMTP server refuses twice is retried and sent
+// once, its row marked sent with 3 attempts and no error left.
+func TestWebhookEmailRetried(t *testing.T) {
+	t.Parallel()
+	f := ordertest.New(t)
+	r := newRun(t, f)
+	r.toDelivered("200.00", "100.00")
+	ctx := context.Background()
+	var id int64
+	require.NoError(t, f.Pool.QueryRow(ctx, `SELECT id FROM email_outbox WHERE order_id = $1 AND kind = 'order_delivered'`, r.id).Scan(&id))
+	s := &flakySender{fails: 2}
+	env := deliveryEnv(&activities.Activities{Pool: f.Pool, Mail: s})
+	env.ExecuteWorkflow(webhookwf.WorkflowEmail, webhookwf.Input{ID: id, Retry: webhookwf.Retry{InitialInterval: 50 * time.Millisecond}})
+	require.NoError(t, env.GetWorkflowError())
+	var res webhookwf.Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, webhookwf.Result{Status: "sent", Attempts: 3}, res)
+	require.Len(t, s.sent, 1)
+	require.Equal(t, "[Ordem] Serviço entregue", s.sent[0].Subject)
+	var (
+		status, lastError string
+		attempts          int
+	)
+	require.NoError(t, f.Pool.QueryRow(ctx, `SELECT status, attempts, last_error FROM email_outbox WHERE id = $1`, id).Scan(
+		&status, &attempts, &lastError))
+	require.Equal(t, "sent", status)
+	require.Equal(t, 3, attempts)
+	require.Empty(t, lastError)
+}
