@@ -115,9 +115,9 @@ func js(v any) string {
 }
 
 // eval evaluates a JavaScript expression in the page.
-func eval[T any](p *tab, expr string) T {
+func eval[T any](p *tab, expr string, opts ...chromedp.EvaluateOption) T {
 	p.t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr, opts...))
 	require.NoError(p.t, err, "%s: %s", p.name, expr)
 	return v
 }
@@ -297,6 +297,29 @@ func TestConsole(t *testing.T) {
 		res.Body.Close()
 		require.Equal(t, 404, res.StatusCode)
 		require.Contains(t, res.Header.Get("Content-Type"), "application/json")
+	})
+
+	t.Run("money in integer cents, in the browser", func(t *testing.T) {
+		// web/static/money.js, loaded by the page as the console loads it.
+		got := eval[string](admin, `(async () => {
+			const src = document.querySelector('script[type=module]').src.replace('app.js', 'money.js');
+			const m = await import(src);
+			return JSON.stringify([
+				m.parseInput('1.234,56'), m.parseInput('1234,5'), m.parseInput('1.234'), m.parseInput('0,001'),
+				m.parseInput('1,234.56', 'en'), m.parseInput('1,234', 'en'), m.parseInput('doze'),
+				m.fromCents(m.percentOf(m.toCents('1234.56'), '5')), m.fromCents(m.percentOf(m.toCents('0.10'), '5')),
+				m.fromCents(m.percentOf(m.toCents('999999999999.99'), '12.3456')),
+				m.resolution('1000.00', '400.00', '5', '10.00'), m.resolution('1000.00', '0.00', '5', '10.00'),
+				m.resolution('1000.00', '1000.01', '5', '10.00'),
+				m.format('1234.56', 'pt-BR', 'BRL'), m.format('999999999999.99', 'pt-BR', 'BRL'), m.format('-0.01', 'en', 'BRL'),
+			]).replace(/[\u00a0\u202f]/g, ' ');
+		})()`, chromedp.EvalAwaitPromise)
+		// 999,999,999,999.99 × 12.3456% = 123,455,999,999.99876544 → 123,456,000,000.00 (half-up)
+		want := `["1234.56","1234.50","1234.00",null,"1234.56","1234.00",null,"61.73","0.01","123456000000.00",` +
+			`{"refund":"400.00","toClient":"410.00","providerShare":"570.00","platformFee":"30.00","toPlatform":"30.00","contestFeeReturned":true},` +
+			`{"refund":"0.00","toClient":"0.00","providerShare":"950.00","platformFee":"50.00","toPlatform":"60.00","contestFeeReturned":false},` +
+			`null,"R$ 1.234,56","R$ 999.999.999.999,99","-R$0.01"]`
+		require.Equal(t, want, got)
 	})
 
 	t.Run("order from creation to confirmation through the UI", func(t *testing.T) {

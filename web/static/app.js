@@ -88,7 +88,8 @@ export async function render() {
   const seq = ++renderSeq;
   document.documentElement.lang = getLang();
   const path = location.pathname;
-  const s = getSession();
+  let s = getSession();
+  if (s && s.expires_at && new Date(s.expires_at).getTime() <= Date.now()) { setSession(null); s = null; }
   if (!s && path !== '/login' && path !== '/signup') return navigate('/login', true);
   if (s && (path === '/login' || path === '/signup')) return navigate('/', true);
   renderHeader();
@@ -262,12 +263,12 @@ function newOrderView() {
     field(t('order.provider'), h('input', { name: 'provider_id', inputmode: 'numeric', required: true })),
     field(t('common.title'), h('input', { name: 'title', required: true, maxlength: 200 })),
     field(t('order.description'), h('textarea', { name: 'description', rows: 3, maxlength: 5000 })),
-    field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, placeholder: '1.234,56' })),
+    field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, placeholder: new Intl.NumberFormat(getLang(), { minimumFractionDigits: 2 }).format('1234.56') })),
     field(t('order.dueDate'), h('input', { name: 'due_date', type: 'datetime-local' })),
     errorBox(),
     h('button', { type: 'submit' }, t('order.create')));
   return onSubmit(f, async (d) => {
-    const amount = money.parseInput(d.get('amount'));
+    const amount = money.parseInput(d.get('amount'), getLang());
     if (!amount) throw new Error(t('err.amount'));
     const body = { provider_id: String(d.get('provider_id')).trim(), title: d.get('title'), description: d.get('description'), amount };
     if (d.get('due_date')) body.due_date = new Date(d.get('due_date')).toISOString();
@@ -293,7 +294,7 @@ async function walletView() {
       field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, value: money.format(w.available, getLang(), state.meta.currency).replace(/[^\d.,]/g, '') })),
       errorBox(), h('button', { type: 'submit' }, t('payout.request')));
     onSubmit(f, async (d) => {
-      const amount = money.parseInput(d.get('amount'));
+      const amount = money.parseInput(d.get('amount'), getLang());
       if (!amount) throw new Error(t('err.amount'));
       await api('POST', '/v1/wallet/payouts', { amount }, { idempotent: true });
       announce(t('payout.requested'));
@@ -369,7 +370,7 @@ async function depositsView() {
       field(t('common.reason'), h('input', { name: 'reason' }))),
     errorBox(), h('button', { type: 'submit' }, t('deposit.new')));
   onSubmit(f, async (d) => {
-    const amount = money.parseInput(d.get('amount'));
+    const amount = money.parseInput(d.get('amount'), getLang());
     if (!amount) throw new Error(t('err.amount'));
     await api('POST', '/v1/admin/deposits', { user_id: String(d.get('user_id')).trim(), amount, reference: d.get('reference'),
       reason: d.get('reason') }, { idempotent: true });

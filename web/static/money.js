@@ -23,13 +23,23 @@ export function fromCents(c) {
   return (neg ? '-' : '') + s.slice(0, -2) + '.' + s.slice(-2);
 }
 
-// parseInput reads what a person typed ("1.234,56", "1234,5", "1234.56")
-// into the API's decimal string, or null when it is not an amount. A comma
-// is the decimal separator when present (pt-BR); dots are then grouping.
-export function parseInput(text) {
+// parseInput reads what a person typed into the API's decimal string, or
+// null when it is not an amount. With both separators, the last one is
+// the decimal point ("1.234,56", "1,234.56"); with one kind only, it is
+// grouping when it splits thousands the way the locale groups them
+// ("1.234" in pt-BR, "1,234" in English) and the decimal point otherwise.
+export function parseInput(text, locale = 'pt-BR') {
   let s = String(text).replace(/\s|R\$/g, '');
-  if (s.includes(',')) s = s.replace(/\./g, '').replace(',', '.');
-  else if (/^\d{1,3}(\.\d{3})+$/.test(s)) s = s.replace(/\./g, '');
+  const comma = s.lastIndexOf(','), dot = s.lastIndexOf('.');
+  const group = locale.startsWith('pt') ? '.' : ',';
+  if (comma >= 0 && dot >= 0) {
+    s = comma > dot ? s.replace(/\./g, '').replace(',', '.') : s.replace(/,/g, '');
+  } else if (comma >= 0 || dot >= 0) {
+    const sep = comma >= 0 ? ',' : '.';
+    const thousands = new RegExp('^\\d{1,3}(\\' + sep + '\\d{3})+$');
+    if (sep === group && thousands.test(s)) s = s.split(sep).join('');
+    else if (sep === ',') s = s.replace(',', '.');
+  }
   if (!/^\d+(\.\d{1,2})?$/.test(s)) return null;
   return fromCents(toCents(s));
 }

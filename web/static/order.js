@@ -1,6 +1,6 @@
 // The order page: state, live deadlines, the actions the API allows this
 // user now (allowed_actions), proposals, evidence and the timeline.
-import { t, has } from './i18n.js';
+import { t, has, getLang } from './i18n.js';
 import { api, upload, getSession } from './api.js';
 import { h, state, field, onSubmit, errorBox, errorText, fmtMoney, fmtDate, fmtSize, countdown, statusBadge, table,
   announce } from './ui.js';
@@ -44,7 +44,7 @@ export async function orderView(id, nav) {
       field(t('propose.note'), h('textarea', { name: 'note', rows: 2, maxlength: 2000 })),
       errorBox(), h('button', { type: 'submit', id: 'do-propose' }, t('propose.send')));
     panels.push(onSubmit(f, async (d) => {
-      const amount = money.parseInput(d.get('amount'));
+      const amount = money.parseInput(d.get('amount'), getLang());
       if (!amount) throw new Error(t('err.amount'));
       const body = { amount, note: d.get('note') };
       if (d.get('due_date')) body.due_date = new Date(d.get('due_date')).toISOString();
@@ -136,7 +136,7 @@ function resolveForm(o, post, after) {
   const refund = h('input', { name: 'refund', id: 'resolve-refund', inputmode: 'decimal', required: true });
   const preview = () => {
     out.textContent = '';
-    const v = money.parseInput(refund.value);
+    const v = money.parseInput(refund.value, getLang());
     const r = v && money.resolution(o.amount, v, o.terms.platform_fee_percentage, o.contest_fee_held);
     if (!r) {
       if (refund.value.trim()) out.append(h('span', { class: 'error' }, t('resolve.invalid', { min: fmtMoney('0.00'), max: fmtMoney(o.amount) })));
@@ -150,12 +150,12 @@ function resolveForm(o, post, after) {
   };
   refund.addEventListener('input', preview);
   const f = h('form', { class: 'card action', 'data-action': 'resolve', novalidate: true }, h('h3', {}, t('action.resolve')),
-    h('div', { class: 'row' }, field(t('resolve.refund'), refund, '0,00 – ' + fmtMoney(o.amount)),
+    h('div', { class: 'row' }, field(t('resolve.refund'), refund, fmtMoney('0.00') + ' – ' + fmtMoney(o.amount)),
       field(t('common.reason'), h('input', { name: 'reason', id: 'resolve-reason', required: true }))),
     h('h4', {}, t('resolve.preview')), out,
     errorBox(), h('button', { type: 'submit', id: 'do-resolve' }, t('resolve.send')));
   return onSubmit(f, async (d) => {
-    const v = money.parseInput(d.get('refund'));
+    const v = money.parseInput(d.get('refund'), getLang());
     if (!v) throw new Error(t('err.amount'));
     await post('resolve', { refund_amount: v, reason: d.get('reason') });
     after('action.resolve');
