@@ -28,6 +28,7 @@ func (s *Server) mountWebhooks(r fiber.Router) {
 	r.Get("/admin/webhooks/:id", admin(s.getWebhook)...)
 	r.Patch("/admin/webhooks/:id", admin(s.updateWebhook)...)
 	r.Delete("/admin/webhooks/:id", admin(s.deleteWebhook)...)
+	r.Post("/admin/webhooks/:id/rotate-secret", admin(s.rotateWebhookSecret)...)
 	r.Get("/admin/webhooks/:id/deliveries", admin(s.listWebhookDeliveries)...)
 	r.Get("/admin/webhook-deliveries/:id", admin(s.getWebhookDelivery)...)
 	r.Post("/admin/webhook-deliveries/:id/redeliver", admin(s.redeliverWebhook)...)
@@ -290,6 +291,47 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 		return auditLog(c, tx, p, "update_webhook", "webhook", wid, req.Reason, map[string]any{
 			"old": map[string]any{"url": old.URL, "description": old.Description, "event_types": old.EventTypes, "active": old.Active},
 			"new": map[string]any{"url": out.URL, "description": out.Description, "event_types": out.EventTypes, "active": out.Active}})
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+// rotateWebhookSecret replaces an endpoint's secret (lost or leaked) and
+// shows the new one, once. Every attempt from now on, retries of pending
+// deliveries included, is signed with it.
+func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {
+	p := caller(c)
+	var req redeliverRequest
+	if len(strings.TrimSpace(string(c.Body()))) > 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	f := fieldErrors{}
+	checkText(f, "reason", req.Reason, false, 2000)
+	if err := f.err(); err != nil {
+		return err
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	var out WebhookCreated
+	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+		_, wid, err := s.liveWebhook(c, tx, true)
+		if err != nil {
+			return err
+		}
+		w, err := scanWebhook(tx.QueryRow(ctx, `UPDATE webhook_endpoints SET secret = $2, updated_at = now()
+			WHERE id = $1 RETURNING `+webhookColumns, wid, secret))
+		if err != nil {
+			return err
+		}
+		out = WebhookCreated{Webhook: w, Secret: secret}
+		return auditLog(c, tx, p, "rotate_webhook_secret", "webhook", wid, req.Reason, nil)
 	})
 	if err != nil {
 		return err

@@ -131,11 +131,31 @@ func TestWebhookAdminAPI(t *testing.T) {
 		WHERE target_type = 'webhook' AND target_id = $1 ORDER BY id DESC LIMIT 1`, w.ID).Scan(&action))
 	require.Equal(t, "update_webhook", action)
 
+	// A new secret, shown once, audited without it.
+	res = env.call(t, "POST", "/v1/admin/webhooks/"+w.ID+"/rotate-secret", env.admin.Token, map[string]string{"reason": "vazou"})
+	require.Equal(t, 200, res.Status, string(res.Body))
+	var rotated api.WebhookCreated
+	res.json(t, &rotated)
+	require.True(t, strings.HasPrefix(rotated.Secret, "whsec_"))
+	require.NotEqual(t, w.Secret, rotated.Secret)
+	require.Equal(t, w.ID, rotated.ID)
+	var stored string
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT secret FROM webhook_endpoints WHERE id = $1`, w.ID).Scan(&stored))
+	require.Equal(t, rotated.Secret, stored)
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT action, reason, data::text FROM audit_log
+		WHERE target_type = 'webhook' AND target_id = $1 ORDER BY id DESC LIMIT 1`, w.ID).Scan(&action, &reason, &data))
+	require.Equal(t, "rotate_webhook_secret", action)
+	require.Equal(t, "vazou", reason)
+	require.NotContains(t, data, rotated.Secret)
+	res = env.call(t, "GET", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil)
+	require.NotContains(t, string(res.Body), rotated.Secret)
+
 	// Authorization: admins only.
 	client := env.newUser(t, "client")
 	provider := env.newUser(t, "provider")
 	routes := [][2]string{{"POST", "/v1/admin/webhooks"}, {"GET", "/v1/admin/webhooks"}, {"GET", "/v1/admin/webhooks/" + w.ID},
 		{"PATCH", "/v1/admin/webhooks/" + w.ID}, {"DELETE", "/v1/admin/webhooks/" + w.ID},
+		{"POST", "/v1/admin/webhooks/" + w.ID + "/rotate-secret"},
 		{"GET", "/v1/admin/webhooks/" + w.ID + "/deliveries"}, {"GET", "/v1/admin/webhook-deliveries/1"},
 		{"POST", "/v1/admin/webhook-deliveries/1/redeliver"}}
 	for _, r := range routes {
@@ -152,6 +172,7 @@ func TestWebhookAdminAPI(t *testing.T) {
 		require.Equal(t, 404, env.call(t, "GET", path, env.admin.Token, nil).Status)
 		require.Equal(t, 404, env.call(t, "PATCH", path, env.admin.Token, map[string]any{"active": true}).Status)
 		require.Equal(t, 404, env.call(t, "DELETE", path, env.admin.Token, nil).Status)
+		require.Equal(t, 404, env.call(t, "POST", path+"/rotate-secret", env.admin.Token, nil).Status)
 	}
 	require.Equal(t, 404, env.call(t, "GET", "/v1/admin/webhook-deliveries/999999999", env.admin.Token, nil).Status)
 	require.Equal(t, 404, env.call(t, "POST", "/v1/admin/webhook-deliveries/999999999/redeliver", env.admin.Token, nil).Status)
