@@ -475,10 +475,15 @@ func TestConsole(t *testing.T) {
 		require.NoError(t, os.WriteFile(pic, picture, 0o644))
 		client.do(chromedp.SetUploadFiles(chromedp.CSS("#evidence-file"), []string{pic}))
 		client.fill("#evidence-description", "Foto do banheiro")
+		// Record what the progress indicator says while the file goes up.
+		eval[bool](client, `(() => { const el = document.querySelector('#evidence-pct'); window.__pct = [];
+			new MutationObserver(() => window.__pct.push(el.textContent)).observe(el, {childList: true, characterData: true, subtree: true});
+			return true; })()`)
 		client.click("#do-upload")
 		client.waitText("#status", "Evidência enviada.")
 		client.waitText("#evidence", "rejunte.png")
 		client.waitText("#evidence", "Foto do banheiro")
+		require.Contains(t, eval[[]string](client, `window.__pct`), "100%", "XHR upload progress reached 100%")
 		client.waitText("#timeline", "Evidência anexada")
 		client.screenshot("client-dispute.png")
 
