@@ -77,7 +77,7 @@ type tab struct {
 func newTab(t *testing.T, browser context.Context, name string) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 15*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
 	p := &tab{t: t, name: name, ctx: ctx}
 	require.NoError(t, chromedp.Do(ctx), "opening a tab")
