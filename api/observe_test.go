@@ -520,3 +520,36 @@ func TestObservability(t *testing.T) {
 		require.Equal(t, 1.0, value(t, s.metrics(t), "ordem_kpi_up"))
 	})
 }
+
+// Ensure the HTTP metrics are labelled by route template whatever the
+// path: ids, unknown routes and the web console's files never become
+// label values (one series per order would grow without bound).
+func TestMetricsRouteLabelsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the real stack")
+	}
+	token := fmt.Sprintf("%d", 900000000+rand.Int64N(99999999))
+	for _, path := range []string{"/v1/orders/" + token, "/v1/orders/" + token + "/events", "/v1/no-such-route/" + token,
+		"/no-such-page-" + token, "/v1/admin/users/" + token} {
+		// The console answers any other page with its index (200).
+		env.call(t, "GET", path, env.admin.Token, nil)
+	}
+	fams, err := env.server.Metrics.Registry.Gather()
+	require.NoError(t, err)
+	routes := map[string]bool{}
+	for _, f := range fams {
+		if f.GetName() != "ordem_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				require.NotContains(t, l.GetValue(), token, "label %s", l.GetName())
+				if l.GetName() == "route" {
+					routes[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	require.True(t, routes["/v1/orders/:id"], "%v", routes)
+	require.True(t, routes["/v1/orders/:id/events"], "%v", routes)
+}
