@@ -172,7 +172,8 @@ func requireKnown(t *testing.T, where, expr string, known, temporal map[string]b
 
 // Ensure every alert is well-formed and uses only metrics Ordem (or
 // node_exporter) exports, every alert of the replaced system's list is
-// there, and promtool accepts the files when it is installed.
+// there, and, when promtool is installed (Debian package prometheus),
+// promtool accepts the files and the alerts' unit tests pass.
 func TestAlertRules(t *testing.T) {
 	raw, err := os.ReadFile(alertsFile)
 	require.NoError(t, err)
@@ -209,6 +210,13 @@ func TestAlertRules(t *testing.T) {
 	require.NoError(t, err, string(out))
 	out, err = exec.Command(promtool, "check", "config", promFile).CombinedOutput()
 	require.NoError(t, err, string(out))
+	// The alerts' unit tests: each fires on the series it is meant for,
+	// not before, with its rendered summary.
+	cmd := exec.Command(promtool, "test", "rules", "alerts_test.yml")
+	cmd.Dir = filepath.Dir(alertsFile)
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "SUCCESS")
 }
 
 // Ensure the Grafana dashboard is valid JSON whose every query uses
