@@ -349,7 +349,9 @@ next:
 // Ensure, through the real stack (HTTP → Temporal → activities →
 // Postgres), that a scripted set of orders (one confirmed, one
 // auto-confirmed, one contested, one cancelled) shows on /metrics as the
-// exact KPIs it implies; that its logs carry request, user and order ids
+// exact KPIs it implies; that an order left past its confirmation
+// deadline shows in the overdue gauges (held ones excluded); that its logs
+// carry request, user and order ids
 // and never a password or token; and that /readyz follows Postgres going
 // away (through a proxy cut) and coming back.
 func TestObservability(t *testing.T) {
@@ -456,6 +458,27 @@ func TestObservability(t *testing.T) {
 			v, _ := lookup(s.metrics(t), "temporal_workflow_completed_total", "workflow_type", ledgerverify.WorkflowName)
 			return v == 1
 		}, 10*time.Second, 200*time.Millisecond)
+	})
+
+	t.Run("overdue confirmation", func(t *testing.T) {
+		// A delivered order whose deadline (in the read model) passed three
+		// hours ago without auto-confirmation acting: what the
+		// OrdemAutoConfirmationStalled alert watches.
+		late := s.order(t, client, provider)
+		s.act(t, provider, late, "accept", nil)
+		s.act(t, provider, late, "deliver", nil)
+		_, err := s.pool.Exec(ctx, `UPDATE orders SET confirm_deadline = now() - interval '3 hours' WHERE id = $1`, late)
+		require.NoError(t, err)
+		fams := s.metrics(t)
+		require.Equal(t, 1.0, value(t, fams, "ordem_orders_past_confirm_deadline"))
+		require.InDelta(t, 3*3600, value(t, fams, "ordem_orders_past_confirm_deadline_oldest_seconds"), 60)
+		// Held on purpose (AUTO_CONFIRM_JOB_ENABLED=false): admins were
+		// alerted by the workflow; not a stall.
+		_, err = s.pool.Exec(ctx, `UPDATE orders SET auto_confirm_held = true WHERE id = $1`, late)
+		require.NoError(t, err)
+		fams = s.metrics(t)
+		require.Equal(t, 0.0, value(t, fams, "ordem_orders_past_confirm_deadline"))
+		require.Equal(t, 0.0, value(t, fams, "ordem_orders_past_confirm_deadline_oldest_seconds"))
 	})
 
 	t.Run("logs", func(t *testing.T) {
