@@ -29,7 +29,12 @@ func (s *Server) initMetrics() {
 		if s.Metrics == nil {
 			s.Metrics = metrics.New()
 		}
-		s.Metrics.Registry.MustRegister(NewKPICollector(s.Pool, s.Config.Currency, s.Logger))
+		// Servers sharing a registry (and a database) share the first
+		// server's collector: the same KPIs twice would be refused anyway.
+		var dup prometheus.AlreadyRegisteredError
+		if err := s.Metrics.Registry.Register(NewKPICollector(s.Pool, s.Config.Currency, s.Logger)); err != nil && !errors.As(err, &dup) {
+			panic(fmt.Sprintf("register KPI collector: %v", err))
+		}
 	})
 }
 

@@ -577,3 +577,14 @@ func TestMetricsRouteLabelsBounded(t *testing.T) {
 	require.True(t, routes["/v1/orders/:id"], "%v", routes)
 	require.True(t, routes["/v1/orders/:id/events"], "%v", routes)
 }
+
+// Ensure two servers may share one registry (one process serving the API
+// twice, as a dev stack might): the second keeps the first's KPI
+// collector instead of failing.
+func TestSharedMetricsRegistry(t *testing.T) {
+	m := metrics.New()
+	a := &api.Server{Config: env.cfg, Logger: env.server.Logger, Metrics: m}
+	b := &api.Server{Config: env.cfg, Logger: env.server.Logger, Metrics: m}
+	require.NotPanics(t, func() { a.App(); b.App() })
+	require.Same(t, m, b.Metrics)
+}
