@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed *.sql
@@ -21,7 +22,14 @@ func FS() embed.FS { return files }
 
 // Provider returns a goose provider over db for the embedded migrations.
 func Provider(db *sql.DB) (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, files)
+	// An advisory lock serialises concurrent `migrate up` runs (two
+	// replicas of a deploy job, say): the second waits, then finds nothing
+	// to do.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 900)) // poll every second, give up after 15 min
+	if err != nil {
+		return nil, fmt.Errorf("create migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithSessionLocker(locker))
 	if err != nil {
 		return nil, fmt.Errorf("create migration provider: %w", err)
 	}

@@ -47,3 +47,39 @@ func TestUpDownUp(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, schema, tables())
 }
+
+// Ensure two `migrate up` at once (two replicas of a deploy job) both
+// succeed: the advisory lock makes the second wait and find nothing to do,
+// instead of both applying the same migration.
+func TestConcurrentUp(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewEmptyDBURL(t)
+	const runs = 6
+	applied := make(chan int, runs)
+	errs := make(chan error, runs)
+	start := make(chan struct{})
+	for i := 0; i < runs; i++ {
+		pool := pgtest.Connect(t, url)
+		go func() {
+			<-start
+			res, err := migrations.Up(ctx, pool)
+			applied <- len(res)
+			errs <- err
+		}()
+	}
+	close(start)
+	total := 0
+	for i := 0; i < runs; i++ {
+		total += <-applied
+		require.NoError(t, <-errs)
+	}
+	pool := pgtest.Connect(t, url)
+	db := migrations.OpenDB(pool)
+	defer db.Close()
+	p, err := migrations.Provider(db)
+	require.NoError(t, err)
+	require.Equal(t, len(p.ListSources()), total, "every migration applied exactly once across the runs")
+	v, err := p.GetDBVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, p.ListSources()[len(p.ListSources())-1].Version, v)
+}

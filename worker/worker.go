@@ -33,6 +33,10 @@ import (
 // registered. The caller starts and stops it.
 func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{
+		// On stop, running activities (one Postgres transaction each, or
+		// a webhook POST) get this long to finish instead of being cut off
+		// and retried elsewhere.
+		WorkerStopTimeout: 30 * time.Second,
 		// Activity log lines carry workflow_id and order_id.
 		Interceptors: []interceptor.WorkerInterceptor{&logInterceptor{}},
 	})

@@ -276,7 +276,7 @@ func (w *orderWorkflow) system(ctx workflow.Context, stillDue func() bool, apply
 		return
 	}
 	w.systemFailures++
-	pause := systemRetryBase << min(w.systemFailures-1, 8)
+	pause := systemRetryBase << min(w.systemFailures-1, 9)
 	pause = min(pause, systemRetryMax)
 	workflow.GetLogger(ctx).Error("Timer transition failed; retrying later", "order_id", w.st.OrderID,
 		"attempt", w.systemFailures, "retry_in", pause, "error", err)
