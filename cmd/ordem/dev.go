@@ -35,6 +35,7 @@ type devOptions struct {
 	uiPort       int
 	s3Port       int
 	pgPort       int
+	workerPort   int
 }
 
 // adminPasswordFile keeps the admin password `ordem dev` generated, so the
@@ -64,6 +65,7 @@ Ctrl-C stops everything. Not for production: see docs/operations.md.`,
 	f.IntVar(&o.uiPort, "ui-port", envInt("ORDEM_DEV_UI_PORT", 8233), "Temporal Web UI port (ORDEM_DEV_UI_PORT)")
 	f.IntVar(&o.s3Port, "s3-port", envInt("ORDEM_DEV_S3_PORT", 7070), "S3 store port, unless S3_ENDPOINT is set (ORDEM_DEV_S3_PORT)")
 	f.IntVar(&o.pgPort, "pg-port", envInt("ORDEM_DEV_PG_PORT", 5433), "port of the private Postgres cluster, used when DATABASE_URL does not answer (ORDEM_DEV_PG_PORT)")
+	f.IntVar(&o.workerPort, "worker-port", envInt("ORDEM_DEV_WORKER_PORT", 9090), "port of the worker's /metrics, /healthz and /readyz (ORDEM_DEV_WORKER_PORT)")
 	return cmd
 }
 
@@ -177,6 +179,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (err error) {
 	os.Setenv("TEMPORAL_NAMESPACE", namespace)
 	setDefault("TEMPORAL_UI_URL", tmp.UIURL)
 	os.Setenv("HTTP_ADDR", net.JoinHostPort(o.host, strconv.Itoa(o.httpPort)))
+	os.Setenv("WORKER_HTTP_ADDR", net.JoinHostPort(o.host, strconv.Itoa(o.workerPort)))
 
 	cfg, err := loadConfig()
 	if err != nil {
@@ -205,7 +208,8 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (err error) {
 	fmt.Fprintf(out, `
   Ordem dev stack is up (Ctrl-C stops everything; state in %s)
 
-    API             %s   (OpenAPI: %s/openapi.yaml)
+    API             %s   (OpenAPI: %s/openapi.yaml, metrics: %s/metrics)
+    Worker          http://%s/metrics
     Web console     %s/
     Temporal        %s   namespace %s, task queue %s
     Temporal Web UI %s
@@ -215,7 +219,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (err error) {
     Admin login     %s
     Admin password  %s
 
-`, dataDir, apiURL, apiURL, apiURL, tmp.Address, namespace, cfg.TemporalTaskQueue, orNone(tmp.UIURL),
+`, dataDir, apiURL, apiURL, apiURL, cfg.WorkerHTTPAddr, apiURL, tmp.Address, namespace, cfg.TemporalTaskQueue, orNone(tmp.UIURL),
 		cfg.S3Endpoint, cfg.S3Bucket, s3Note, redactURL(cfg.DatabaseURL), pgNote, cfg.AdminEmail, admin)
 
 	var first error

@@ -36,7 +36,7 @@ type devStack struct {
 	baseURL string
 }
 
-type devPorts struct{ http, temporal, ui, s3 int }
+type devPorts struct{ http, temporal, ui, s3, worker int }
 
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
@@ -59,7 +59,7 @@ func startDev(t *testing.T, dataDir, databaseURL string, p devPorts) *devStack {
 	t.Helper()
 	cmd := exec.Command(binary, "dev", "--data-dir", dataDir,
 		"--http-port", strconv.Itoa(p.http), "--temporal-port", strconv.Itoa(p.temporal),
-		"--ui-port", strconv.Itoa(p.ui), "--s3-port", strconv.Itoa(p.s3))
+		"--ui-port", strconv.Itoa(p.ui), "--s3-port", strconv.Itoa(p.s3), "--worker-port", strconv.Itoa(p.worker))
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
@@ -264,8 +264,8 @@ func TestDevStackEndToEnd(t *testing.T) {
 		}
 	})
 	dataDir := filepath.Join(t.TempDir(), "data")
-	ports := freePorts(t, 4)
-	p := devPorts{http: ports[0], temporal: ports[1], ui: ports[2], s3: ports[3]}
+	ports := freePorts(t, 5)
+	p := devPorts{http: ports[0], temporal: ports[1], ui: ports[2], s3: ports[3], worker: ports[4]}
 
 	d := startDev(t, dataDir, databaseURL, p)
 	password, err := os.ReadFile(filepath.Join(dataDir, "admin-password"))
@@ -274,6 +274,14 @@ func TestDevStackEndToEnd(t *testing.T) {
 	for _, want := range []string{d.baseURL, fmt.Sprintf("127.0.0.1:%d", p.temporal), fmt.Sprintf("http://127.0.0.1:%d", p.ui), fmt.Sprintf("http://127.0.0.1:%d", p.s3)} {
 		require.Contains(t, d.out.String(), want, "the banner lists every URL")
 	}
+	t.Run("Ensure the worker serves its health and metrics", func(t *testing.T) {
+		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+			res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", p.worker, path))
+			require.NoError(t, err)
+			res.Body.Close()
+			require.Equal(t, 200, res.StatusCode, path)
+		}
+	})
 	t.Run("Ensure the Temporal Web UI answers", func(t *testing.T) {
 		res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", p.ui))
 		require.NoError(t, err)
