@@ -724,9 +724,13 @@ func TestIntegration(t *testing.T) {
 			p := e.newPair(t)
 			f.Deposit(t, p.client.UserID, "1000.00")
 			id := e.create(t, heldTaskQueue, p, "100.00", map[string]string{
-				sysconfig.ProposalExpiryHours:       "0.001",  // 3.6 s: its timers fire later
-				sysconfig.ConfirmationDeadlineHours: "0.0005", // 1.8 s
-				sysconfig.ConfirmationReminderHours: "0.0004", // reminder after 0.36 s
+				// Windows of seconds, not fractions of one: under a loaded
+				// machine (the whole suite in parallel) a reminder due
+				// 0.36 s after an extension could be overtaken by the
+				// extension's own activity.
+				sysconfig.ProposalExpiryHours:       "0.002",  // 7.2 s: its timers fire later
+				sysconfig.ConfirmationDeadlineHours: "0.001",  // 3.6 s
+				sysconfig.ConfirmationReminderHours: "0.0007", // reminder after 1.08 s
 				sysconfig.DisputeSLAHours:           "0.0005",
 			})
 			var st order.State
@@ -745,7 +749,7 @@ func TestIntegration(t *testing.T) {
 				e.waitEvents(t, id, order.ReminderConfirmation, k)
 				e.waitEvents(t, id, "auto_confirm_held", k)
 				require.True(t, e.query(t, id).AutoConfirmHeld)
-				st = e.act(t, id, order.ActionExtendDeadline, order.ExtendDeadlineInput{Actor: e.admin(), Hours: d("0.0005"), Reason: "cliente viajando"})
+				st = e.act(t, id, order.ActionExtendDeadline, order.ExtendDeadlineInput{Actor: e.admin(), Hours: d("0.001"), Reason: "cliente viajando"})
 				require.Equal(t, k, st.Extensions)
 				require.False(t, st.AutoConfirmHeld)
 			}
