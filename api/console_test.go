@@ -8,9 +8,13 @@ package api_test
 // UI must show.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -29,6 +33,30 @@ import (
 )
 
 const chromiumPath = "/usr/bin/chromium"
+
+// photoPNG is a real 160×120 PNG (tiles in two greys with a red mark), big
+// enough to see as a thumbnail.
+func photoPNG(t testing.TB) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 160, 120))
+	for y := 0; y < 120; y++ {
+		for x := 0; x < 160; x++ {
+			c := color.RGBA{200, 200, 195, 255}
+			if (x/20+y/20)%2 == 1 {
+				c = color.RGBA{150, 150, 145, 255}
+			}
+			if x%20 == 0 || y%20 == 0 {
+				c = color.RGBA{90, 90, 90, 255}
+			}
+			if x > 95 && x < 125 && y > 55 && y < 85 {
+				c = color.RGBA{200, 30, 30, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	require.NoError(t, png.Encode(&b, img))
+	return b.Bytes()
+}
 
 // startBrowser starts one headless chromium for the test, or skips when
 // there is none and ORDEM_REQUIRE_BROWSER is unset (CI sets it).
@@ -471,7 +499,7 @@ func TestConsole(t *testing.T) {
 
 		// Evidence through the file input, with a progress bar on the way.
 		pic := filepath.Join(t.TempDir(), "rejunte.png")
-		picture := pngFile(t)
+		picture := photoPNG(t)
 		require.NoError(t, os.WriteFile(pic, picture, 0o644))
 		client.do(chromedp.SetUploadFiles(chromedp.CSS("#evidence-file"), []string{pic}))
 		client.fill("#evidence-description", "Foto do banheiro")
@@ -494,6 +522,20 @@ func TestConsole(t *testing.T) {
 		admin.click(`#dispute-queue a[href="/orders/` + o.ID + `"]`)
 		admin.orderStatus("disputed")
 		admin.waitText("#evidence", "rejunte.png")
+		// The picture is previewed inline: fetched from the same-origin
+		// content route with the token, shown through a blob: URL the CSP
+		// admits, decoded to its real size.
+		thumb := `#evidence img[alt="Prévia de rejunte.png"]`
+		admin.waitFor(`(() => { const i = document.querySelector(` + js(thumb) + `); return !!i && i.complete && i.naturalWidth > 0; })()`)
+		require.Equal(t, 160, eval[int](admin, `document.querySelector(`+js(thumb)+`).naturalWidth`))
+		require.Equal(t, 120, eval[int](admin, `document.querySelector(`+js(thumb)+`).naturalHeight`))
+		thumbURL := eval[string](admin, `document.querySelector(`+js(thumb)+`).src`)
+		require.True(t, strings.HasPrefix(thumbURL, "blob:"+env.baseURL+"/"), thumbURL)
+		// What is shown is the picture uploaded: its red mark, read back
+		// from the decoded image (the CSP lets nothing fetch the blob).
+		require.Equal(t, []int{200, 30, 30, 255}, eval[[]int](admin, `(() => { const i = document.querySelector(`+js(thumb)+`);
+			const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+			const g = c.getContext('2d'); g.drawImage(i, 0, 0); return Array.from(g.getImageData(110, 70, 1, 1).data); })()`))
 		// The download button fetches a short-lived link and follows it:
 		// record the link instead of leaving the page, and fetch it.
 		eval[bool](admin, `(() => { window.__clicked = []; HTMLAnchorElement.prototype.click = function () { window.__clicked.push(this.href); }; return true; })()`)
@@ -521,6 +563,9 @@ func TestConsole(t *testing.T) {
 		admin.screenshot("admin-ruling.png")
 		admin.click("#do-resolve")
 		admin.orderStatus("resolved")
+		// The page the preview was on is gone: its object URL is revoked.
+		require.Equal(t, "revoked", eval[string](admin, `new Promise((done) => { const i = new Image();
+			i.onload = () => done('alive'); i.onerror = () => done('revoked'); i.src = `+js(thumbURL)+`; })`, chromedp.EvalAwaitPromise))
 		admin.waitText("#timeline", "Disputa decidida")
 		admin.requireText("#outcome dd:nth-of-type(1)", brl(release.Sub(platformFee)))
 

@@ -31,6 +31,7 @@ func (s *Server) mountEvidence(r fiber.Router) {
 	o.Post("/", s.uploadEvidence)
 	o.Get("/", s.listEvidence)
 	o.Get("/:evidence_id", s.downloadEvidence)
+	o.Get("/:evidence_id/content", s.evidenceContent)
 }
 
 // Evidence is a piece of dispute evidence as the API shows it.

@@ -29,8 +29,10 @@ var embedded embed.FS
 
 // CSP is the Content-Security-Policy of every response: scripts and styles
 // only from this origin (no inline code), API calls only to this origin,
-// nothing may frame the console.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// nothing may frame the console. Images and media may also be blob: URLs:
+// evidence previews are fetched from the API with the bearer token and
+// shown through object URLs (never from the bucket's origin).
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 
 // reserved are the server's own paths: the console never answers them, so

@@ -288,6 +288,32 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	return false, fmt.Errorf("storage: head %s: %w", key, err)
 }
 
+// Object is an open object: its bytes and what the server says of them.
+// The caller must Close it.
+type Object struct {
+	Body        io.ReadCloser
+	Size        int64  // Content-Length
+	ContentType string // as stored
+}
+
+// Open starts reading key. The bytes stream from the server as Body is
+// read; nothing is buffered beyond the transport's own buffers. A missing
+// object is an error wrapping ErrNotFound.
+func (s *Store) Open(ctx context.Context, key string) (*Object, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("storage: get %s: %w", key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("storage: get %s: %w", key, err)
+	}
+	size := int64(-1)
+	if out.ContentLength != nil {
+		size = *out.ContentLength
+	}
+	return &Object{Body: out.Body, Size: size, ContentType: aws.ToString(out.ContentType)}, nil
+}
+
 // PresignGet returns a URL that downloads key for ttl without credentials.
 // The response is an attachment named filename (Content-Disposition), so
 // browsers save it instead of rendering it. It does no I/O: it does not
@@ -376,7 +402,13 @@ func (s *Store) CleanupStaging(ctx context.Context, olderThan time.Duration) (in
 // characters replaced by '_', plus the exact name as filename* (RFC 8187
 // UTF-8 percent-encoding) when the two differ. Any directory part is
 // dropped.
-func ContentDisposition(filename string) string {
+func ContentDisposition(filename string) string { return disposition("attachment", filename) }
+
+// InlineContentDisposition is ContentDisposition for a response shown in
+// the browser (inline) instead of saved; the name is encoded the same way.
+func InlineContentDisposition(filename string) string { return disposition("inline", filename) }
+
+func disposition(kind, filename string) string {
 	if i := strings.LastIndexAny(filename, `/\`); i >= 0 {
 		filename = filename[i+1:]
 	}
@@ -392,7 +424,7 @@ func ContentDisposition(filename string) string {
 	if fallback == "" || strings.Trim(fallback, "._") == "" {
 		fallback = "download"
 	}
-	v := `attachment; filename="` + fallback + `"`
+	v := kind + `; filename="` + fallback + `"`
 	if fallback != filename && filename != "" {
 		v += "; filename*=UTF-8''" + encodeRFC8187(filename)
 	}

@@ -396,3 +396,55 @@ func TestMissingBucketIsNotIgnored(t *testing.T) {
 	assert.NotErrorIs(t, err, storage.ErrNotFound, "a missing bucket is not a missing object")
 	assert.Error(t, st.Ping(c))
 }
+
+func TestInlineContentDisposition(t *testing.T) {
+	for _, name := range []string{"foto.png", "relatório final.pdf", `a"b\c.png`, "x\r\nSet-Cookie: a=b.jpg", "../x.jpg", ""} {
+		h := storage.InlineContentDisposition(name)
+		assert.NotContains(t, h, "\r")
+		assert.NotContains(t, h, "\n")
+		disp, params, err := mime.ParseMediaType(h)
+		require.NoError(t, err, "%q → %s", name, h)
+		assert.Equal(t, "inline", disp)
+		_, aparams, err := mime.ParseMediaType(storage.ContentDisposition(name))
+		require.NoError(t, err)
+		assert.Equal(t, aparams["filename"], params["filename"], "the same name encoding as attachments")
+	}
+}
+
+// TestOpenStreams checks that Open returns the stored bytes with their
+// size and type, streamed (far less allocated than the object's size),
+// and that a missing object is ErrNotFound.
+func TestOpenStreams(t *testing.T) {
+	st, _ := newStore(t)
+	c := ctx(t)
+	const size = 16 << 20
+	src := newStream(size, 3)
+	staged, err := st.PutStaging(c, src, size, "video/mp4")
+	require.NoError(t, err)
+
+	// Warm up the SDK's lazy state.
+	warm, err := st.Open(c, staged.Key)
+	require.NoError(t, err)
+	warm.Body.Close()
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	obj, err := st.Open(c, staged.Key)
+	require.NoError(t, err)
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, obj.Body, make([]byte, 32<<10))
+	require.NoError(t, err)
+	require.NoError(t, obj.Body.Close())
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d KiB to read %d KiB", alloc>>10, size>>10)
+	assert.Less(t, alloc, uint64(size/4), "reading must not buffer the object")
+	assert.Equal(t, int64(size), n)
+	assert.Equal(t, int64(size), obj.Size)
+	assert.Equal(t, "video/mp4", obj.ContentType)
+	assert.Equal(t, staged.SHA256, hex.EncodeToString(h.Sum(nil)))
+
+	_, err = st.Open(c, "evidence/1/"+uuid.NewString()+".png")
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+}

@@ -64,6 +64,27 @@ export async function api(method, path, body, opts = {}) {
   return data;
 }
 
+// fetchBlob GETs path with the bearer token and returns the body as a
+// Blob (evidence files, for previews through object URLs).
+export async function fetchBlob(path) {
+  const headers = {};
+  if (session) headers.Authorization = 'Bearer ' + session.token;
+  let res;
+  try {
+    res = await fetch(path, { headers, cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'network', null);
+  }
+  if (!res.ok) {
+    let data = null;
+    try { data = await res.json(); } catch { data = null; }
+    const err = toError(res.status, data);
+    if (res.status === 401 && session) onUnauthenticated(err);
+    throw err;
+  }
+  return res.blob();
+}
+
 // upload posts a multipart form with XMLHttpRequest, whose upload events
 // report progress (fetch has none): onProgress(loaded, total).
 export function upload(path, form, onProgress) {

@@ -2,7 +2,7 @@
 import { t, getLang, setLang, languages } from './i18n.js';
 import { api, getSession, setSession, setUnauthenticatedHandler } from './api.js';
 import { h, state, field, onSubmit, errorBox, errorText, fmtMoney, fmtDate, fmtPercent, duration, countdown,
-  statusBadge, table, announce } from './ui.js';
+  statusBadge, table, announce, leavePage } from './ui.js';
 import { orderView } from './order.js';
 import * as money from './money.js';
 
@@ -86,6 +86,8 @@ let renderSeq = 0;
 
 export async function render() {
   const seq = ++renderSeq;
+  // The page being left frees what it holds (preview object URLs).
+  leavePage();
   document.documentElement.lang = getLang();
   const path = location.pathname;
   let s = getSession();

@@ -1,9 +1,9 @@
 // The order page: state, live deadlines, the actions the API allows this
 // user now (allowed_actions), proposals, evidence and the timeline.
 import { t, has, getLang } from './i18n.js';
-import { api, upload, getSession } from './api.js';
+import { api, upload, fetchBlob, getSession } from './api.js';
 import { h, state, field, onSubmit, errorBox, errorText, fmtMoney, fmtDate, fmtSize, countdown, statusBadge, table,
-  announce } from './ui.js';
+  announce, onLeave } from './ui.js';
 import * as money from './money.js';
 
 const MONEY_KEYS = ['amount', 'previous_amount', 'hold', 'released', 'penalty', 'platform_fee', 'provider_share', 'refund',
@@ -200,9 +200,32 @@ function evidenceForm(o, nav) {
   });
 }
 
+// Evidence bytes come from the same-origin content route with the bearer
+// token, as blobs shown through object URLs: the CSP needs no bucket
+// origin, only blob: for images and media. Every URL is revoked when the
+// page is left.
+const IMAGE_TYPES = ['image/jpeg', 'image/png'];
+const PREVIEW_TYPES = ['application/pdf', 'video/mp4'];
+
+function evidenceBlobs() {
+  let gone = false;
+  const urls = [];
+  onLeave(() => { gone = true; urls.splice(0).forEach((u) => URL.revokeObjectURL(u)); });
+  // objectURL fetches a piece of evidence; null once the page is left.
+  return async (path) => {
+    const blob = await fetchBlob(path);
+    if (gone) return null;
+    const u = URL.createObjectURL(blob);
+    urls.push(u);
+    return u;
+  };
+}
+
 function evidenceList(o, items) {
+  const objectURL = evidenceBlobs();
   const rows = items.map((e) => {
     const box = errorBox();
+    const content = '/v1/orders/' + o.id + '/evidence/' + e.id + '/content';
     const dl = h('button', { type: 'button', class: 'secondary', 'data-evidence': e.id, onclick: async () => {
       box.textContent = '';
       try {
@@ -215,9 +238,55 @@ function evidenceList(o, items) {
         a.remove();
       } catch (err) { box.textContent = errorText(err); }
     } }, t('evidence.download'));
-    return h('tr', {}, h('td', {}, e.file_name), h('td', {}, e.description), h('td', {}, e.content_type),
+    let thumb = null;
+    let preview = null;
+    let area = null;
+    if (IMAGE_TYPES.includes(e.content_type)) {
+      thumb = h('img', { class: 'thumb', alt: t('evidence.previewOf', { name: e.file_name }), 'data-evidence-thumb': e.id });
+      objectURL(content).then((u) => { if (u) thumb.src = u; }, (err) => { thumb.remove(); box.textContent = errorText(err); });
+    } else if (PREVIEW_TYPES.includes(e.content_type)) {
+      const video = e.content_type === 'video/mp4';
+      area = h('div', { class: 'preview', hidden: true });
+      let shown = null;
+      preview = h('button', { type: 'button', class: 'secondary', 'data-evidence-preview': e.id, 'aria-expanded': video ? 'false' : null,
+        onclick: async () => {
+          box.textContent = '';
+          if (video && shown) {
+            // Hide and show again without fetching twice.
+            area.hidden = !area.hidden;
+            if (area.hidden) shown.pause();
+            preview.setAttribute('aria-expanded', String(!area.hidden));
+            preview.textContent = t(area.hidden ? 'evidence.preview' : 'evidence.hide');
+            return;
+          }
+          preview.disabled = true;
+          try {
+            const u = await objectURL(content);
+            if (!u) return;
+            if (video) {
+              shown = h('video', { controls: true, preload: 'metadata', src: u, 'aria-label': t('evidence.previewOf', { name: e.file_name }) });
+              area.append(shown);
+              area.hidden = false;
+              preview.setAttribute('aria-expanded', 'true');
+              preview.textContent = t('evidence.hide');
+            } else {
+              // A PDF opens in the browser's viewer in a new tab.
+              const a = h('a', { href: u, target: '_blank', rel: 'noopener', hidden: true });
+              document.body.append(a);
+              a.click();
+              a.remove();
+            }
+          } catch (err) {
+            box.textContent = errorText(err);
+          } finally {
+            preview.disabled = false;
+          }
+        } }, t('evidence.preview'));
+    }
+    return h('tr', {}, h('td', {}, thumb, e.file_name, area), h('td', {}, e.description), h('td', {}, e.content_type),
       h('td', { class: 'num' }, fmtSize(e.size)), h('td', {}, t('role.' + e.uploader_role)), h('td', {}, fmtDate(e.created_at)),
-      h('td', {}, h('code', { title: e.sha256 }, e.sha256.slice(0, 12))), h('td', {}, dl, box));
+      h('td', {}, h('code', { title: e.sha256 }, e.sha256.slice(0, 12))),
+      h('td', {}, h('div', { class: 'evidence-actions' }, dl, preview), box));
   });
   return h('section', { class: 'card', id: 'evidence' }, h('h2', {}, t('order.evidence')),
     items.length ? table([t('evidence.fileName'), t('order.description'), t('evidence.type'), t('evidence.size'), t('common.role'), t('common.date'), 'SHA-256', t('common.actions')], rows)

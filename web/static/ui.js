@@ -83,6 +83,16 @@ function tick(el) {
 
 setInterval(() => document.querySelectorAll('.countdown').forEach(tick), 1000);
 
+// onLeave registers fn to run when the console leaves the current page
+// (object URLs of previews are revoked so their bytes are freed).
+const leaving = [];
+export function onLeave(fn) { leaving.push(fn); }
+export function leavePage() {
+  for (const fn of leaving.splice(0)) {
+    try { fn(); } catch { /* a cleanup must not stop the next page */ }
+  }
+}
+
 // field is a labelled control; hint and error texts are tied to it.
 export function field(label, control, hint) {
   const id = control.id || uid('f');
