@@ -578,6 +578,42 @@ func TestConsole(t *testing.T) {
 		provider.requireText("#balance-blocked", "R$ 0,00")
 	})
 
+	t.Run("evidence previews: video inline, PDF in a new tab", func(t *testing.T) {
+		p := newParties(t)
+		orderID := p.orderIn(t, "disputed")
+		for _, u := range []upload{{name: "entrega.mp4", data: mp4File()}, {name: "laudo.pdf", data: pdfFile()}} {
+			res := u.send(t, p.client, orderID)
+			require.Equal(t, 201, res.Status, string(res.Body))
+		}
+		items := listEvidence(t, p.client, orderID)
+		require.Len(t, items, 2)
+		ids := map[string]string{}
+		for _, e := range items {
+			ids[e.FileName] = e.ID
+		}
+		admin.open("/orders/" + orderID)
+		admin.orderStatus("disputed")
+		admin.choose("#lang", "en")
+		admin.waitText("#evidence", "entrega.mp4")
+		video := `#evidence button[data-evidence-preview="` + ids["entrega.mp4"] + `"]`
+		admin.waitText(video, "Preview")
+		admin.click(video)
+		admin.waitFor(`(() => { const v = document.querySelector('#evidence video'); return !!v && v.src.startsWith('blob:'); })()`)
+		admin.requireText(video, "Hide preview")
+		require.Equal(t, "Preview of entrega.mp4", eval[string](admin, `document.querySelector('#evidence video').getAttribute('aria-label')`))
+		admin.click(video)
+		admin.waitFor(`document.querySelector('#evidence video').parentElement.hidden`)
+		// The PDF opens in a new tab: record the link instead of opening it.
+		eval[bool](admin, `(() => { window.__opened = []; HTMLAnchorElement.prototype.click = function () { window.__opened.push([this.href, this.target]); }; return true; })()`)
+		admin.click(`#evidence button[data-evidence-preview="` + ids["laudo.pdf"] + `"]`)
+		admin.waitFor(`window.__opened.length === 1`)
+		opened := eval[[]string](admin, `window.__opened[0]`)
+		require.True(t, strings.HasPrefix(opened[0], "blob:"), opened[0])
+		require.Equal(t, "_blank", opened[1])
+		admin.choose("#lang", "pt-BR")
+		admin.waitText(video, "Visualizar")
+	})
+
 	t.Run("refusals show the API's message", func(t *testing.T) {
 		client := newTab(t, browser, "client")
 		provider := newTab(t, browser, "provider")
