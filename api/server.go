@@ -79,10 +79,11 @@ func (s *Server) App() *fiber.App {
 		IdleTimeout:             2 * time.Minute,
 	})
 	app.Use(recover.New())
-	app.Use(limitBody)
 	app.Use(requestid.New(requestid.Config{Header: fiber.HeaderXRequestID}))
-	// Access log and HTTP metrics of every request, refused ones included.
+	// Access log and HTTP metrics of every request, refused ones included
+	// (an oversized body too: limitBody comes after).
 	app.Use(s.observe)
+	app.Use(limitBody)
 	// The web console's pages load scripts and styles only from this origin.
 	app.Use(helmet.New(helmet.Config{ContentSecurityPolicy: web.CSP}))
 	app.Use(cors.New(cors.Config{

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -277,6 +278,9 @@ func TestWebhookDeliveriesThroughStack(t *testing.T) {
 	require.Eventually(t, func() bool { return len(h.of("order_id", o.ID)) >= len(want) }, 30*time.Second, 50*time.Millisecond)
 	time.Sleep(300 * time.Millisecond) // a duplicate, if any, would arrive now
 	got := h.of("order_id", o.ID)
+	// Deliveries run concurrently, so they may arrive in any order; the
+	// event's created_at (the transition's time) orders them.
+	sort.SliceStable(got, func(i, j int) bool { return got[i].CreatedAt.Before(got[j].CreatedAt) })
 	var types []string
 	ids := map[string]bool{}
 	for _, e := range got {
