@@ -78,6 +78,10 @@ func startDev(t *testing.T, dataDir, databaseURL string, p devPorts) *devStack {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("ordem dev output:\n%s", d.out.String())
+			if log, err := os.ReadFile(filepath.Join(dataDir, "temporal.log")); err == nil {
+				lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+				t.Logf("temporal.log (last lines):\n%s", strings.Join(lines[max(0, len(lines)-20):], "\n"))
+			}
 		}
 		select {
 		case <-d.exited:

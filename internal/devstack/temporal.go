@@ -21,7 +21,9 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/membership/static"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 )
@@ -109,9 +111,21 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 		// is sized for production clusters with many frontends.
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 	}
+	// Static hosts instead of ringpop membership, as the temporal CLI does:
+	// membership rows kept in SQLite from the last run (other random
+	// ports) otherwise leave a restarted server without "enough hosts"
+	// for a while.
+	hosts := map[primitives.ServiceName]static.Hosts{}
+	for name, svc := range map[primitives.ServiceName]string{
+		primitives.FrontendService: "frontend", primitives.HistoryService: "history",
+		primitives.MatchingService: "matching", primitives.WorkerService: "worker",
+	} {
+		hosts[name] = static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(conf.Services[svc].RPC.GRPCPort)))
+	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(logger),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
@@ -199,9 +213,6 @@ func serverConfig(o TemporalOptions, sqlConf *config.SQL) (*config.Config, error
 			if svc.RPC.GRPCPort, err = freePort(o.IP); err != nil {
 				return nil, err
 			}
-		}
-		if svc.RPC.MembershipPort, err = freePort(o.IP); err != nil {
-			return nil, err
 		}
 		conf.Services[name] = svc
 	}
