@@ -748,7 +748,9 @@ func TestIntegration(t *testing.T) {
 			for k := 1; k <= order.MaxExtensions; k++ {
 				e.waitEvents(t, id, order.ReminderConfirmation, k)
 				e.waitEvents(t, id, "auto_confirm_held", k)
-				require.True(t, e.query(t, id).AutoConfirmHeld)
+				// The activity writes the event before the workflow, on its
+				// return, records the hold in its state.
+				require.Eventually(t, func() bool { return e.query(t, id).AutoConfirmHeld }, 10*time.Second, 20*time.Millisecond)
 				st = e.act(t, id, order.ActionExtendDeadline, order.ExtendDeadlineInput{Actor: e.admin(), Hours: d("0.001"), Reason: "cliente viajando"})
 				require.Equal(t, k, st.Extensions)
 				require.False(t, st.AutoConfirmHeld)
