@@ -54,8 +54,29 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// startDev runs `ordem dev` on dataDir and waits for its banner.
-func startDev(t *testing.T, dataDir, databaseURL string, p devPorts) *devStack {
+func newDevPorts(t *testing.T) devPorts {
+	ports := freePorts(t, 5)
+	return devPorts{http: ports[0], temporal: ports[1], ui: ports[2], s3: ports[3], worker: ports[4]}
+}
+
+// startDev runs `ordem dev` on dataDir and waits for its banner. A port
+// chosen free can be taken before the stack binds it (the other test
+// packages run meanwhile): then it tries again on new ports, updating p.
+func startDev(t *testing.T, dataDir, databaseURL string, p *devPorts) *devStack {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		d, clash := tryStartDev(t, dataDir, databaseURL, *p)
+		if !clash {
+			return d
+		}
+		if attempt == 3 {
+			t.Fatalf("ordem dev: ports kept being taken:\n%s", d.out.String())
+		}
+		*p = newDevPorts(t)
+	}
+}
+
+func tryStartDev(t *testing.T, dataDir, databaseURL string, p devPorts) (*devStack, bool) {
 	t.Helper()
 	cmd := exec.Command(binary, "dev", "--data-dir", dataDir,
 		"--http-port", strconv.Itoa(p.http), "--temporal-port", strconv.Itoa(p.temporal),
@@ -94,13 +115,16 @@ func startDev(t *testing.T, dataDir, databaseURL string, p devPorts) *devStack {
 	for !strings.Contains(d.out.String(), "Ordem dev stack is up") {
 		select {
 		case <-d.exited:
+			if strings.Contains(d.out.String(), "already in use") {
+				return d, true
+			}
 			t.Fatalf("ordem dev exited before it was up:\n%s", d.out.String())
 		case <-deadline:
 			t.Fatalf("ordem dev not up within 3 minutes:\n%s", d.out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return d
+	return d, false
 }
 
 // stop sends SIGINT, as Ctrl-C does, and requires a clean exit.
@@ -268,10 +292,9 @@ func TestDevStackEndToEnd(t *testing.T) {
 		}
 	})
 	dataDir := filepath.Join(t.TempDir(), "data")
-	ports := freePorts(t, 5)
-	p := devPorts{http: ports[0], temporal: ports[1], ui: ports[2], s3: ports[3], worker: ports[4]}
+	p := newDevPorts(t)
 
-	d := startDev(t, dataDir, databaseURL, p)
+	d := startDev(t, dataDir, databaseURL, &p)
 	password, err := os.ReadFile(filepath.Join(dataDir, "admin-password"))
 	require.NoError(t, err, "a generated admin password is kept in the data directory")
 	require.Contains(t, d.out.String(), strings.TrimSpace(string(password)), "the banner shows the admin password")
@@ -355,7 +378,7 @@ func TestDevStackEndToEnd(t *testing.T) {
 	require.Equal(t, "650.00", dash.KPIs.Volume)
 
 	d.stop()
-	d = startDev(t, dataDir, databaseURL, p)
+	d = startDev(t, dataDir, databaseURL, &p)
 	require.Contains(t, d.out.String(), strings.TrimSpace(string(password)), "the same admin after a restart")
 
 	// The session tokens live in Postgres: they survive too.
