@@ -374,12 +374,23 @@ func TestObservability(t *testing.T) {
 	s.act(t, provider, contested, "accept", nil)
 	s.act(t, provider, contested, "deliver", nil)
 	s.act(t, client, contested, "contest", map[string]string{"reason": "Serviço incompleto"})
+	// Evidence whose bytes carry a marker the logs must never show.
+	evidenceMarker := fmt.Sprintf("evidence-bytes-%d", rand.Int64())
+	upBody, upType := upload{name: "laudo.pdf", data: append(pdfFile(), "% "+evidenceMarker+"\n"...),
+		description: "Laudo técnico"}.body(t)
+	upReq := httptest.NewRequest("POST", evidencePath(contested), bytes.NewReader(upBody))
+	upReq.Header.Set("Content-Type", upType)
+	upReq.Header.Set("Authorization", "Bearer "+client.Token)
+	upRes, err := s.app.Test(upReq, int((60 * time.Second).Milliseconds()))
+	require.NoError(t, err)
+	require.NoError(t, upRes.Body.Close())
+	require.Equal(t, 201, upRes.StatusCode)
 
 	cancelled := s.order(t, client, provider)
 	s.act(t, client, cancelled, "cancel", nil)
 
 	// The auto-confirmed order snapshots a 1.8-second confirmation window.
-	_, err := s.pool.Exec(ctx, `UPDATE system_config SET value = '0.0005' WHERE key = 'confirmation_deadline_hours'`)
+	_, err = s.pool.Exec(ctx, `UPDATE system_config SET value = '0.0005' WHERE key = 'confirmation_deadline_hours'`)
 	require.NoError(t, err)
 	auto := s.order(t, client, provider)
 	_, err = s.pool.Exec(ctx, `UPDATE system_config SET value = '36' WHERE key = 'confirmation_deadline_hours'`)
@@ -483,6 +494,7 @@ func TestObservability(t *testing.T) {
 
 	t.Run("logs", func(t *testing.T) {
 		out := s.logs.String()
+		require.NotContains(t, out, evidenceMarker, "an evidence file's contents")
 		require.NotContains(t, out, obsPassword)
 		require.NotContains(t, out, adminPassword)
 		for _, tok := range []string{client.Token, provider.Token, s.admin.Token} {
@@ -508,6 +520,13 @@ func TestObservability(t *testing.T) {
 				"workflow_id": "order-" + confirmed})
 			require.NotNil(t, l, "activity %s logs its order and workflow", activity)
 		}
+		upLine := findLog(lines, map[string]any{"msg": "HTTP request", "route": "/v1/orders/:id/evidence", "order_id": contested})
+		require.NotNil(t, upLine, "the evidence upload is logged with its order id")
+		require.EqualValues(t, 201, upLine["status"])
+		require.Equal(t, client.ID, fmt.Sprint(upLine["user_id"]))
+		require.NotNil(t, findLog(lines, map[string]any{"msg": "Activity completed", "activity": "AddEvidence", "order_id": contested}),
+			"the activity attaching the evidence logs its order")
+
 		autoLine := findLog(lines, map[string]any{"msg": "Activity completed", "order_id": auto, "workflow_id": "order-" + auto,
 			"activity": "AutoConfirmOrder"})
 		require.NotNil(t, autoLine, "the auto-confirmation is logged with its order")
