@@ -627,6 +627,13 @@ func TestConsole(t *testing.T) {
 		other.fill(`#login-form input[name=email]`, clientEmail)
 		other.fill(`#login-form input[name=password]`, "not-the-password")
 		other.click(`#login-form button[type=submit]`)
+		// In pt-BR the error code's meaning leads and the API's words follow;
+		// in English the API's message alone.
+		other.requireText("#login-form .error", "Não foi possível entrar: confira o e-mail e a senha. (detalhe: wrong e-mail or password)")
+		other.choose("#lang", "en")
+		other.fill(`#login-form input[name=email]`, clientEmail)
+		other.fill(`#login-form input[name=password]`, "not-the-password")
+		other.click(`#login-form button[type=submit]`)
 		other.requireText("#login-form .error", "wrong e-mail or password")
 
 		// Accepting an order the client cannot pay for: the provider's
@@ -646,7 +653,7 @@ func TestConsole(t *testing.T) {
 		var body struct{ Error struct{ Message string } }
 		refused.json(t, &body)
 		require.NotEmpty(t, body.Error.Message)
-		provider.requireText("form[data-action=accept] .error", body.Error.Message)
+		provider.requireText("form[data-action=accept] .error", "Saldo insuficiente. (detalhe: "+body.Error.Message+")")
 		provider.orderStatus("negotiating")
 
 		// A money amount the console cannot read is caught before sending.
@@ -683,7 +690,7 @@ func TestConsole(t *testing.T) {
 		for k, v := range e.Error.Fields {
 			want += " " + k + ": " + v
 		}
-		client.requireText("form[data-action=add_evidence] .error", want)
+		client.requireText("form[data-action=add_evidence] .error", "Dados ou arquivo recusados. (detalhe: "+want+")")
 		client.requireText("#evidence p", "Nenhuma evidência ainda.")
 		client.screenshot("client-refusal.png")
 	})

@@ -81,6 +81,16 @@ const pt = {
   'deposit.done': 'Depósito de {amount} creditado.', 'deposit.source': 'Origem',
   'err.network': 'Sem conexão com o servidor. Tente de novo.', 'err.amount': 'Informe um valor como 1.234,56.',
   'err.required': 'Preencha este campo.',
+  // What each API error code means, shown before the API's own (English)
+  // words; English has none of these: the API's message says it already.
+  'apiErr.invalid_request': 'Pedido inválido.', 'apiErr.unauthenticated': 'Não foi possível entrar: confira o e-mail e a senha.',
+  'apiErr.forbidden': 'Você não tem permissão para isso.', 'apiErr.not_found': 'Não encontrado.',
+  'apiErr.insufficient_funds': 'Saldo insuficiente.',
+  'apiErr.invalid_transition': 'Esta ação não é possível na situação atual do pedido.',
+  'apiErr.idempotency_conflict': 'Conflito com um envio anterior; tente de novo.',
+  'apiErr.too_large': 'Grande demais.', 'apiErr.validation_failed': 'Dados ou arquivo recusados.',
+  'apiErr.rate_limited': 'Muitas tentativas; aguarde um pouco.', 'apiErr.internal': 'Erro no servidor; tente de novo.',
+  'apiErr.detail': '{head} (detalhe: {detail})',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
 };
 
@@ -190,3 +200,7 @@ export function t(key, vars) {
 
 // has reports whether key has a message (for optional labels).
 export function has(key) { return key in pt; }
+
+// hasOwn reports whether the current language itself translates key
+// (without the fallback to pt-BR).
+export function hasOwn(key) { return key in dicts[lang]; }
