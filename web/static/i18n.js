@@ -83,7 +83,7 @@ const pt = {
   'err.required': 'Preencha este campo.',
   // What each API error code means, shown before the API's own (English)
   // words; English has none of these: the API's message says it already.
-  'apiErr.invalid_request': 'Pedido inválido.', 'apiErr.unauthenticated': 'Não foi possível entrar: confira o e-mail e a senha.',
+  'apiErr.invalid_request': 'Requisição inválida.', 'apiErr.unauthenticated': 'Não foi possível entrar: confira o e-mail e a senha.',
   'apiErr.forbidden': 'Você não tem permissão para isso.', 'apiErr.not_found': 'Não encontrado.',
   'apiErr.insufficient_funds': 'Saldo insuficiente.',
   'apiErr.invalid_transition': 'Esta ação não é possível na situação atual do pedido.',
