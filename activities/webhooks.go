@@ -56,7 +56,7 @@ func stepEvent(t order.Transition) string {
 	case order.ActionCancel:
 		return webhook.OrderCancelled
 	}
-	if t.Action == "auto_confirm" {
+	if t.Action == order.StepAutoConfirm {
 		return webhook.OrderAutoConfirmed
 	}
 	return ""

@@ -177,6 +177,12 @@ func (r response) errorCode() string {
 // as is) or a value (sent as JSON).
 func (e *testEnv) call(t testing.TB, method, path, token string, body any, headers ...string) response {
 	t.Helper()
+	return callApp(t, e.app, method, path, token, body, headers...)
+}
+
+// callApp sends a request through app, as testEnv.call does.
+func callApp(t testing.TB, app *fiber.App, method, path, token string, body any, headers ...string) response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -199,7 +205,7 @@ func (e *testEnv) call(t testing.TB, method, path, token string, body any, heade
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := e.app.Test(req, int((60 * time.Second).Milliseconds()))
+	res, err := app.Test(req, int((60 * time.Second).Milliseconds()))
 	require.NoError(t, err)
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)

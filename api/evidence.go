@@ -260,26 +260,36 @@ func (s *Server) orderEvidence(ctx context.Context, orderID int64) ([]Evidence, 
 // downloadEvidence answers with a presigned URL valid for a few minutes,
 // served as an attachment, only to the order's parties and admins.
 func (s *Server) downloadEvidence(c *fiber.Ctx) error {
-	p := caller(c)
-	orderID, err := pathID(c, "id")
+	_, e, key, err := s.pathEvidence(c)
 	if err != nil {
 		return err
-	}
-	if _, err := s.loadOrder(c.UserContext(), orderID, p); err != nil {
-		return err
-	}
-	e, key, err := s.evidenceWithKey(c.UserContext(), orderID, c.Params("evidence_id"))
-	if err != nil {
-		return err
-	}
-	if s.Storage == nil {
-		return errors.New("evidence storage is not configured")
 	}
 	url, err := s.Storage.PresignGet(c.UserContext(), key, e.FileName, presignTTL)
 	if err != nil {
 		return err
 	}
 	return c.JSON(EvidenceDownload{Evidence: e, URL: url, ExpiresAt: s.now().Add(presignTTL).UTC().Truncate(time.Second)})
+}
+
+// pathEvidence finds the evidence named by the path (:id, :evidence_id)
+// and its object key, for the order's parties and admins only (to anyone
+// else the order, and so its evidence, is a 404).
+func (s *Server) pathEvidence(c *fiber.Ctx) (orderID int64, e Evidence, key string, err error) {
+	orderID, err = pathID(c, "id")
+	if err != nil {
+		return 0, Evidence{}, "", err
+	}
+	if _, err := s.loadOrder(c.UserContext(), orderID, caller(c)); err != nil {
+		return 0, Evidence{}, "", err
+	}
+	e, key, err = s.evidenceWithKey(c.UserContext(), orderID, c.Params("evidence_id"))
+	if err != nil {
+		return 0, Evidence{}, "", err
+	}
+	if s.Storage == nil {
+		return 0, Evidence{}, "", errors.New("evidence storage is not configured")
+	}
+	return orderID, e, key, nil
 }
 
 // isUpload reports whether the request is an evidence upload, the one

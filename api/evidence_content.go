@@ -24,20 +24,9 @@ const evidenceContentCSP = "sandbox; default-src 'none'"
 // recorded (checked at upload) type, inline, never sniffed, never cached,
 // and sandboxed.
 func (s *Server) evidenceContent(c *fiber.Ctx) error {
-	p := caller(c)
-	orderID, err := pathID(c, "id")
+	orderID, e, key, err := s.pathEvidence(c)
 	if err != nil {
 		return err
-	}
-	if _, err := s.loadOrder(c.UserContext(), orderID, p); err != nil {
-		return err
-	}
-	e, key, err := s.evidenceWithKey(c.UserContext(), orderID, c.Params("evidence_id"))
-	if err != nil {
-		return err
-	}
-	if s.Storage == nil {
-		return errors.New("evidence storage is not configured")
 	}
 	if e.Size > s.Config.MaxUploadSize {
 		return ordem.Errorf(ordem.ETooLarge, "the file is %d bytes, over the preview limit of %d bytes; use the download link",

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -199,27 +198,9 @@ func newObsStack(t *testing.T) *obsStack {
 	return s
 }
 
-func (s *obsStack) call(t *testing.T, method, path, token string, body any) response {
+func (s *obsStack) call(t *testing.T, method, path, token string, body any, headers ...string) response {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		require.NoError(t, err)
-		rd = bytes.NewReader(raw)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := s.app.Test(req, int((60 * time.Second).Milliseconds()))
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return response{Status: res.StatusCode, Body: raw, Header: res.Header}
+	return callApp(t, s.app, method, path, token, body, headers...)
 }
 
 func (s *obsStack) login(t *testing.T, email, password string) session {
@@ -378,19 +359,14 @@ func TestObservability(t *testing.T) {
 	evidenceMarker := fmt.Sprintf("evidence-bytes-%d", rand.Int64())
 	upBody, upType := upload{name: "laudo.pdf", data: append(pdfFile(), "% "+evidenceMarker+"\n"...),
 		description: "Laudo técnico"}.body(t)
-	upReq := httptest.NewRequest("POST", evidencePath(contested), bytes.NewReader(upBody))
-	upReq.Header.Set("Content-Type", upType)
-	upReq.Header.Set("Authorization", "Bearer "+client.Token)
-	upRes, err := s.app.Test(upReq, int((60 * time.Second).Milliseconds()))
-	require.NoError(t, err)
-	require.NoError(t, upRes.Body.Close())
-	require.Equal(t, 201, upRes.StatusCode)
+	upRes := s.call(t, "POST", evidencePath(contested), client.Token, upBody, "Content-Type", upType)
+	require.Equal(t, 201, upRes.Status, string(upRes.Body))
 
 	cancelled := s.order(t, client, provider)
 	s.act(t, client, cancelled, "cancel", nil)
 
 	// The auto-confirmed order snapshots a 1.8-second confirmation window.
-	_, err = s.pool.Exec(ctx, `UPDATE system_config SET value = '0.0005' WHERE key = 'confirmation_deadline_hours'`)
+	_, err := s.pool.Exec(ctx, `UPDATE system_config SET value = '0.0005' WHERE key = 'confirmation_deadline_hours'`)
 	require.NoError(t, err)
 	auto := s.order(t, client, provider)
 	_, err = s.pool.Exec(ctx, `UPDATE system_config SET value = '36' WHERE key = 'confirmation_deadline_hours'`)

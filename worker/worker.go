@@ -20,8 +20,6 @@ import (
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/config"
 	"github.com/ordem/ordem/internal/mail"
-	"github.com/ordem/ordem/internal/metrics"
-	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/ledgerverify"
@@ -108,28 +106,13 @@ func Dial(cfg *config.Config, logger *slog.Logger, opts ...DialOption) (client.C
 // It also serves /metrics, /healthz and /readyz on cfg.WorkerHTTPAddr and
 // keeps the ledger verification schedule.
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	m := metrics.New()
-	pcfg, err := metrics.InstrumentPool(cfg.DatabaseURL)
+	d, err := Connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	pool, err := postgres.ConnectConfig(ctx, pcfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	mh, stopMetrics := m.TemporalHandler()
-	defer stopMetrics.Close()
-	c, err := Dial(cfg, logger, WithMetrics(mh))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	defer d.Close()
+	m, pool, c, store := d.Metrics, d.Pool, d.Temporal, d.Storage
 	if err := EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
-		return err
-	}
-	store, err := storage.New(storage.OptionsFromConfig(cfg))
-	if err != nil {
 		return err
 	}
 	if err := store.EnsureBucket(ctx); err != nil {

@@ -8,9 +8,6 @@ import (
 
 	"github.com/ordem/ordem/api"
 	"github.com/ordem/ordem/internal/config"
-	"github.com/ordem/ordem/internal/metrics"
-	"github.com/ordem/ordem/internal/postgres"
-	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/worker"
 )
 
@@ -36,27 +33,11 @@ func newAPICmd() *cobra.Command {
 
 // runAPI serves the API until ctx ends (`ordem api` and `ordem dev`).
 func runAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	m := metrics.New()
-	pcfg, err := metrics.InstrumentPool(cfg.DatabaseURL)
+	d, err := worker.Connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	pool, err := postgres.ConnectConfig(ctx, pcfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	mh, stopMetrics := m.TemporalHandler()
-	defer stopMetrics.Close()
-	c, err := worker.Dial(cfg, logger, worker.WithMetrics(mh))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	store, err := storage.New(storage.OptionsFromConfig(cfg))
-	if err != nil {
-		return err
-	}
-	srv := &api.Server{Pool: pool, Temporal: c, Config: cfg, Logger: logger, Storage: store, Metrics: m}
+	defer d.Close()
+	srv := &api.Server{Pool: d.Pool, Temporal: d.Temporal, Config: cfg, Logger: logger, Storage: d.Storage, Metrics: d.Metrics}
 	return srv.Run(ctx)
 }

@@ -65,6 +65,13 @@ const (
 var Actions = []Action{ActionPropose, ActionAccept, ActionDeliver, ActionCancel, ActionConfirm,
 	ActionContest, ActionAddEvidence, ActionResolve, ActionExtendDeadline}
 
+// Steps the order's own timers take (no actor asks for them); they are
+// recorded, and reach activities, under these names.
+const (
+	StepAutoConfirm = "auto_confirm"
+	StepExpire      = "expire"
+)
+
 // QueryState is the query that returns the order's live State.
 const QueryState = "state"
 

@@ -519,7 +519,7 @@ func (w *orderWorkflow) confirm(ctx workflow.Context, in ConfirmInput) error {
 // autoConfirm runs when the confirmation deadline passes in silence.
 func (w *orderWorkflow) autoConfirm(ctx workflow.Context) error {
 	next, split := w.completed(ctx, true)
-	t := w.transition(ctx, "auto_confirm", "release", SystemActor, "", next)
+	t := w.transition(ctx, StepAutoConfirm, "release", SystemActor, "", next)
 	var res AutoConfirmResult
 	if err := workflow.ExecuteActivity(ctx, ActivityAutoConfirm, ReleaseInput{Transition: t, Amount: w.st.Amount, Split: split}).Get(ctx, &res); err != nil {
 		return err
@@ -610,7 +610,7 @@ func (w *orderWorkflow) expire(ctx workflow.Context) error {
 	next := w.st
 	next.Status = StatusExpired
 	next.ClosedAt = &now
-	t := w.transition(ctx, "expire", "expire", SystemActor, "", next)
+	t := w.transition(ctx, StepExpire, "expire", SystemActor, "", next)
 	if err := w.exec(ctx, ActivityExpireOrder, t); err != nil {
 		return err
 	}
