@@ -49,6 +49,15 @@ func (m *Money) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// decodeOptionalJSON is decodeJSON for a body that may be left out: an
+// empty (or blank) body leaves v as it is.
+func decodeOptionalJSON(c *fiber.Ctx, v any) error {
+	if len(bytes.TrimSpace(c.Body())) == 0 {
+		return nil
+	}
+	return decodeJSON(c, v)
+}
+
 // decodeJSON reads the body strictly into v: malformed JSON, wrong types,
 // unknown fields (no mass assignment of status, amounts or ids) and
 // trailing data are refused before anything is done.

@@ -347,11 +347,9 @@ type actionInput func(c *fiber.Ctx, actor order.Actor) (any, error)
 // noBody is for actions that take no fields; an empty body or {} is fine.
 func noBody(build func(order.Actor) any) actionInput {
 	return func(c *fiber.Ctx, a order.Actor) (any, error) {
-		if len(strings.TrimSpace(string(c.Body()))) > 0 {
-			var empty struct{}
-			if err := decodeJSON(c, &empty); err != nil {
-				return nil, err
-			}
+		var empty struct{}
+		if err := decodeOptionalJSON(c, &empty); err != nil {
+			return nil, err
 		}
 		return build(a), nil
 	}
@@ -446,10 +444,8 @@ func (s *Server) contestInput(c *fiber.Ctx, a order.Actor) (any, error) {
 
 func (s *Server) cancelInput(c *fiber.Ctx, a order.Actor) (any, error) {
 	var req reasonRequest
-	if len(strings.TrimSpace(string(c.Body()))) > 0 {
-		if err := decodeJSON(c, &req); err != nil {
-			return nil, err
-		}
+	if err := decodeOptionalJSON(c, &req); err != nil {
+		return nil, err
 	}
 	f := fieldErrors{}
 	checkText(f, "reason", req.Reason, a.Role == ordem.RoleAdmin, 2000)

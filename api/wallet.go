@@ -783,10 +783,13 @@ func (s *Server) decidePayout(outcome string) fiber.Handler {
 			return ordem.Errorf(ordem.ENotFound, "no such payout")
 		}
 		var req decidePayoutRequest
-		if outcome == payoutFailed || len(strings.TrimSpace(string(c.Body()))) > 0 {
-			if err := decodeJSON(c, &req); err != nil {
-				return err
-			}
+		// A failed payout needs its reason: its body is not optional.
+		decode := decodeOptionalJSON
+		if outcome == payoutFailed {
+			decode = decodeJSON
+		}
+		if err := decode(c, &req); err != nil {
+			return err
 		}
 		f := fieldErrors{}
 		checkText(f, "reason", req.Reason, outcome == payoutFailed, 2000)

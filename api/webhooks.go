@@ -303,15 +303,8 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 // deliveries included, is signed with it.
 func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {
 	p := caller(c)
-	var req redeliverRequest
-	if len(strings.TrimSpace(string(c.Body()))) > 0 {
-		if err := decodeJSON(c, &req); err != nil {
-			return err
-		}
-	}
-	f := fieldErrors{}
-	checkText(f, "reason", req.Reason, false, 2000)
-	if err := f.err(); err != nil {
+	req, err := optionalReason(c)
+	if err != nil {
 		return err
 	}
 	secret, err := webhook.NewSecret()
@@ -462,8 +455,16 @@ func (s *Server) getWebhookDelivery(c *fiber.Ctx) error {
 	return c.JSON(d.WebhookDelivery)
 }
 
-type redeliverRequest struct {
-	Reason string `json:"reason"`
+// optionalReason reads the body of an action whose {"reason"} may be left
+// out (redeliver, rotate-secret).
+func optionalReason(c *fiber.Ctx) (reasonRequest, error) {
+	var req reasonRequest
+	if err := decodeOptionalJSON(c, &req); err != nil {
+		return req, err
+	}
+	f := fieldErrors{}
+	checkText(f, "reason", req.Reason, false, 2000)
+	return req, f.err()
 }
 
 // redeliverWebhook sends a finished delivery (succeeded or failed) again,
@@ -476,15 +477,8 @@ func (s *Server) redeliverWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return ordem.Errorf(ordem.ENotFound, "no such delivery")
 	}
-	var req redeliverRequest
-	if len(strings.TrimSpace(string(c.Body()))) > 0 {
-		if err := decodeJSON(c, &req); err != nil {
-			return err
-		}
-	}
-	f := fieldErrors{}
-	checkText(f, "reason", req.Reason, false, 2000)
-	if err := f.err(); err != nil {
+	req, err := optionalReason(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
