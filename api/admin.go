@@ -164,7 +164,7 @@ func (s *Server) updateConfig(c *fiber.Ctx) error {
 	} else {
 		value = d.String()
 	}
-	checkText(f, "reason", req.Reason, true, 2000)
+	checkLine(f, "reason", req.Reason, true, 2000)
 	if err := f.err(); err != nil {
 		return err
 	}

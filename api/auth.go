@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/auth"
+	"github.com/ordem/ordem/internal/input"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/postgres"
 )
@@ -112,15 +113,16 @@ func (r *registerRequest) validate() error {
 	r.Name = strings.TrimSpace(r.Name)
 	r.Email = strings.ToLower(strings.TrimSpace(r.Email))
 	r.Phone = strings.TrimSpace(r.Phone)
-	if r.Name == "" || utf8.RuneCountInString(r.Name) > 200 {
-		f.add("name", "is required, at most 200 characters")
-	}
-	if addr, err := mail.ParseAddress(r.Email); err != nil || addr.Address != r.Email || len(r.Email) > 320 {
+	// The name heads e-mails and notifications: one line, no invisible
+	// text-direction controls.
+	checkLine(f, "name", r.Name, true, 200)
+	// net/mail takes any non-ASCII rune, invisible text-direction
+	// controls included, so the address gets the single-line check too.
+	if addr, err := mail.ParseAddress(r.Email); err != nil || addr.Address != r.Email || len(r.Email) > 320 ||
+		input.Line(r.Email, 320, true) != "" {
 		f.add("email", "must be a valid e-mail address")
 	}
-	if len(r.Phone) > 40 {
-		f.add("phone", "must be at most 40 characters")
-	}
+	checkLine(f, "phone", r.Phone, false, 40)
 	if utf8.RuneCountInString(r.Password) < minPasswordLen || len(r.Password) > 1024 {
 		f.add("password", "must have at least 8 characters")
 	}

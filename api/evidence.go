@@ -101,7 +101,7 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 		description = d[0]
 	}
 	f := fieldErrors{}
-	checkText(f, "description", description, false, 2000)
+	checkMultiline(f, "description", description, false, 2000)
 	if err := f.err(); err != nil {
 		return err
 	}
@@ -217,12 +217,16 @@ func (s *Server) evidenceByID(ctx context.Context, orderID int64, evidenceID str
 	return e, err
 }
 
+// evidenceWithKey finds an order's evidence by its id as the API shows it;
+// any other spelling of the id (urn:uuid:, braces, upper case, no
+// hyphens) is no such evidence.
 func (s *Server) evidenceWithKey(ctx context.Context, orderID int64, evidenceID string) (Evidence, string, error) {
-	if _, err := uuid.Parse(evidenceID); err != nil {
+	eid, ok := evidence.ParseID(evidenceID)
+	if !ok {
 		return Evidence{}, "", ordem.Errorf(ordem.ENotFound, "no such evidence")
 	}
 	e, key, err := scanEvidence(s.Pool.QueryRow(ctx, `SELECT `+evidenceColumns+`, object_key FROM evidence WHERE order_id = $1 AND id = $2`,
-		orderID, evidenceID))
+		orderID, eid.String()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, "", ordem.Errorf(ordem.ENotFound, "no such evidence")
 	}

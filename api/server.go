@@ -86,12 +86,17 @@ func (s *Server) App() *fiber.App {
 	app.Use(limitBody)
 	// The web console's pages load scripts and styles only from this origin.
 	app.Use(helmet.New(helmet.Config{ContentSecurityPolicy: web.CSP}))
-	app.Use(cors.New(cors.Config{
-		AllowOrigins:  joinOrigins(s.Config.CORSAllowedOrigins),
-		AllowHeaders:  "Authorization, Content-Type, Idempotency-Key",
-		ExposeHeaders: "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset",
-		MaxAge:        600,
-	}))
+	// No configured origin means same-origin only: cors.New with an empty
+	// AllowOrigins would answer "*" (Fiber's default), so then no CORS
+	// middleware runs and no Access-Control-Allow-* header is ever sent.
+	if len(s.Config.CORSAllowedOrigins) > 0 {
+		app.Use(cors.New(cors.Config{
+			AllowOrigins:  joinOrigins(s.Config.CORSAllowedOrigins),
+			AllowHeaders:  "Authorization, Content-Type, Idempotency-Key",
+			ExposeHeaders: "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset",
+			MaxAge:        600,
+		}))
+	}
 	s.mountRateLimits(app)
 
 	app.Get("/healthz", s.healthz)

@@ -128,7 +128,7 @@ func (s *Server) checkWebhook(req *webhookRequest, create bool) ([]string, error
 		}
 	}
 	if req.Description != nil {
-		checkText(f, "description", *req.Description, false, 500)
+		checkLine(f, "description", *req.Description, false, 500)
 	}
 	var types []string
 	if req.EventTypes != nil || create {
@@ -153,7 +153,7 @@ func (s *Server) checkWebhook(req *webhookRequest, create bool) ([]string, error
 			}
 		}
 	}
-	checkText(f, "reason", req.Reason, false, 2000)
+	checkLine(f, "reason", req.Reason, false, 2000)
 	if req.URL == nil && req.Description == nil && req.EventTypes == nil && req.Active == nil && !create {
 		f.add("body", "must change at least one of url, description, event_types, active")
 	}
@@ -463,7 +463,7 @@ func optionalReason(c *fiber.Ctx) (reasonRequest, error) {
 		return req, err
 	}
 	f := fieldErrors{}
-	checkText(f, "reason", req.Reason, false, 2000)
+	checkLine(f, "reason", req.Reason, false, 2000)
 	return req, f.err()
 }
 

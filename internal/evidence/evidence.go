@@ -14,6 +14,9 @@
 //	n, _ := io.ReadFull(body, head) // io.ErrUnexpectedEOF just means a small file
 //	contentType, err := evidence.CheckContent(head[:n], ext)
 //	// then stream io.MultiReader(bytes.NewReader(head[:n]), body) to storage.
+//
+// ParseID reads an evidence id from a request path, in its one canonical
+// spelling.
 package evidence
 
 import (
