@@ -6,6 +6,7 @@ package ordem
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes are stable, machine-readable identifiers. Clients branch on
@@ -22,6 +23,15 @@ const (
 	EValidation          = "validation_failed"
 	ERateLimited         = "rate_limited"
 	EInternal            = "internal"
+	// EPreconditionFailed: the If-Match version is no longer the order's.
+	EPreconditionFailed = "precondition_failed"
+	// EProposalChanged: accept named a proposal that is no longer the latest.
+	EProposalChanged = "proposal_changed"
+	// EPenaltyChanged: a cancellation would now cost another penalty than
+	// the one the caller agreed to.
+	EPenaltyChanged = "penalty_changed"
+	// EUnavailable: a dependency is down or the order is busy; retry later.
+	EUnavailable = "unavailable"
 )
 
 // Error is a domain error: a refusal the caller can understand and act on.
@@ -31,6 +41,9 @@ type Error struct {
 	Message string
 	// Fields names the offending input fields for validation errors.
 	Fields map[string]string
+	// RetryAfter, when set, tells the caller when a retry may succeed
+	// (rate limits, unavailable dependencies).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

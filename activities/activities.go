@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
@@ -156,6 +157,12 @@ func refusalOrError(err error) error {
 	if errors.As(err, &e) {
 		return order.Refusal(e.Code, "%s", err.Error())
 	}
+	if errors.Is(err, ledger.ErrInvalidPosting) {
+		// A bug, not an outage: retrying cannot help, and a retrying
+		// transition would hold the order's lock for ever. The type is
+		// not a refusal code, so the API answers 500 without details.
+		return temporal.NewNonRetryableApplicationError(err.Error(), ordem.EInternal, err)
+	}
 	return err
 }
 
@@ -222,14 +229,16 @@ func writeOrder(ctx context.Context, tx pgx.Tx, t order.Transition) error {
 		    evidence_count = $19, extensions = $20, closed_at = $21, updated_at = $22,
 		    contest_reason = coalesce($23, contest_reason), cancel_reason = coalesce($24, cancel_reason),
 		    resolution_reason = coalesce($25, resolution_reason), cancelled_by = coalesce($26, cancelled_by),
-		    cancelled_by_role = coalesce($27, cancelled_by_role)
+		    cancelled_by_role = coalesce($27, cancelled_by_role),
+		    -- 0: a step scheduled by a workflow from before versions existed.
+		    version = CASE WHEN $28 = 0 THEN version + 1 ELSE $28 END
 		WHERE id = $1`,
 		s.OrderID, string(s.Status), s.Amount, s.DueDate, s.ProposalVersion, s.LastProposedBy,
 		s.ProposalExpiresAt, s.Outcome.PlatformRevenue, s.Outcome.ProviderNet, refund,
 		penalty, s.ContestFeeHeld, s.AcceptedAt, s.DeliveredAt,
 		s.ConfirmDeadline, s.AutoConfirmHeld, s.AutoConfirmed, s.ContestedAt,
 		s.EvidenceCount, s.Extensions, s.ClosedAt, s.UpdatedAt,
-		contestReason, cancelReason, resolutionReason, nullID(cancelledBy), cancelledByRole)
+		contestReason, cancelReason, resolutionReason, nullID(cancelledBy), cancelledByRole, s.Version)
 	if err != nil {
 		return fmt.Errorf("update order %d: %w", s.OrderID, err)
 	}

@@ -32,7 +32,7 @@ func providerAvailable(s order.State) string {
 // Replayed, it returns the snapshot taken the first time.
 func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput) (order.CreateOrderResult, error) {
 	o := in.Order
-	if err := money.ValidateAmount(o.Amount); err != nil {
+	if err := money.ValidateOrderAmount(o.Amount); err != nil {
 		return order.CreateOrderResult{}, order.Refusal(ordem.EValidation, "amount: %s", err)
 	}
 	var res order.CreateOrderResult

@@ -309,5 +309,22 @@ func (e *testEnv) act(t testing.TB, s session, orderID, action string, body any)
 	if action == "resolve" || action == "extend-deadline" {
 		path = "/v1/admin/orders/" + orderID + "/" + action
 	}
+	if action == "accept" && body == nil {
+		// As the console does: accept the proposal the caller sees.
+		body = map[string]int{"proposal_version": e.proposalVersion(t, s, orderID)}
+	}
 	return e.call(t, "POST", path, s.Token, body)
+}
+
+// proposalVersion is the latest proposal of an order as s sees it (1 when
+// s may not see the order: the request is then refused anyway).
+func (e *testEnv) proposalVersion(t testing.TB, s session, orderID string) int {
+	t.Helper()
+	res := e.call(t, "GET", "/v1/orders/"+orderID, s.Token, nil)
+	if res.Status != 200 {
+		return 1
+	}
+	var o api.Order
+	res.json(t, &o)
+	return o.ProposalVersion
 }

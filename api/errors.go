@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"go.temporal.io/api/serviceerror"
@@ -25,6 +28,10 @@ var statusByCode = map[string]int{
 	ordem.EValidation:          fiber.StatusUnprocessableEntity,
 	ordem.ERateLimited:         fiber.StatusTooManyRequests,
 	ordem.EInternal:            fiber.StatusInternalServerError,
+	ordem.EPreconditionFailed:  fiber.StatusPreconditionFailed,
+	ordem.EProposalChanged:     fiber.StatusConflict,
+	ordem.EPenaltyChanged:      fiber.StatusConflict,
+	ordem.EUnavailable:         fiber.StatusServiceUnavailable,
 }
 
 // ErrorBody is the one error envelope: {"error": {"code", "message"}}.
@@ -48,7 +55,7 @@ func toDomain(err error) *ordem.Error {
 		return de
 	}
 	if code := order.RefusalCode(err); code != "" {
-		e := &ordem.Error{Code: code, Message: refusalMessage(err)}
+		e := &ordem.Error{Code: code, Message: refusalMessage(err), RetryAfter: order.RetryAfter(err)}
 		e.Fields = refusalFields(err)
 		return e
 	}
@@ -69,8 +76,18 @@ func toDomain(err error) *ordem.Error {
 	}
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
-		// The order's workflow is gone (closed and past retention).
+		// The order's workflow is closed (or gone past retention).
 		return ordem.Errorf(ordem.EInvalidTransition, "this order no longer accepts actions")
+	}
+	var busy *serviceerror.ResourceExhausted
+	if errors.As(err, &busy) {
+		// Too many updates in flight on one workflow, or the server's
+		// own rate limits: a moment later it goes through.
+		return &ordem.Error{Code: ordem.ERateLimited, Message: "the order is busy with other requests; retry in a moment", RetryAfter: time.Second}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || isTemporalTimeout(err) {
+		return &ordem.Error{Code: ordem.EUnavailable, RetryAfter: 5 * time.Second,
+			Message: "the order did not answer in time; retry with the same Idempotency-Key to get its outcome"}
 	}
 	return &ordem.Error{Code: ordem.EInternal, Message: ordem.ErrorMessage(nil)}
 }
@@ -89,5 +106,15 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	} else if s.Logger.Enabled(c.UserContext(), slog.LevelDebug) {
 		s.Logger.Debug("Request refused", "request_id", requestID(c), "code", de.Code, "message", de.Message)
 	}
+	if de.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((de.RetryAfter+time.Second-1)/time.Second)))
+	}
 	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}})
+}
+
+// isTemporalTimeout reports a gRPC deadline from the Temporal client
+// (an update still running when the request's deadline passed).
+func isTemporalTimeout(err error) bool {
+	var dl *serviceerror.DeadlineExceeded
+	return errors.As(err, &dl)
 }

@@ -246,6 +246,13 @@ func (s *obsStack) order(t *testing.T, client, provider session) string {
 
 func (s *obsStack) act(t *testing.T, who session, orderID, action string, body any) api.Order {
 	t.Helper()
+	if action == "accept" && body == nil {
+		got := s.call(t, "GET", "/v1/orders/"+orderID, who.Token, nil)
+		require.Equal(t, 200, got.Status, string(got.Body))
+		var o api.Order
+		got.json(t, &o)
+		body = map[string]int{"proposal_version": o.ProposalVersion}
+	}
 	res := s.call(t, "POST", "/v1/orders/"+orderID+"/"+action, who.Token, body)
 	require.Equal(t, 200, res.Status, "%s: %s", action, res.Body)
 	var o api.Order

@@ -3,18 +3,20 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -25,15 +27,17 @@ func (s *Server) mountOrders(r fiber.Router) {
 	o.Get("/", s.listOrders)
 	o.Get("/:id", s.getOrder)
 	o.Get("/:id/events", s.orderEvents)
-	o.Post("/:id/proposals", s.orderAction(order.ActionPropose, s.proposeInput))
-	o.Post("/:id/accept", s.orderAction(order.ActionAccept, noBody(func(a order.Actor) any { return order.AcceptInput{Actor: a} })))
-	o.Post("/:id/deliver", s.orderAction(order.ActionDeliver, noBody(func(a order.Actor) any { return order.DeliverInput{Actor: a} })))
-	o.Post("/:id/confirm", s.orderAction(order.ActionConfirm, noBody(func(a order.Actor) any { return order.ConfirmInput{Actor: a} })))
-	o.Post("/:id/contest", s.orderAction(order.ActionContest, s.contestInput))
-	o.Post("/:id/cancel", s.orderAction(order.ActionCancel, s.cancelInput))
+	o.Post("/:id/proposals", s.idempotent, s.orderAction(order.ActionPropose, s.proposeInput))
+	o.Post("/:id/accept", s.idempotent, s.orderAction(order.ActionAccept, s.acceptInput))
+	o.Post("/:id/deliver", s.idempotent, s.orderAction(order.ActionDeliver,
+		noBody(func(a actionContext) any { return order.DeliverInput{Actor: a.actor, IfVersion: a.ifVersion} })))
+	o.Post("/:id/confirm", s.idempotent, s.orderAction(order.ActionConfirm,
+		noBody(func(a actionContext) any { return order.ConfirmInput{Actor: a.actor, IfVersion: a.ifVersion} })))
+	o.Post("/:id/contest", s.idempotent, s.orderAction(order.ActionContest, s.contestInput))
+	o.Post("/:id/cancel", s.idempotent, s.orderAction(order.ActionCancel, s.cancelInput))
 	admin := r.Group("/admin/orders", s.authenticate, requireRole(ordem.RoleAdmin))
-	admin.Post("/:id/resolve", s.orderAction(order.ActionResolve, s.resolveInput))
-	admin.Post("/:id/extend-deadline", s.orderAction(order.ActionExtendDeadline, s.extendInput))
+	admin.Post("/:id/resolve", s.idempotent, s.orderAction(order.ActionResolve, s.resolveInput))
+	admin.Post("/:id/extend-deadline", s.idempotent, s.orderAction(order.ActionExtendDeadline, s.extendInput))
 }
 
 // Terms is an order's fee and deadline snapshot.
@@ -107,6 +111,9 @@ type Order struct {
 	// before they confirm; absent when cancel is not allowed.
 	CancelPenalty *Money     `json:"cancel_penalty,omitempty"`
 	Proposals     []Proposal `json:"proposals,omitempty"`
+	// Version counts the order's committed transitions; it is also the
+	// response's ETag, which an action may send back as If-Match.
+	Version int `json:"version"`
 }
 
 const orderColumns = `
@@ -117,7 +124,7 @@ const orderColumns = `
 	o.platform_revenue, o.provider_net, o.refund_amount, o.penalty_amount, o.contest_fee_held,
 	o.accepted_at, o.delivered_at, o.confirm_deadline, o.auto_confirm_held, o.auto_confirmed,
 	o.contested_at, o.contest_reason, o.evidence_count, o.extensions, o.cancelled_by_role, o.cancel_reason,
-	o.resolution_reason, o.closed_at, o.created_at, o.updated_at`
+	o.resolution_reason, o.closed_at, o.created_at, o.updated_at, o.version`
 
 // orderRow is an orders row with the rule-relevant state rebuilt.
 type orderRow struct {
@@ -140,7 +147,7 @@ func scanOrder(r pgx.Row) (orderRow, error) {
 		&revenue, &net, &refund, &penalty, &contestHeld,
 		&o.AcceptedAt, &o.DeliveredAt, &o.ConfirmDeadline, &o.AutoConfirmHeld, &o.AutoConfirmed,
 		&o.ContestedAt, &o.ContestReason, &o.EvidenceCount, &o.Extensions, &o.CancelledByRole, &o.CancelReason,
-		&o.ResolutionReason, &o.ClosedAt, &o.CreatedAt, &o.UpdatedAt)
+		&o.ResolutionReason, &o.ClosedAt, &o.CreatedAt, &o.UpdatedAt, &o.Version)
 	if err != nil {
 		return o, err
 	}
@@ -164,7 +171,7 @@ func scanOrder(r pgx.Row) (orderRow, error) {
 	o.state = order.State{OrderID: oid, ClientID: cid, ProviderID: pid, Status: order.Status(o.Status),
 		Amount: amount, DueDate: o.DueDate, ProposalVersion: o.ProposalVersion, LastProposedBy: lastBy,
 		ProposalExpiresAt: o.ProposalExpiresAt, ConfirmDeadline: o.ConfirmDeadline, AutoConfirmHeld: o.AutoConfirmHeld,
-		EvidenceCount: o.EvidenceCount, Extensions: o.Extensions, Created: true,
+		EvidenceCount: o.EvidenceCount, Extensions: o.Extensions, Created: true, ContestFeeHeld: contestHeld, Version: o.Version,
 		Terms: order.Terms{CancellationFeePercentage: cancelFee, ContestationFee: contestFee, PlatformFeePercentage: fee}}
 	return o, nil
 }
@@ -178,18 +185,10 @@ func (s *Server) present(o *orderRow, p *principal) {
 	o.Currency = s.Config.Currency
 	o.AllowedActions = o.state.AllowedActions(actorOf(p), now)
 	for _, a := range o.AllowedActions {
-		if a != order.ActionCancel {
-			continue
+		if a == order.ActionCancel {
+			m := M(o.state.CancelTerms(actorOf(p), now).Penalty)
+			o.CancelPenalty = &m
 		}
-		pen := decimal.Zero
-		if o.state.Status == order.StatusInProgress && p.Role != ordem.RoleAdmin {
-			pen = money.Percent(o.state.Amount, o.state.Terms.CancellationFeePercentage)
-			if p.Role == ordem.RoleClient && o.state.DueDate != nil && now.After(*o.state.DueDate) {
-				pen = decimal.Zero
-			}
-		}
-		m := M(pen)
-		o.CancelPenalty = &m
 	}
 }
 
@@ -213,6 +212,7 @@ func (s *Server) respondOrder(c *fiber.Ctx, status int, orderID int64, withPropo
 		return err
 	}
 	s.present(&o, p)
+	c.Set(fiber.HeaderETag, etag(o.Version))
 	if withProposals {
 		if o.Proposals, err = s.proposals(c.UserContext(), orderID); err != nil {
 			return err
@@ -253,23 +253,25 @@ type createOrderRequest struct {
 	DueDate     *time.Time `json:"due_date"`
 }
 
-func checkText(f fieldErrors, field, v string, required bool, max int) {
-	switch {
-	case required && strings.TrimSpace(v) == "":
-		f.add(field, "is required")
-	case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
-		f.add(field, "must be valid text")
-	case utf8.RuneCountInString(v) > max:
-		f.add(field, "must be at most "+strconv.Itoa(max)+" characters")
-	}
-}
-
 func checkAmount(f fieldErrors, field string, m *Money) {
 	if m == nil {
 		f.add(field, "is required")
 		return
 	}
 	if err := money.ValidateAmount(m.Decimal); err != nil {
+		f.add(field, err.Error())
+	}
+}
+
+// checkOrderAmount checks an order's amount (creation, proposals): it is
+// bounded more tightly than other amounts (money.MaxOrderAmount), so that
+// every posting the order can ever make fits.
+func checkOrderAmount(f fieldErrors, field string, m *Money) {
+	if m == nil {
+		f.add(field, "is required")
+		return
+	}
+	if err := money.ValidateOrderAmount(m.Decimal); err != nil {
 		f.add(field, err.Error())
 	}
 }
@@ -285,9 +287,9 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	if err != nil || providerID <= 0 {
 		f.add("provider_id", "must be the id of a provider")
 	}
-	checkText(f, "title", req.Title, true, 200)
-	checkText(f, "description", req.Description, false, 5000)
-	checkAmount(f, "amount", req.Amount)
+	checkLine(f, "title", req.Title, true, 200)
+	checkMultiline(f, "description", req.Description, false, 5000)
+	checkOrderAmount(f, "amount", req.Amount)
 	if req.DueDate != nil && !req.DueDate.After(s.now()) {
 		f.add("due_date", "must be in the future")
 	}
@@ -304,16 +306,34 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 		return err
 	}
 
+	// The order's id is its recovery point: a retry that takes the
+	// Idempotency-Key over (the first attempt's process died) finds it and
+	// resumes the same order; starting its workflow again attaches to the
+	// running one instead of creating another.
+	ctx := c.UserContext()
+	a := attemptOf(c)
 	var orderID int64
-	if err := s.Pool.QueryRow(c.UserContext(), `SELECT nextval('orders_id_seq')`).Scan(&orderID); err != nil {
-		return err
+	if a != nil && a.resourceID != 0 {
+		orderID = a.resourceID
+	} else {
+		if err := s.Pool.QueryRow(ctx, `SELECT nextval('orders_id_seq')`).Scan(&orderID); err != nil {
+			return fmt.Errorf("allocate order id: %w", err)
+		}
+		if a != nil {
+			if err := s.recordRecoveryPoint(ctx, a, orderID); err != nil {
+				return err
+			}
+		}
 	}
 	in := order.Input{OrderID: orderID, ClientID: p.ID, ProviderID: providerID, Title: strings.TrimSpace(req.Title),
 		Description: req.Description, Amount: req.Amount.Decimal, DueDate: req.DueDate}
 	start := s.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       order.WorkflowID(orderID),
-		TaskQueue:                s.Config.TemporalTaskQueue,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		ID:        order.WorkflowID(orderID),
+		TaskQueue: s.Config.TemporalTaskQueue,
+		// A resumed create finds the workflow it started; a creation that
+		// was refused (the workflow failed) may be tried again.
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		TypedSearchAttributes:    temporalSearch(orderID, p.ID, providerID),
 		// What the Temporal Web UI shows in the list and on the workflow
 		// page (terms at creation; later proposals are in the history).
@@ -323,30 +343,40 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 		Memo: map[string]any{"order_id": id(orderID), "client_id": id(p.ID), "provider_id": id(providerID),
 			"amount": in.Amount.StringFixed(2), "currency": s.Config.Currency},
 	}, order.WorkflowName, in)
-	handle, err := s.Temporal.UpdateWithStartWorkflow(c.UserContext(), client.UpdateWithStartWorkflowOptions{
+	wctx, cancel := context.WithTimeout(ctx, requestDeadline)
+	defer cancel()
+	handle, err := s.Temporal.UpdateWithStartWorkflow(wctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			WorkflowID:   order.WorkflowID(orderID),
 			UpdateName:   order.UpdateAwaitCreated,
+			UpdateID:     order.UpdateAwaitCreated,
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("start order %d: %w", orderID, err)
 	}
 	var st order.State
-	if err := handle.Get(c.UserContext(), &st); err != nil {
-		return err
+	if err := handle.Get(wctx, &st); err != nil {
+		return fmt.Errorf("create order %d: %w", orderID, err)
 	}
 	return s.respondOrder(c, fiber.StatusCreated, orderID, true)
 }
 
+// actionContext is what every order action's input is built from.
+type actionContext struct {
+	actor order.Actor
+	// ifVersion is the version the caller's If-Match names (0: none).
+	ifVersion int
+}
+
 // actionInput builds an update's argument from the request.
-type actionInput func(c *fiber.Ctx, actor order.Actor) (any, error)
+type actionInput func(c *fiber.Ctx, a actionContext) (any, error)
 
 // noBody is for actions that take no fields; an empty body or {} is fine.
-func noBody(build func(order.Actor) any) actionInput {
-	return func(c *fiber.Ctx, a order.Actor) (any, error) {
+func noBody(build func(actionContext) any) actionInput {
+	return func(c *fiber.Ctx, a actionContext) (any, error) {
 		var empty struct{}
 		if err := decodeOptionalJSON(c, &empty); err != nil {
 			return nil, err
@@ -354,6 +384,28 @@ func noBody(build func(order.Actor) any) actionInput {
 		return build(a), nil
 	}
 }
+
+// etag is an order version as an HTTP entity tag.
+func etag(version int) string { return `"` + strconv.Itoa(version) + `"` }
+
+// parseIfMatch reads If-Match: the ETag of the order the caller saw ("*"
+// or none: no precondition, 0).
+func parseIfMatch(c *fiber.Ctx) (int, error) {
+	v := strings.TrimSpace(c.Get(fiber.HeaderIfMatch))
+	if v == "" || v == "*" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(v, `"`), `"`))
+	if err != nil || n < 1 || !strings.HasPrefix(v, `"`) || !strings.HasSuffix(v, `"`) {
+		return 0, ordem.Errorf(ordem.EInvalid, `If-Match must be the ETag of the order, such as "3"`)
+	}
+	return n, nil
+}
+
+// updateRetries bounds how often an action refused with "unavailable"
+// (the order's run is handing over to a new one: a matter of a few
+// hundred milliseconds) is sent again before the caller gets the 503.
+const updateRetries = 10
 
 // orderAction sends an order action to its workflow as an Update and
 // answers with the order's new state. The workflow's validator refuses
@@ -365,16 +417,37 @@ func (s *Server) orderAction(action order.Action, input actionInput) fiber.Handl
 		if err != nil {
 			return err
 		}
-		o, err := s.loadOrder(c.UserContext(), orderID, p)
+		ctx := c.UserContext()
+		o, err := s.loadOrder(ctx, orderID, p)
 		if err != nil {
 			return err
 		}
-		arg, err := input(c, actorOf(p))
+		ifVersion, err := parseIfMatch(c)
 		if err != nil {
 			return err
 		}
-		if o.state.Status.Terminal() {
-			return o.state.Permit(action, actorOf(p), s.now())
+		arg, err := input(c, actionContext{actor: actorOf(p), ifVersion: ifVersion})
+		if err != nil {
+			return err
+		}
+		a := attemptOf(c)
+		// Without an Idempotency-Key, what the read model already shows
+		// is answered here. With one, the request may be a retry of an
+		// action that already ran: the workflow answers it (by update id).
+		if a == nil {
+			if o.state.Status.Terminal() {
+				return o.state.Permit(action, actorOf(p), s.now())
+			}
+			// The read model is never behind the workflow, only (for the
+			// instant between an activity's commit and the workflow's)
+			// ahead of it: another version is stale for certain.
+			if ifVersion != 0 && ifVersion != o.Version {
+				return ordem.Errorf(ordem.EPreconditionFailed, "the order changed: it is at version %d, not %d; reload it and try again",
+					o.Version, ifVersion)
+			}
+		}
+		if err := s.checkFunds(ctx, o, action, actorOf(p)); err != nil {
+			return err
 		}
 		opts := client.UpdateWorkflowOptions{
 			WorkflowID:   order.WorkflowID(orderID),
@@ -384,22 +457,102 @@ func (s *Server) orderAction(action order.Action, input actionInput) fiber.Handl
 		}
 		// A retried request with the same Idempotency-Key is the same
 		// update: Temporal returns the first outcome and runs nothing twice.
-		if key := c.Get(HeaderIdempotencyKey); key != "" {
-			if len(key) > 200 || !printable(key) {
-				return (fieldErrors{HeaderIdempotencyKey: "must be 1 to 200 printable characters"}).err()
+		if a != nil {
+			opts.UpdateID = "idem:" + a.id
+		}
+		wctx, cancel := context.WithTimeout(ctx, requestDeadline)
+		defer cancel()
+		for try := 1; ; try++ {
+			err = s.update(wctx, opts)
+			if order.RefusalCode(err) != ordem.EUnavailable || try == updateRetries {
+				break
 			}
-			opts.UpdateID = id(p.ID) + ":" + string(action) + ":" + key
+			select {
+			case <-wctx.Done():
+				return wctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
-		handle, err := s.Temporal.UpdateWorkflow(c.UserContext(), opts)
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			// The workflow closed (the order is terminal) and never saw
+			// this update: refuse it as the read model says.
+			if o, lerr := s.loadOrder(ctx, orderID, p); lerr == nil {
+				if perr := o.state.Permit(action, actorOf(p), s.now()); perr != nil {
+					return perr
+				}
+			}
+		}
 		if err != nil {
-			return err
-		}
-		var st order.State
-		if err := handle.Get(c.UserContext(), &st); err != nil {
 			return err
 		}
 		return s.respondOrder(c, fiber.StatusOK, orderID, false)
 	}
+}
+
+// update sends one update and waits for its outcome.
+func (s *Server) update(ctx context.Context, opts client.UpdateWorkflowOptions) error {
+	handle, err := s.Temporal.UpdateWorkflow(ctx, opts)
+	if err != nil {
+		return err
+	}
+	var st order.State
+	return handle.Get(ctx, &st)
+}
+
+// checkFunds refuses, before the order is touched, an action whose money
+// the payer's available balance cannot cover (order.State.FundsNeeded).
+// The activity remains the authority: a balance that drops meanwhile is
+// still refused there.
+func (s *Server) checkFunds(ctx context.Context, o orderRow, action order.Action, a order.Actor) error {
+	now := s.now()
+	if o.state.Permit(action, a, now) != nil {
+		return nil // the workflow refuses it with the precise reason
+	}
+	payer, need := o.state.FundsNeeded(action, a, now)
+	if !need.IsPositive() {
+		return nil
+	}
+	w, err := ledger.UserWallet(ctx, s.Pool, payer)
+	if err != nil {
+		return fmt.Errorf("read balance of user %d: %w", payer, err)
+	}
+	if !w.Available.LessThan(need) {
+		return nil
+	}
+	who := "your"
+	if payer != a.UserID {
+		who = "the client's"
+	}
+	return ordem.Errorf(ordem.EInsufficientFunds, "%s available balance does not cover the %s of %s", who, fundsPurpose(action),
+		need.StringFixed(money.Scale))
+}
+
+func fundsPurpose(action order.Action) string {
+	switch action {
+	case order.ActionAccept:
+		return "hold"
+	case order.ActionContest:
+		return "contestation fee"
+	}
+	return "cancellation penalty"
+}
+
+type acceptRequest struct {
+	// ProposalVersion names the proposal the caller accepts: it must
+	// still be the latest.
+	ProposalVersion *int `json:"proposal_version"`
+}
+
+func (s *Server) acceptInput(c *fiber.Ctx, a actionContext) (any, error) {
+	var req acceptRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	if req.ProposalVersion == nil || *req.ProposalVersion < 1 {
+		return nil, (fieldErrors{"proposal_version": "is required: the version of the proposal you accept"}).err()
+	}
+	return order.AcceptInput{Actor: a.actor, IfVersion: a.ifVersion, ProposalVersion: *req.ProposalVersion}, nil
 }
 
 type proposeRequest struct {
@@ -408,51 +561,73 @@ type proposeRequest struct {
 	Note    string     `json:"note"`
 }
 
-func (s *Server) proposeInput(c *fiber.Ctx, a order.Actor) (any, error) {
+func (s *Server) proposeInput(c *fiber.Ctx, a actionContext) (any, error) {
 	var req proposeRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return nil, err
 	}
 	f := fieldErrors{}
-	checkAmount(f, "amount", req.Amount)
-	checkText(f, "note", req.Note, false, 2000)
+	checkOrderAmount(f, "amount", req.Amount)
+	checkMultiline(f, "note", req.Note, false, 2000)
 	if req.DueDate != nil && !req.DueDate.After(s.now()) {
 		f.add("due_date", "must be in the future")
 	}
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	return order.ProposeInput{Actor: a, Amount: req.Amount.Decimal, DueDate: req.DueDate, Note: req.Note}, nil
+	return order.ProposeInput{Actor: a.actor, IfVersion: a.ifVersion, Amount: req.Amount.Decimal, DueDate: req.DueDate, Note: req.Note}, nil
 }
 
 type reasonRequest struct {
 	Reason string `json:"reason"`
 }
 
-func (s *Server) contestInput(c *fiber.Ctx, a order.Actor) (any, error) {
+func (s *Server) contestInput(c *fiber.Ctx, a actionContext) (any, error) {
 	var req reasonRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return nil, err
 	}
 	f := fieldErrors{}
-	checkText(f, "reason", req.Reason, true, 2000)
+	checkLine(f, "reason", req.Reason, true, 2000)
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	return order.ContestInput{Actor: a, Reason: req.Reason}, nil
+	return order.ContestInput{Actor: a.actor, IfVersion: a.ifVersion, Reason: req.Reason}, nil
 }
 
-func (s *Server) cancelInput(c *fiber.Ctx, a order.Actor) (any, error) {
-	var req reasonRequest
+type cancelRequest struct {
+	Reason string `json:"reason"`
+	// ExpectedPenalty is the penalty the caller agreed to pay (the order's
+	// cancel_penalty as they saw it).
+	ExpectedPenalty *Money `json:"expected_penalty"`
+}
+
+// cancelInput: a cancellation never charges a penalty the caller did not
+// agree to. Without expected_penalty the caller agreed to none (0.00),
+// unless If-Match says they saw the order's current state, whose
+// cancel_penalty it then is.
+func (s *Server) cancelInput(c *fiber.Ctx, a actionContext) (any, error) {
+	var req cancelRequest
 	if err := decodeOptionalJSON(c, &req); err != nil {
 		return nil, err
 	}
 	f := fieldErrors{}
-	checkText(f, "reason", req.Reason, a.Role == ordem.RoleAdmin, 2000)
+	checkLine(f, "reason", req.Reason, a.actor.Role == ordem.RoleAdmin, 2000)
+	if req.ExpectedPenalty != nil && req.ExpectedPenalty.IsNegative() {
+		f.add("expected_penalty", "must not be negative")
+	}
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	return order.CancelInput{Actor: a, Reason: req.Reason}, nil
+	in := order.CancelInput{Actor: a.actor, IfVersion: a.ifVersion, Reason: req.Reason}
+	switch {
+	case req.ExpectedPenalty != nil:
+		in.ExpectedPenalty = &req.ExpectedPenalty.Decimal
+	case a.ifVersion == 0:
+		zero := decimal.Zero
+		in.ExpectedPenalty = &zero
+	}
+	return in, nil
 }
 
 type resolveRequest struct {
@@ -460,7 +635,7 @@ type resolveRequest struct {
 	Reason       string `json:"reason"`
 }
 
-func (s *Server) resolveInput(c *fiber.Ctx, a order.Actor) (any, error) {
+func (s *Server) resolveInput(c *fiber.Ctx, a actionContext) (any, error) {
 	var req resolveRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return nil, err
@@ -471,14 +646,14 @@ func (s *Server) resolveInput(c *fiber.Ctx, a order.Actor) (any, error) {
 	} else if req.RefundAmount.IsNegative() {
 		f.add("refund_amount", "must not be negative")
 	}
-	checkText(f, "reason", req.Reason, true, 2000)
+	checkLine(f, "reason", req.Reason, true, 2000)
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	return order.ResolveInput{Actor: a, RefundAmount: req.RefundAmount.Decimal, Reason: req.Reason}, nil
+	return order.ResolveInput{Actor: a.actor, IfVersion: a.ifVersion, RefundAmount: req.RefundAmount.Decimal, Reason: req.Reason}, nil
 }
 
-func (s *Server) extendInput(c *fiber.Ctx, a order.Actor) (any, error) {
+func (s *Server) extendInput(c *fiber.Ctx, a actionContext) (any, error) {
 	var req struct {
 		Hours  *decimalString `json:"hours"`
 		Reason string         `json:"reason"`
@@ -492,9 +667,9 @@ func (s *Server) extendInput(c *fiber.Ctx, a order.Actor) (any, error) {
 	} else if !req.Hours.IsPositive() || req.Hours.GreaterThan(decimal.NewFromInt(720)) {
 		f.add("hours", "must be greater than 0 and at most 720")
 	}
-	checkText(f, "reason", req.Reason, true, 2000)
+	checkLine(f, "reason", req.Reason, true, 2000)
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	return order.ExtendDeadlineInput{Actor: a, Hours: req.Hours.Decimal, Reason: req.Reason}, nil
+	return order.ExtendDeadlineInput{Actor: a.actor, IfVersion: a.ifVersion, Hours: req.Hours.Decimal, Reason: req.Reason}, nil
 }

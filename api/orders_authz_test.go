@@ -66,11 +66,13 @@ func TestOrderAuthorizationMatrix(t *testing.T) {
 		{"GET", "/v1/orders/%s/events", "negotiating", nil, [6]int{200, 404, 200, 404, 200, 401}},
 		{"POST", "/v1/orders/%s/proposals", "negotiating", map[string]string{"amount": "90.00"}, [6]int{200, 404, 200, 404, 403, 401}},
 		// The client made the latest proposal, so only the provider accepts.
-		{"POST", "/v1/orders/%s/accept", "negotiating", nil, [6]int{409, 404, 200, 404, 403, 401}},
+		{"POST", "/v1/orders/%s/accept", "negotiating", map[string]int{"proposal_version": 1}, [6]int{409, 404, 200, 404, 403, 401}},
 		{"POST", "/v1/orders/%s/deliver", "in_progress", nil, [6]int{403, 404, 200, 404, 403, 401}},
 		{"POST", "/v1/orders/%s/confirm", "delivered", nil, [6]int{200, 404, 403, 404, 403, 401}},
 		{"POST", "/v1/orders/%s/contest", "delivered", reason, [6]int{200, 404, 403, 404, 403, 401}},
-		{"POST", "/v1/orders/%s/cancel", "in_progress", reason, [6]int{200, 404, 200, 404, 200, 401}},
+		// A party cancelling an order in progress agrees to its 10% penalty;
+		// an admin's cancellation costs nothing (the loop sends it a reason only).
+		{"POST", "/v1/orders/%s/cancel", "in_progress", map[string]string{"reason": "motivo", "expected_penalty": "10.00"}, [6]int{200, 404, 200, 404, 200, 401}},
 		{"POST", "/v1/admin/orders/%s/resolve", "disputed", map[string]string{"refund_amount": "10.00", "reason": "provas"}, [6]int{403, 403, 403, 403, 200, 401}},
 		{"POST", "/v1/admin/orders/%s/extend-deadline", "delivered", map[string]string{"hours": "12", "reason": "viagem"}, [6]int{403, 403, 403, 403, 200, 401}},
 	}
@@ -86,7 +88,11 @@ func TestOrderAuthorizationMatrix(t *testing.T) {
 				if want/100 == 2 && r.method == "POST" {
 					orderID = p.orderIn(t, r.state)
 				}
-				res := env.call(t, r.method, fmt.Sprintf(r.path, orderID), who[i].Token, r.body)
+				body := r.body
+				if strings.HasSuffix(r.path, "/cancel") && who[i] == p.admin {
+					body = reason // the admin's cancellation costs no penalty
+				}
+				res := env.call(t, r.method, fmt.Sprintf(r.path, orderID), who[i].Token, body)
 				require.Equal(t, want, res.Status, "%s as %s: %s", r.path, names[i], res.Body)
 				if want >= 400 {
 					require.NotEmpty(t, res.errorCode(), "error envelope")

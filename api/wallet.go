@@ -98,7 +98,9 @@ func (s *Server) mountWallet(r fiber.Router) {
 	w.Get("/transactions", s.walletTransactions)
 	w.Get("/payouts", s.listOwnPayouts)
 	w.Get("/payouts/:id", s.getOwnPayout)
-	w.Post("/payouts", requireRole(ordem.RoleProvider), s.idempotent, s.requestPayout)
+	// Any user may withdraw their available balance: a client's refunds
+	// must never be trapped (spec §8).
+	w.Post("/payouts", requireRole(ordem.RoleClient, ordem.RoleProvider), s.idempotent, s.requestPayout)
 
 	// Authenticated by its HMAC signature, not by a bearer token.
 	r.Post("/webhooks/deposits", s.depositWebhook)
@@ -447,7 +449,7 @@ func (s *Server) adminDeposit(c *fiber.Ctx) error {
 	checkAmount(f, "amount", req.Amount)
 	req.Reference = strings.TrimSpace(req.Reference)
 	checkReference(f, "reference", req.Reference, true)
-	checkText(f, "reason", req.Reason, false, 2000)
+	checkLine(f, "reason", req.Reason, false, 2000)
 	if err := f.err(); err != nil {
 		return err
 	}
@@ -640,7 +642,7 @@ func (s *Server) adminListDeposits(c *fiber.Ctx) error {
 // ---------------------------------------------------------------------------
 // Payouts
 
-// Payout is a provider's withdrawal to outside Ordem.
+// Payout is a user's withdrawal to outside Ordem.
 type Payout struct {
 	ID       string `json:"id"`
 	UserID   string `json:"user_id"`
@@ -657,7 +659,7 @@ type Payout struct {
 	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
-// PayoutResult answers a payout request: the payout and the provider's
+// PayoutResult answers a payout request: the payout and the user's
 // balances after it.
 type PayoutResult struct {
 	Payout Payout        `json:"payout"`
@@ -700,9 +702,11 @@ func payoutKey(payoutID int64, step string) string {
 	return "payout:" + strconv.FormatInt(payoutID, 10) + ":" + step
 }
 
-// requestPayout moves the provider's available balance to
+// requestPayout moves the caller's available balance to
 // platform:payouts_pending together with the payouts row, then hands the
-// payout to the gateway.
+// payout to the gateway. With an Idempotency-Key the payout carries it, so
+// a retry that takes the key over (the first attempt's process died)
+// finds the payout already made instead of making another.
 func (s *Server) requestPayout(c *fiber.Ctx) error {
 	p := caller(c)
 	var req struct {
@@ -718,15 +722,33 @@ func (s *Server) requestPayout(c *fiber.Ctx) error {
 	}
 	amount := req.Amount.Decimal
 	ctx := c.UserContext()
+	var key *string
+	if a := attemptOf(c); a != nil {
+		key = &a.key
+	}
 	var out PayoutResult
 	var row payoutRow
+	made := false
 	err := postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
 		var err error
-		row, err = s.scanPayout(tx.QueryRow(ctx, `INSERT INTO payouts (user_id, amount, status, gateway)
-			VALUES ($1, $2, 'pending', $3) RETURNING `+payoutColumns, p.ID, amount, s.Payouts.Name()))
-		if err != nil {
+		row, err = s.scanPayout(tx.QueryRow(ctx, `INSERT INTO payouts (user_id, amount, status, gateway, idempotency_key)
+			VALUES ($1, $2, 'pending', $3, $4)
+			ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING `+payoutColumns, p.ID, amount, s.Payouts.Name(), key))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Made by an earlier attempt of this request.
+			row, err = s.scanPayout(tx.QueryRow(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE user_id = $1 AND idempotency_key = $2`,
+				p.ID, key))
+			if err != nil {
+				return fmt.Errorf("read payout of an earlier attempt: %w", err)
+			}
+			out.Wallet, err = s.walletBalance(ctx, tx, p.ID)
 			return err
 		}
+		if err != nil {
+			return fmt.Errorf("insert payout: %w", err)
+		}
+		made = true
 		_, err = ledger.Post(ctx, tx, ledger.Posting{
 			IdempotencyKey: payoutKey(row.id, "request"),
 			Kind:           kindPayoutRequest,
@@ -747,6 +769,10 @@ func (s *Server) requestPayout(c *fiber.Ctx) error {
 	})
 	if err != nil {
 		return err
+	}
+	if !made {
+		out.Payout = row.Payout.forCaller(p)
+		return c.Status(fiber.StatusCreated).JSON(out)
 	}
 	// The payout is committed: a gateway that fails now leaves it pending
 	// for an admin to mark paid or failed.
@@ -792,7 +818,7 @@ func (s *Server) decidePayout(outcome string) fiber.Handler {
 			return err
 		}
 		f := fieldErrors{}
-		checkText(f, "reason", req.Reason, outcome == payoutFailed, 2000)
+		checkLine(f, "reason", req.Reason, outcome == payoutFailed, 2000)
 		checkReference(f, "gateway_ref", req.GatewayRef, false)
 		if outcome == payoutFailed && req.GatewayRef != "" {
 			f.add("gateway_ref", "is only for paid payouts")
@@ -809,6 +835,12 @@ func (s *Server) decidePayout(outcome string) fiber.Handler {
 			}
 			if err != nil {
 				return err
+			}
+			if a := attemptOf(c); a != nil && a.takenOver && cur.Status == outcome {
+				// This request's own earlier attempt decided it and died
+				// before answering: its answer is the payout as it stands.
+				row = cur
+				return nil
 			}
 			if cur.Status != payoutPending {
 				return ordem.Errorf(ordem.EInvalidTransition, "payout %d is already %s", payoutID, cur.Status)

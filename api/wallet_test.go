@@ -454,8 +454,9 @@ func TestPayoutPaidAndFailed(t *testing.T) {
 	pendingBefore := platformBalance(t, ledger.PayoutsPendingAccount)
 	worldBefore := platformBalance(t, ledger.WorldAccount)
 
-	// Only providers request payouts.
-	res := env.call(t, "POST", "/v1/wallet/payouts", client.Token, map[string]string{"amount": "10.00"})
+	// Admins have no wallet to withdraw from; clients and providers do
+	// (TestClientWithdrawal).
+	res := env.call(t, "POST", "/v1/wallet/payouts", env.admin.Token, map[string]string{"amount": "10.00"})
 	require.Equal(t, 403, res.Status)
 	require.Equal(t, "forbidden", res.errorCode())
 	require.Equal(t, 401, env.call(t, "POST", "/v1/wallet/payouts", "", map[string]string{"amount": "10.00"}).Status)
@@ -703,5 +704,30 @@ func TestWalletJSONShapes(t *testing.T) {
 	require.IsType(t, "", raw["payout"]["user_id"])
 	require.Equal(t, "10.00", raw["wallet"]["available"])
 	require.Equal(t, "0.00", raw["wallet"]["blocked"])
+	env.requireLedgerClean(t)
+}
+
+// Ensure a client withdraws their available balance (a refund must never be
+// trapped) through the same payout flow as providers.
+func TestClientWithdrawal(t *testing.T) {
+	skipShort(t)
+	client := env.newUser(t, "client")
+	deposit(t, client, "80.00")
+	pendingBefore := platformBalance(t, ledger.PayoutsPendingAccount)
+	worldBefore := platformBalance(t, ledger.WorldAccount)
+	res := env.call(t, "POST", "/v1/wallet/payouts", client.Token, map[string]string{"amount": "80.01"})
+	require.Equal(t, 402, res.Status, string(res.Body))
+	res = env.call(t, "POST", "/v1/wallet/payouts", client.Token, map[string]string{"amount": "80.00"})
+	require.Equal(t, 201, res.Status, string(res.Body))
+	var out api.PayoutResult
+	res.json(t, &out)
+	require.Equal(t, "pending", out.Payout.Status)
+	require.Equal(t, "0.00", out.Wallet.Available.StringFixed(2))
+	requireDelta(t, ledger.PayoutsPendingAccount, pendingBefore, "80.00")
+	res = env.call(t, "POST", "/v1/admin/payouts/"+out.Payout.ID+"/mark-paid", env.admin.Token, map[string]string{"gateway_ref": "E2E-1"})
+	require.Equal(t, 200, res.Status, string(res.Body))
+	requireDelta(t, ledger.PayoutsPendingAccount, pendingBefore, "0")
+	requireDelta(t, ledger.WorldAccount, worldBefore, "80.00")
+	require.Equal(t, "0.00/0.00", env.wallet(t, client))
 	env.requireLedgerClean(t)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,12 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/ordem/ordem"
@@ -72,13 +68,13 @@ func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 }
 
-func newIT(t *testing.T) *it {
+func newIT(t *testing.T, opts ...temporaltest.TestServerOption) *it {
 	t.Helper()
 	// The fixture first: its database is dropped after the server stops.
 	f := ordertest.New(t)
 	store := newEvidenceStore(t)
-	ts := temporaltest.NewServer(temporaltest.WithT(t),
-		temporaltest.WithBaseClientOptions(client.Options{Logger: quietLogger()}))
+	ts := temporaltest.NewServer(append([]temporaltest.TestServerOption{temporaltest.WithT(t),
+		temporaltest.WithBaseClientOptions(client.Options{Logger: quietLogger()})}, opts...)...)
 	c := ts.GetDefaultClient()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -337,17 +333,7 @@ func (e *it) replayAndRecord(t testing.TB, id int64, name string) *historypb.His
 	h := e.history(t, id)
 	last := h.Events[len(h.Events)-1].GetEventType()
 	require.Equal(t, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, last, "order %d ended", id)
-	r := sdkworker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(order.Workflow, workflow.RegisterOptions{Name: order.WorkflowName})
-	require.NoError(t, r.ReplayWorkflowHistory(quietLogger(), h), "replay %s", name)
-	if recordHistories {
-		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
-		require.NoError(t, err)
-		path := filepath.Join("..", "workflows", "order", "testdata", name+".json")
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
-		t.Logf("recorded %s (%d events)", path, len(h.Events))
-	}
+	replayAndRecordRun(t, h, name)
 	return h
 }
 

@@ -196,11 +196,12 @@ func (d *devStack) register(role string) (devUser, string) {
 }
 
 type devOrder struct {
-	ID            string `json:"id"`
-	Status        string `json:"status"`
-	Amount        string `json:"amount"`
-	AutoConfirmed bool   `json:"auto_confirmed"`
-	EvidenceCount int    `json:"evidence_count"`
+	ID              string `json:"id"`
+	Status          string `json:"status"`
+	ProposalVersion int    `json:"proposal_version"`
+	Amount          string `json:"amount"`
+	AutoConfirmed   bool   `json:"auto_confirmed"`
+	EvidenceCount   int    `json:"evidence_count"`
 }
 
 func (d *devStack) order(u devUser, id string) devOrder {
@@ -215,6 +216,10 @@ func (d *devStack) act(u devUser, id, action string, body any) {
 	path := "/v1/orders/" + id + "/" + action
 	if action == "resolve" {
 		path = "/v1/admin/orders/" + id + "/resolve"
+	}
+	if action == "accept" && body == nil {
+		// Accept names the proposal the caller sees, as the console does.
+		body = map[string]int{"proposal_version": d.order(u, id).ProposalVersion}
 	}
 	d.call("POST", path, u.Token, body, 200, nil)
 }

@@ -110,6 +110,16 @@ var (
 	ErrInsufficientFunds   = ordem.Errorf(ordem.EInsufficientFunds, "insufficient funds")
 )
 
+// ErrInvalidPosting is a posting no caller should ever build (legs that
+// do not sum to zero, an amount out of bounds, no key). It is a bug, not a
+// refusal the user can act on: deliberately not an *ordem.Error, so the
+// API answers it as internal and its message never reaches a client.
+var ErrInvalidPosting = errors.New("ledger: invalid posting")
+
+func invalidPosting(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidPosting, fmt.Sprintf(format, args...))
+}
+
 // InsufficientFundsError names the account that would have gone negative.
 type InsufficientFundsError struct{ Account string }
 
@@ -132,13 +142,13 @@ type Tx interface {
 // that identifies the request.
 func (p Posting) normalize() ([]Leg, []byte, error) {
 	if p.IdempotencyKey == "" || len(p.IdempotencyKey) > 200 {
-		return nil, nil, ordem.Errorf(ordem.EInvalid, "posting needs an idempotency key of 1 to 200 characters")
+		return nil, nil, invalidPosting("posting needs an idempotency key of 1 to 200 characters")
 	}
 	if p.Kind == "" {
-		return nil, nil, ordem.Errorf(ordem.EInvalid, "posting needs a kind")
+		return nil, nil, invalidPosting("posting needs a kind")
 	}
 	if len(p.Legs) < 2 {
-		return nil, nil, ordem.Errorf(ordem.EInvalid, "posting needs at least two legs")
+		return nil, nil, invalidPosting("posting needs at least two legs")
 	}
 	legs := make([]Leg, len(p.Legs))
 	copy(legs, p.Legs)
@@ -149,18 +159,18 @@ func (p Posting) normalize() ([]Leg, []byte, error) {
 	sum := decimal.Zero
 	for i, l := range legs {
 		if l.Account == "" {
-			return nil, nil, ordem.Errorf(ordem.EInvalid, "posting leg without an account")
+			return nil, nil, invalidPosting("posting leg without an account")
 		}
 		if i > 0 && legs[i-1].Account == l.Account {
-			return nil, nil, ordem.Errorf(ordem.EInvalid, "account %s appears twice in one posting", l.Account)
+			return nil, nil, invalidPosting("account %s appears twice in one posting", l.Account)
 		}
 		if l.Amount.IsZero() || !money.HasCents(l.Amount) || l.Amount.Abs().GreaterThan(money.MaxAmount) {
-			return nil, nil, ordem.Errorf(ordem.EInvalid, "leg on %s has invalid amount %s", l.Account, l.Amount)
+			return nil, nil, invalidPosting("leg on %s has invalid amount %s", l.Account, l.Amount)
 		}
 		sum = sum.Add(l.Amount)
 	}
 	if !sum.IsZero() {
-		return nil, nil, ordem.Errorf(ordem.EInvalid, "posting legs sum to %s, not zero", sum.StringFixed(money.Scale))
+		return nil, nil, invalidPosting("posting legs sum to %s, not zero", sum.StringFixed(money.Scale))
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "kind=%s\norder=%d\n", p.Kind, p.OrderID)
@@ -265,7 +275,7 @@ func post(ctx context.Context, tx Tx, p Posting) (Result, error) {
 func legError(account string, err error) error {
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return ordem.Errorf(ordem.EInvalid, "ledger account %s does not exist", account)
+		return invalidPosting("account %s does not exist", account)
 	case isConstraint(err, "ledger_accounts_non_negative"):
 		return &InsufficientFundsError{Account: account}
 	default:

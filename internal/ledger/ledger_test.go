@@ -117,7 +117,8 @@ func TestPost(t *testing.T) {
 				{Account: ledger.UserAccount(u, ledger.Available), Amount: d("10.01")},
 			},
 		})
-		require.Equal(t, ordem.EInvalid, ordem.ErrorCode(err))
+		require.ErrorIs(t, err, ledger.ErrInvalidPosting)
+		require.Equal(t, ordem.EInternal, ordem.ErrorCode(err), "a malformed posting is a bug, never a client's refusal")
 		var n int
 		require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM ledger_transactions`).Scan(&n))
 		require.Zero(t, n)
@@ -135,7 +136,7 @@ func TestPost(t *testing.T) {
 			"same account":  {IdempotencyKey: "k", Kind: "x", Legs: []ledger.Leg{{a, d("1")}, {a, d("-1")}}},
 		} {
 			_, err := ledger.Post(ctx, tx, p)
-			require.Equal(t, ordem.EInvalid, ordem.ErrorCode(err), name)
+			require.ErrorIs(t, err, ledger.ErrInvalidPosting, name)
 		}
 	})
 
@@ -145,7 +146,7 @@ func TestPost(t *testing.T) {
 				Legs: []ledger.Leg{{"user:999999:available", d("1")}, {ledger.WorldAccount, d("-1")}}})
 			return err
 		})
-		require.Equal(t, ordem.EInvalid, ordem.ErrorCode(err))
+		require.ErrorIs(t, err, ledger.ErrInvalidPosting)
 	})
 }
 

@@ -17,6 +17,12 @@ var (
 	// MaxAmount bounds a single amount well inside NUMERIC(20,2), so sums
 	// of many amounts can never overflow a column.
 	MaxAmount = decimal.RequireFromString("999999999999.99")
+	// MaxOrderAmount bounds an order's amount (and the contestation fee):
+	// the largest leg any transition of an order posts is the amount plus
+	// the contestation fee (a ruling, an admin cancel of a dispute) or the
+	// amount plus a penalty of at most 100% (a provider's cancellation),
+	// so with both at most half of MaxAmount every leg fits.
+	MaxOrderAmount = decimal.RequireFromString("499999999999.99")
 )
 
 // Round rounds half-up to the cent. Amounts here are never negative, where
@@ -36,6 +42,18 @@ func ValidateAmount(d decimal.Decimal) error {
 		return fmt.Errorf("amount must have at most two decimal places")
 	case d.GreaterThan(MaxAmount):
 		return fmt.Errorf("amount must not exceed %s", MaxAmount.StringFixed(Scale))
+	}
+	return nil
+}
+
+// ValidateOrderAmount checks an order's amount: ValidateAmount, and at most
+// MaxOrderAmount.
+func ValidateOrderAmount(d decimal.Decimal) error {
+	if err := ValidateAmount(d); err != nil {
+		return err
+	}
+	if d.GreaterThan(MaxOrderAmount) {
+		return fmt.Errorf("amount must not exceed %s", MaxOrderAmount.StringFixed(Scale))
 	}
 	return nil
 }

@@ -160,6 +160,15 @@ func (f *Fixture) Order(t testing.TB, id int64) OrderRow {
 	return r
 }
 
+// OrderVersion reads the order's version (its committed transitions) from
+// the read model.
+func (f *Fixture) OrderVersion(t testing.TB, id int64) int {
+	t.Helper()
+	var v int
+	require.NoError(t, f.Pool.QueryRow(context.Background(), `SELECT version FROM orders WHERE id = $1`, id).Scan(&v))
+	return v
+}
+
 // Events returns the order's timeline as "action:from>to" (refused events
 // end in "!refused").
 func (f *Fixture) Events(t testing.TB, id int64) []string {

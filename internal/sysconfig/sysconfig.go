@@ -55,9 +55,12 @@ func percentage(d decimal.Decimal) error {
 	return money.ValidatePercentage(d)
 }
 
+// cents is the contestation fee: held on top of an order's amount, so it
+// is bounded like one (money.MaxOrderAmount).
 func cents(d decimal.Decimal) error {
-	if d.IsNegative() || !money.HasCents(d) || d.GreaterThan(money.MaxAmount) {
-		return fmt.Errorf("must be an amount of zero or more with at most two decimal places")
+	if d.IsNegative() || !money.HasCents(d) || d.GreaterThan(money.MaxOrderAmount) {
+		return fmt.Errorf("must be an amount of zero or more with at most two decimal places, at most %s",
+			money.MaxOrderAmount.StringFixed(money.Scale))
 	}
 	return nil
 }

@@ -41,12 +41,14 @@ function toError(status, body) {
 }
 
 // api calls method path with an optional JSON body. opts.idempotent adds
-// an Idempotency-Key (POSTs that create or move money).
+// an Idempotency-Key (POSTs that create or move money); opts.ifMatch an
+// If-Match with the version of the order the user saw.
 export async function api(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json' };
   if (session) headers.Authorization = 'Bearer ' + session.token;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (opts.idempotent) headers['Idempotency-Key'] = opts.key || newKey();
+  if (opts.ifMatch) headers['If-Match'] = '"' + opts.ifMatch + '"';
   let res;
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });

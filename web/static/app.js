@@ -284,28 +284,27 @@ function newOrderView() {
 
 async function walletView() {
   const isProvider = role() === 'provider';
+  // Clients and providers alike withdraw their available balance.
   const [w, tx, payouts] = await Promise.all([api('GET', '/v1/wallet'), api('GET', '/v1/wallet/transactions?limit=100'),
-    isProvider ? api('GET', '/v1/wallet/payouts?limit=100') : null]);
+    api('GET', '/v1/wallet/payouts?limit=100')]);
   const rows = tx.items.map((e) => h('tr', {}, h('td', {}, fmtDate(e.created_at)), h('td', {}, t('wallet.' + e.account)),
     h('td', {}, t('kind.' + e.kind)), h('td', {}, e.order_id ? h('a', { href: '/orders/' + e.order_id }, '#' + e.order_id) : ''),
     h('td', { class: 'num ' + (e.amount.startsWith('-') ? 'neg' : 'pos') }, fmtMoney(e.amount)),
     h('td', { class: 'num' }, fmtMoney(e.balance_after))));
-  const parts = [h('h1', {}, t(isProvider ? 'nav.earnings' : 'nav.wallet')), balances(w)];
-  if (isProvider) {
-    const f = h('form', { class: 'card inline', id: 'payout-form', novalidate: true }, h('h2', {}, t('payout.request')),
-      field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, value: money.format(w.available, getLang(), state.meta.currency).replace(/[^\d.,]/g, '') })),
-      errorBox(), h('button', { type: 'submit' }, t('payout.request')));
-    onSubmit(f, async (d) => {
-      const amount = money.parseInput(d.get('amount'), getLang());
-      if (!amount) throw new Error(t('err.amount'));
-      await api('POST', '/v1/wallet/payouts', { amount }, { idempotent: true });
-      announce(t('payout.requested'));
-      render();
-    });
-    parts.push(f, h('section', { class: 'card' }, h('h2', {}, t('payout.list')),
+  const f = h('form', { class: 'card inline', id: 'payout-form', novalidate: true }, h('h2', {}, t('payout.request')),
+    field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, value: money.format(w.available, getLang(), state.meta.currency).replace(/[^\d.,]/g, '') })),
+    errorBox(), h('button', { type: 'submit' }, t('payout.request')));
+  onSubmit(f, async (d) => {
+    const amount = money.parseInput(d.get('amount'), getLang());
+    if (!amount) throw new Error(t('err.amount'));
+    await api('POST', '/v1/wallet/payouts', { amount }, { idempotent: true });
+    announce(t('payout.requested'));
+    render();
+  });
+  const parts = [h('h1', {}, t(isProvider ? 'nav.earnings' : 'nav.wallet')), balances(w), f,
+    h('section', { class: 'card' }, h('h2', {}, t('payout.list')),
       table([t('common.date'), t('common.amount'), t('common.status')], payouts.items.map((p) => h('tr', {},
-        h('td', {}, fmtDate(p.created_at)), h('td', { class: 'num' }, fmtMoney(p.amount)), h('td', {}, t('payout.' + p.status)))))));
-  }
+        h('td', {}, fmtDate(p.created_at)), h('td', { class: 'num' }, fmtMoney(p.amount)), h('td', {}, t('payout.' + p.status))))))];
   parts.push(h('section', { class: 'card' }, h('h2', {}, t('wallet.statement')),
     table([t('common.date'), t('wallet.account'), t('wallet.kind'), t('common.id'), t('common.amount'), t('wallet.balanceAfter')], rows)));
   return h('section', { id: 'wallet' }, parts);

@@ -90,6 +90,10 @@ const pt = {
   'apiErr.idempotency_conflict': 'Conflito com um envio anterior; tente de novo.',
   'apiErr.too_large': 'Grande demais.', 'apiErr.validation_failed': 'Dados ou arquivo recusados.',
   'apiErr.rate_limited': 'Muitas tentativas; aguarde um pouco.', 'apiErr.internal': 'Erro no servidor; tente de novo.',
+  'apiErr.precondition_failed': 'O pedido mudou desde que você o abriu; recarregue e confira.',
+  'apiErr.proposal_changed': 'A proposta mudou; recarregue e confira a nova antes de aceitar.',
+  'apiErr.penalty_changed': 'A multa de cancelamento mudou; recarregue e confira antes de cancelar.',
+  'apiErr.unavailable': 'Serviço temporariamente indisponível; tente de novo em instantes.',
   'apiErr.detail': '{head} (detalhe: {detail})',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
 };

@@ -21,7 +21,8 @@ export async function orderView(id, nav) {
     const path = action === 'resolve' || action === 'extend_deadline'
       ? '/v1/admin/orders/' + o.id + '/' + action.replace('_', '-')
       : '/v1/orders/' + o.id + '/' + (action === 'propose' ? 'proposals' : action);
-    return api('POST', path, body, { idempotent: true });
+    // If-Match: the action applies to the order as shown, or is refused.
+    return api('POST', path, body, { idempotent: true, ifMatch: o.version });
   };
   const doneKey = (action) => 'action.' + action;
 
@@ -30,7 +31,9 @@ export async function orderView(id, nav) {
     const f = h('form', { class: 'card action', 'data-action': action, novalidate: true },
       h('h3', {}, t('action.' + action)), hint ? h('p', {}, hint) : null, errorBox(),
       h('button', { type: 'submit', id: 'do-' + action }, t('action.' + action)));
-    return onSubmit(f, async () => { await post(action); after(doneKey(action)); });
+    // Accept names the proposal shown; the other actions take no fields.
+    const body = action === 'accept' ? { proposal_version: o.proposal_version } : undefined;
+    return onSubmit(f, async () => { await post(action, body); after(doneKey(action)); });
   };
 
   if (allowed.includes('accept')) {
@@ -57,7 +60,7 @@ export async function orderView(id, nav) {
   if (allowed.includes('contest')) {
     const f = h('form', { class: 'card action', 'data-action': 'contest', novalidate: true }, h('h3', {}, t('action.contest')),
       h('p', {}, t('contest.hint', { fee: fmtMoney(o.terms.contestation_fee) })),
-      field(t('common.reason'), h('textarea', { name: 'reason', id: 'contest-reason', rows: 3, required: true, maxlength: 2000 })),
+      field(t('common.reason'), h('input', { name: 'reason', id: 'contest-reason', required: true, maxlength: 2000 })),
       errorBox(), h('button', { type: 'submit', id: 'do-contest', class: 'danger' }, t('contest.send')));
     panels.push(onSubmit(f, async (d) => { await post('contest', { reason: d.get('reason') }); after('action.contest'); }));
   }
@@ -128,7 +131,11 @@ function cancelForm(o, me, post, after) {
   const f = h('form', { class: 'card action', 'data-action': 'cancel', novalidate: true }, h('h3', {}, t('action.cancel')),
     h('p', { id: 'cancel-penalty' }, free ? t('cancel.free') : t('cancel.penalty', { penalty: fmtMoney(penalty) })),
     open, confirmStep, errorBox());
-  return onSubmit(f, async (d) => { await post('cancel', { reason: d.get('reason') }); after('action.cancel'); });
+  // The penalty shown is the penalty agreed to: a different one is refused.
+  return onSubmit(f, async (d) => {
+    await post('cancel', { reason: d.get('reason'), expected_penalty: penalty });
+    after('action.cancel');
+  });
 }
 
 function resolveForm(o, post, after) {

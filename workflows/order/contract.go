@@ -83,6 +83,26 @@ const (
 	MaxExtensions = 5
 )
 
+// Limits on what one actor can make an order do that changes nothing.
+// An update refused by its validator costs no history, but one that is
+// accepted and then refused (by the re-check under the transition lock or
+// by its activity, e.g. insufficient funds) is an event-writing, counted
+// update: Temporal allows 2,000 per run. These bounds keep any party from
+// pushing an order towards that limit; continue-as-new (when the server
+// suggests it) resets the run's counts for whatever is left.
+const (
+	// MaxInFlightPerActor is how many of one actor's updates may be
+	// accepted and still running at once.
+	MaxInFlightPerActor = 2
+	// FreeRefusals is how many accepted-then-refused actions an actor may
+	// have before each further attempt has to wait for a cooldown.
+	FreeRefusals = 5
+	// RefusalCooldown is the first cooldown; it doubles with every further
+	// refusal up to MaxRefusalCooldown.
+	RefusalCooldown    = time.Minute
+	MaxRefusalCooldown = 24 * time.Hour
+)
+
 // Actor is who asks for an action.
 type Actor struct {
 	UserID int64      `json:"user_id"`
@@ -119,6 +139,38 @@ type Input struct {
 	Description string          `json:"description"`
 	Amount      decimal.Decimal `json:"amount"`
 	DueDate     *time.Time      `json:"due_date,omitempty"`
+	// Continued is set when a run continues as new: the order's state and
+	// the workflow's own bookkeeping, carried over whole.
+	Continued *Continuation `json:"continued,omitempty"`
+}
+
+// Continuation is what one run hands the next when the order continues as
+// new (the server suggests it when a run's history or update count grows
+// large): everything the next run needs to go on exactly where this one
+// stopped.
+type Continuation struct {
+	State State `json:"state"`
+	// RemindedFor is the deadline whose confirmation reminder was handled.
+	RemindedFor time.Time `json:"reminded_for"`
+	// SLAReminded is set once the dispute-SLA reminder was handled.
+	SLAReminded bool `json:"sla_reminded"`
+	// SignalRefusals numbers the refused signals recorded so far (their
+	// step keys must stay unique across runs).
+	SignalRefusals int `json:"signal_refusals"`
+	// SystemFailures counts consecutive failed timer transitions.
+	SystemFailures int `json:"system_failures"`
+	// Actors is each actor's refusal record per action ("client:7:contest"),
+	// so a new run does not hand anyone a fresh budget.
+	Actors map[string]ActorRecord `json:"actors,omitempty"`
+	// Runs counts the runs before this one.
+	Runs int `json:"runs"`
+}
+
+// ActorRecord is what the workflow remembers about one actor's refused
+// actions.
+type ActorRecord struct {
+	Refused       int       `json:"refused"`
+	LastRefusedAt time.Time `json:"last_refused_at"`
 }
 
 // Outcome is where the order's money went, filled as it moves.
@@ -169,50 +221,72 @@ type State struct {
 	Extensions      int             `json:"extensions"`
 	ClosedAt        *time.Time      `json:"closed_at,omitempty"`
 	Outcome         Outcome         `json:"outcome"`
+	// Version counts the order's committed transitions (1 at creation):
+	// the API's ETag, which If-Match preconditions compare against.
+	Version int `json:"version"`
 }
 
 // Inputs of the updates and signals. Each carries the actor; the API fills
 // it from the authenticated user, operators fill it by hand.
 
+// Every action input may carry IfVersion: when non-zero the action is
+// refused with precondition_failed unless the order is still at that
+// version (State.Version), so nobody acts on a state they did not see.
+
 // ProposeInput is a new proposal (amount, due date, note).
 type ProposeInput struct {
-	Actor   Actor           `json:"actor"`
-	Amount  decimal.Decimal `json:"amount"`
-	DueDate *time.Time      `json:"due_date,omitempty"`
-	Note    string          `json:"note,omitempty"`
+	Actor     Actor           `json:"actor"`
+	IfVersion int             `json:"if_version,omitempty"`
+	Amount    decimal.Decimal `json:"amount"`
+	DueDate   *time.Time      `json:"due_date,omitempty"`
+	Note      string          `json:"note,omitempty"`
 }
 
-// AcceptInput accepts the latest proposal.
+// AcceptInput accepts the latest proposal. ProposalVersion names the
+// proposal the actor saw; when non-zero (the API always sends it) the
+// accept is refused with proposal_changed unless it is still the latest,
+// so a counter-proposal that lands first is never held by mistake.
 type AcceptInput struct {
-	Actor Actor `json:"actor"`
+	Actor           Actor `json:"actor"`
+	IfVersion       int   `json:"if_version,omitempty"`
+	ProposalVersion int   `json:"proposal_version,omitempty"`
 }
 
 // DeliverInput marks the work delivered.
 type DeliverInput struct {
-	Actor Actor `json:"actor"`
+	Actor     Actor `json:"actor"`
+	IfVersion int   `json:"if_version,omitempty"`
 }
 
 // CancelInput cancels the order; admins must give a reason.
+// ExpectedPenalty is the penalty the actor agreed to pay; when set (the
+// API always sets it) the cancellation is refused with penalty_changed if
+// cancelling now would cost anything else.
 type CancelInput struct {
-	Actor  Actor  `json:"actor"`
-	Reason string `json:"reason,omitempty"`
+	Actor           Actor            `json:"actor"`
+	IfVersion       int              `json:"if_version,omitempty"`
+	Reason          string           `json:"reason,omitempty"`
+	ExpectedPenalty *decimal.Decimal `json:"expected_penalty,omitempty"`
 }
 
 // ConfirmInput confirms a delivery.
 type ConfirmInput struct {
-	Actor Actor `json:"actor"`
+	Actor     Actor `json:"actor"`
+	IfVersion int   `json:"if_version,omitempty"`
 }
 
 // ContestInput contests a delivery.
 type ContestInput struct {
-	Actor  Actor  `json:"actor"`
-	Reason string `json:"reason"`
+	Actor     Actor  `json:"actor"`
+	IfVersion int    `json:"if_version,omitempty"`
+	Reason    string `json:"reason"`
 }
 
 // AddEvidenceInput attaches an uploaded file to a dispute. The API has
 // already stored the bytes under StagingKey and checked them.
 type AddEvidenceInput struct {
 	Actor       Actor  `json:"actor"`
+	IfVersion   int    `json:"if_version,omitempty"`
 	EvidenceID  string `json:"evidence_id"`
 	StagingKey  string `json:"staging_key"`
 	FileName    string `json:"file_name"`
@@ -231,15 +305,17 @@ func EvidenceObjectKey(orderID int64, evidenceID, ext string) string {
 // ResolveInput is an admin ruling on a dispute.
 type ResolveInput struct {
 	Actor        Actor           `json:"actor"`
+	IfVersion    int             `json:"if_version,omitempty"`
 	RefundAmount decimal.Decimal `json:"refund_amount"`
 	Reason       string          `json:"reason"`
 }
 
 // ExtendDeadlineInput moves a delivered order's confirmation deadline.
 type ExtendDeadlineInput struct {
-	Actor  Actor           `json:"actor"`
-	Hours  decimal.Decimal `json:"hours"`
-	Reason string          `json:"reason"`
+	Actor     Actor           `json:"actor"`
+	IfVersion int             `json:"if_version,omitempty"`
+	Hours     decimal.Decimal `json:"hours"`
+	Reason    string          `json:"reason"`
 }
 
 // UpdateAwaitCreated is an update that returns once the order's row exists

@@ -124,17 +124,22 @@ func (h *harness) updateWithID(label, updateID string, after time.Duration, acti
 	o := &outcome{}
 	h.outcomes[label] = o
 	h.env.RegisterDelayedCallback(func() {
-		h.env.UpdateWorkflow(string(action), updateID, &testsuite.TestUpdateCallback{
-			OnAccept: func() {},
-			OnReject: func(err error) { o.err, o.rejected, o.done = err, true, true },
-			OnComplete: func(v interface{}, err error) {
-				o.err, o.done = err, true
-				if err == nil {
-					o.state = v.(order.State)
-				}
-			},
-		}, arg)
+		h.env.UpdateWorkflow(string(action), updateID, updateCallback(o), arg)
 	}, after)
+}
+
+// updateCallback records an update's outcome in o.
+func updateCallback(o *outcome) *testsuite.TestUpdateCallback {
+	return &testsuite.TestUpdateCallback{
+		OnAccept: func() {},
+		OnReject: func(err error) { o.err, o.rejected, o.done = err, true, true },
+		OnComplete: func(v interface{}, err error) {
+			o.err, o.done = err, true
+			if err == nil {
+				o.state = v.(order.State)
+			}
+		},
+	}
 }
 
 // signal schedules a signal at offset after the start.

@@ -15,12 +15,15 @@ import (
 	"github.com/ordem/ordem/workflows/order"
 )
 
-// recordedPaths are the histories the integration test records (run
-// `ORDEM_RECORD_HISTORIES=1 go test ./worker/ -run Integration`); each
-// must stay replayable by the current workflow code.
+// recordedPaths are the histories the integration tests record (run
+// `ORDEM_RECORD_HISTORIES=1 go test ./worker/ -run 'Integration|ContinueAsNew'`);
+// each must stay replayable by the current workflow code.
 var recordedPaths = []string{
 	"confirmed", "auto_confirmed", "contested_resolved", "cancelled_in_progress", "expired",
 	"signals", "worst_case",
+	// An order that continued as new (the server suggested it): its
+	// first run, ending in ContinuedAsNew, and the run that completed it.
+	"continued_as_new", "continued_completed",
 }
 
 // TestReplay replays every recorded history in testdata/ against the

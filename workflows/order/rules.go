@@ -30,11 +30,34 @@ func RefusalCode(err error) string {
 	if errors.As(err, &appErr) {
 		switch appErr.Type() {
 		case ordem.EInvalidTransition, ordem.EForbidden, ordem.EValidation, ordem.EInsufficientFunds,
-			ordem.EIdempotencyConflict, ordem.ENotFound, ordem.EInvalid:
+			ordem.EIdempotencyConflict, ordem.ENotFound, ordem.EInvalid, ordem.EPreconditionFailed,
+			ordem.EProposalChanged, ordem.EPenaltyChanged, ordem.ERateLimited, ordem.EUnavailable:
 			return appErr.Type()
 		}
 	}
 	return ""
+}
+
+// retryLater refuses for now, telling the caller when to try again: the
+// second detail of the error carries the wait in whole seconds.
+func retryLater(code string, wait time.Duration, format string, args ...any) error {
+	secs := max(1, int((wait+time.Second-1)/time.Second))
+	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), code,
+		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{map[string]string(nil), secs}})
+}
+
+// RetryAfter returns the wait a refusal asks for (see retryLater), or 0.
+func RetryAfter(err error) time.Duration {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.HasDetails() {
+		return 0
+	}
+	var fields map[string]string
+	var secs int
+	if appErr.Details(&fields, &secs) != nil {
+		return 0
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // maxText bounds free-text fields (notes, reasons, descriptions).
@@ -145,6 +168,88 @@ func (s *State) Permit(action Action, a Actor, now time.Time) error {
 	return nil
 }
 
+// CancelTerms is the money a cancellation moves.
+type CancelTerms struct {
+	// Release is the escrow returned from the client's blocked balance
+	// (amount plus any contestation fee held); zero before acceptance.
+	Release decimal.Decimal
+	// Penalty is what the cancelling party pays the other one.
+	Penalty decimal.Decimal
+	// PenaltyFromProvider is true when the provider pays the penalty.
+	PenaltyFromProvider bool
+}
+
+// CancelTerms is what a cancellation by a at now would move (spec §3):
+// once funds are held the escrow goes back to the client; a client or
+// provider cancelling an order in progress pays the penalty to the other
+// party, except a client whose provider missed the agreed due date.
+func (s *State) CancelTerms(a Actor, now time.Time) CancelTerms {
+	t := CancelTerms{Release: decimal.Zero, Penalty: decimal.Zero}
+	if s.Status != StatusNegotiating {
+		t.Release = s.Amount.Add(s.ContestFeeHeld)
+	}
+	if s.Status == StatusInProgress && a.Role != ordem.RoleAdmin {
+		t.Penalty = money.Percent(s.Amount, s.Terms.CancellationFeePercentage)
+		t.PenaltyFromProvider = a.Role == ordem.RoleProvider
+		if !t.PenaltyFromProvider && s.DueDate != nil && now.After(*s.DueDate) {
+			t.Penalty = decimal.Zero
+		}
+	}
+	return t
+}
+
+// FundsNeeded is the available balance an action by a at now needs, and
+// whose it is: the hold on accept (the client's, whoever accepts), the
+// contestation fee on contest, the penalty on a provider's cancellation.
+// The activity is the authority; the API checks this first so a request
+// that cannot be paid is refused without touching the order.
+func (s *State) FundsNeeded(action Action, a Actor, now time.Time) (userID int64, amount decimal.Decimal) {
+	switch action {
+	case ActionAccept:
+		return s.ClientID, s.Amount
+	case ActionContest:
+		return s.ClientID, s.Terms.ContestationFee
+	case ActionCancel:
+		if t := s.CancelTerms(a, now); t.PenaltyFromProvider {
+			return s.ProviderID, t.Penalty
+		}
+	}
+	return 0, decimal.Zero
+}
+
+// checkVersion refuses an action whose If-Match version is not the
+// order's (0: no precondition).
+func (s *State) checkVersion(ifVersion int) error {
+	if ifVersion != 0 && ifVersion != s.Version {
+		return Refusal(ordem.EPreconditionFailed, "the order changed: it is at version %d, not %d; reload it and try again",
+			s.Version, ifVersion)
+	}
+	return nil
+}
+
+// checkProposal refuses an accept of a proposal that is no longer the
+// latest (0: the latest, whatever it is — operators' signals).
+func (s *State) checkProposal(version int) error {
+	if version != 0 && version != s.ProposalVersion {
+		return Refusal(ordem.EProposalChanged, "proposal %d is no longer the latest: proposal %d is %s; review it before accepting",
+			version, s.ProposalVersion, s.Amount.StringFixed(money.Scale))
+	}
+	return nil
+}
+
+// checkPenalty refuses a cancellation whose penalty is not the one the
+// actor agreed to (nil: no expectation — operators' signals).
+func (s *State) checkPenalty(a Actor, expected *decimal.Decimal, now time.Time) error {
+	if expected == nil {
+		return nil
+	}
+	if p := s.CancelTerms(a, now).Penalty; !p.Equal(*expected) {
+		return Refusal(ordem.EPenaltyChanged, "cancelling now costs a penalty of %s, not %s; review it before cancelling",
+			p.StringFixed(money.Scale), expected.StringFixed(money.Scale))
+	}
+	return nil
+}
+
 // AllowedActions lists what actor may do now; the API shows it so
 // frontends offer only actions that would be accepted.
 func (s *State) AllowedActions(a Actor, now time.Time) []Action {
@@ -177,7 +282,7 @@ func checkText(field, v string, required bool) error {
 
 // Validate checks the proposal's fields.
 func (in ProposeInput) Validate(now time.Time) error {
-	if err := money.ValidateAmount(in.Amount); err != nil {
+	if err := money.ValidateOrderAmount(in.Amount); err != nil {
 		return invalid("amount", "%s", err)
 	}
 	if in.DueDate != nil && !in.DueDate.After(now) {

@@ -3,6 +3,8 @@ package order
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -34,15 +36,17 @@ func Workflow(ctx workflow.Context, in Input) (State, error) {
 		return State{}, err
 	}
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
-	if err := w.create(ctx); err != nil {
-		return w.st, err
+	if in.Continued == nil {
+		if err := w.create(ctx); err != nil {
+			return w.st, err
+		}
 	}
-	w.run(ctx)
+	if w.run(ctx) {
+		return w.st, w.continueAsNew(ctx)
+	}
 	// Let every accepted update and signal finish (late ones are refused
 	// and recorded) before the workflow completes.
-	if err := workflow.Await(ctx, func() bool {
-		return workflow.AllHandlersFinished(ctx) && w.signalsInFlight == 0 && w.queuedSignals() == 0
-	}); err != nil {
+	if err := workflow.Await(ctx, w.idle(ctx)); err != nil {
 		return w.st, err
 	}
 	return w.st, nil
@@ -53,6 +57,8 @@ type orderWorkflow struct {
 	// mu lets one transition run at a time: handlers and timers that move
 	// money never interleave.
 	mu workflow.Mutex
+	// locked is set while a transition holds mu.
+	locked bool
 	// pending counts user actions accepted but not finished. Timers wait
 	// for it to reach zero, so an action accepted before a deadline wins
 	// over the deadline.
@@ -62,57 +68,133 @@ type orderWorkflow struct {
 	// remindedFor is the deadline whose reminder was already handled.
 	remindedFor time.Time
 	slaReminded bool
-	refusals    int
+	// refusals numbers the refused signals (their timeline step keys).
+	refusals int
 	// systemFailures counts consecutive failed timer transitions.
 	systemFailures int
+	// inFlight counts each actor's accepted updates still running, and
+	// actors records their refused ones per action: the bounds of
+	// MaxInFlightPerActor and FreeRefusals.
+	inFlight map[string]int
+	actors   map[string]ActorRecord
+	// draining is set once the run decided to continue as new: new
+	// updates are refused (the API retries them) while accepted ones
+	// finish.
+	draining bool
+	// runs counts the runs before this one.
+	runs int
 
 	signalChannels  []workflow.ReceiveChannel
 	signalsInFlight int
 }
 
 func newOrder(ctx workflow.Context, in Input) *orderWorkflow {
-	now := workflow.Now(ctx)
-	return &orderWorkflow{
-		mu: workflow.NewMutex(ctx),
-		st: State{
-			OrderID:         in.OrderID,
-			ClientID:        in.ClientID,
-			ProviderID:      in.ProviderID,
-			Title:           in.Title,
-			Description:     in.Description,
-			Status:          StatusNegotiating,
-			Amount:          in.Amount,
-			DueDate:         in.DueDate,
-			ProposalVersion: 1,
-			LastProposedBy:  in.ClientID,
-			CreatedAt:       now,
-			UpdatedAt:       now,
-			ContestFeeHeld:  decimal.Zero,
-			Outcome:         Outcome{PlatformRevenue: decimal.Zero, ProviderNet: decimal.Zero},
-		},
+	w := &orderWorkflow{mu: workflow.NewMutex(ctx), inFlight: map[string]int{}, actors: map[string]ActorRecord{}}
+	if c := in.Continued; c != nil {
+		w.st = c.State
+		w.remindedFor, w.slaReminded = c.RemindedFor, c.SLAReminded
+		w.refusals, w.systemFailures, w.runs = c.SignalRefusals, c.SystemFailures, c.Runs+1
+		for k, v := range c.Actors {
+			w.actors[k] = v
+		}
+		return w
 	}
+	now := workflow.Now(ctx)
+	w.st = State{
+		OrderID:         in.OrderID,
+		ClientID:        in.ClientID,
+		ProviderID:      in.ProviderID,
+		Title:           in.Title,
+		Description:     in.Description,
+		Status:          StatusNegotiating,
+		Amount:          in.Amount,
+		DueDate:         in.DueDate,
+		ProposalVersion: 1,
+		LastProposedBy:  in.ClientID,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		ContestFeeHeld:  decimal.Zero,
+		Outcome:         Outcome{PlatformRevenue: decimal.Zero, ProviderNet: decimal.Zero},
+	}
+	return w
 }
 
-// handler is one action: its rules (checked by the update validator, and
-// again once the transition lock is held) and its transition.
-type handler[I any] struct {
+// request is what every action input carries: who asks, and the version
+// of the order they saw (0: none given).
+type request interface {
+	requester() (Actor, int)
+}
+
+func (in ProposeInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
+func (in AcceptInput) requester() (Actor, int)         { return in.Actor, in.IfVersion }
+func (in DeliverInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
+func (in CancelInput) requester() (Actor, int)         { return in.Actor, in.IfVersion }
+func (in ConfirmInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
+func (in ContestInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
+func (in AddEvidenceInput) requester() (Actor, int)    { return in.Actor, in.IfVersion }
+func (in ResolveInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
+func (in ExtendDeadlineInput) requester() (Actor, int) { return in.Actor, in.IfVersion }
+
+// key names an actor in the workflow's per-actor bookkeeping.
+func (a Actor) key() string { return string(a.Role) + ":" + strconv.FormatInt(a.UserID, 10) }
+
+// handler is one action: its rules, what the actor expects to find, and
+// its transition.
+type handler[I request] struct {
 	action Action
-	actor  func(I) Actor
-	check  func(w *orderWorkflow, in I, now time.Time) error
+	// check is the transition table and the input: checked by the update
+	// validator, and again once the transition lock is held.
+	check func(w *orderWorkflow, in I, now time.Time) error
+	// expect checks what the actor saw and agreed to (a proposal, a
+	// penalty), beside the If-Match version every action may carry.
+	// Checked under the lock; the validator checks it only when no
+	// transition is running, since one that is may be about to produce
+	// exactly the state the actor saw (its row is already committed).
+	expect func(w *orderWorkflow, in I, now time.Time) error
 	apply  func(w *orderWorkflow, ctx workflow.Context, in I) error
 }
 
-func register[I any](ctx workflow.Context, w *orderWorkflow, h handler[I]) error {
+func (h handler[I]) expectations(w *orderWorkflow, in I, now time.Time) error {
+	_, ifVersion := in.requester()
+	if err := w.st.checkVersion(ifVersion); err != nil {
+		return err
+	}
+	if h.expect != nil {
+		return h.expect(w, in, now)
+	}
+	return nil
+}
+
+func register[I request](ctx workflow.Context, w *orderWorkflow, h handler[I]) error {
+	recheck := func(in I) func(time.Time) error {
+		return func(now time.Time) error {
+			if err := h.check(w, in, now); err != nil {
+				return err
+			}
+			return h.expectations(w, in, now)
+		}
+	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, string(h.action),
 		func(ctx workflow.Context, in I) (State, error) {
-			return w.perform(ctx, func(now time.Time) error { return h.check(w, in, now) },
-				func(ctx workflow.Context) error { return h.apply(w, ctx, in) })
+			actor, _ := in.requester()
+			return w.perform(ctx, actor, h.action, true, recheck(in), func(ctx workflow.Context) error { return h.apply(w, ctx, in) })
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, in I) error {
 			if !w.st.Created {
 				return Refusal(ordem.EInvalidTransition, "the order is still being created")
 			}
-			return h.check(w, in, workflow.Now(ctx))
+			now := workflow.Now(ctx)
+			actor, _ := in.requester()
+			if err := w.admit(actor, h.action, now); err != nil {
+				return err
+			}
+			if err := h.check(w, in, now); err != nil {
+				return err
+			}
+			if w.locked {
+				return nil
+			}
+			return h.expectations(w, in, now)
 		}})
 	if err != nil {
 		return fmt.Errorf("register update %s: %w", h.action, err)
@@ -132,16 +214,45 @@ func register[I any](ctx workflow.Context, w *orderWorkflow, h handler[I]) error
 				if err := workflow.Await(ctx, func() bool { return w.st.Created || w.createErr != nil }); err != nil {
 					return
 				}
-				_, err := w.perform(ctx, func(now time.Time) error { return h.check(w, in, now) },
-					func(ctx workflow.Context) error { return h.apply(w, ctx, in) })
+				actor, _ := in.requester()
+				_, err := w.perform(ctx, actor, h.action, false, recheck(in), func(ctx workflow.Context) error { return h.apply(w, ctx, in) })
 				if err != nil {
-					w.recordRefusal(ctx, h.action, h.actor(in), err)
+					w.recordRefusal(ctx, h.action, actor, err)
 				}
 			})
 		}
 	})
 	return nil
 }
+
+// admit is the validator's first question, before the action's own rules:
+// may this actor have one more update accepted on this order now? An
+// accepted update that is then refused writes history and counts towards
+// Temporal's per-run update limit, so each actor gets a few of each
+// action, then a cooldown that doubles with every further refusal (see
+// FreeRefusals); their other actions are not held back.
+func (w *orderWorkflow) admit(a Actor, action Action, now time.Time) error {
+	if w.draining {
+		return retryLater(ordem.EUnavailable, time.Second, "the order is being compacted; retry in a moment")
+	}
+	if w.inFlight[a.key()] >= MaxInFlightPerActor {
+		return retryLater(ordem.ERateLimited, time.Second, "your previous actions on this order are still running; wait for them to finish")
+	}
+	rec := w.actors[refusalKey(a, action)]
+	if rec.Refused < FreeRefusals {
+		return nil
+	}
+	wait := min(RefusalCooldown<<min(rec.Refused-FreeRefusals, 20), MaxRefusalCooldown)
+	if next := rec.LastRefusedAt.Add(wait); now.Before(next) {
+		return retryLater(ordem.ERateLimited, next.Sub(now),
+			"%d of your %s requests on this order were refused; try again after %s", rec.Refused,
+			strings.ReplaceAll(string(action), "_", " "), next.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// refusalKey names one actor's record of one action's refusals.
+func refusalKey(a Actor, action Action) string { return a.key() + ":" + string(action) }
 
 func (w *orderWorkflow) queuedSignals() int {
 	n := 0
@@ -165,85 +276,114 @@ func (w *orderWorkflow) registerHandlers(ctx workflow.Context) error {
 		return fmt.Errorf("register update %s: %w", UpdateAwaitCreated, err)
 	}
 	return errors.Join(
-		register(ctx, w, handler[ProposeInput]{ActionPropose, func(in ProposeInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in ProposeInput, now time.Time) error {
+		register(ctx, w, handler[ProposeInput]{action: ActionPropose,
+			check: func(w *orderWorkflow, in ProposeInput, now time.Time) error {
 				if err := w.st.Permit(ActionPropose, in.Actor, now); err != nil {
 					return err
 				}
 				return in.Validate(now)
-			}, (*orderWorkflow).propose}),
-		register(ctx, w, handler[AcceptInput]{ActionAccept, func(in AcceptInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in AcceptInput, now time.Time) error {
+			}, apply: (*orderWorkflow).propose}),
+		register(ctx, w, handler[AcceptInput]{action: ActionAccept,
+			check: func(w *orderWorkflow, in AcceptInput, now time.Time) error {
 				return w.st.Permit(ActionAccept, in.Actor, now)
 			},
-			(*orderWorkflow).accept}),
-		register(ctx, w, handler[DeliverInput]{ActionDeliver, func(in DeliverInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in DeliverInput, now time.Time) error {
+			expect: func(w *orderWorkflow, in AcceptInput, _ time.Time) error {
+				return w.st.checkProposal(in.ProposalVersion)
+			},
+			apply: (*orderWorkflow).accept}),
+		register(ctx, w, handler[DeliverInput]{action: ActionDeliver,
+			check: func(w *orderWorkflow, in DeliverInput, now time.Time) error {
 				return w.st.Permit(ActionDeliver, in.Actor, now)
 			},
-			(*orderWorkflow).deliver}),
-		register(ctx, w, handler[CancelInput]{ActionCancel, func(in CancelInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in CancelInput, now time.Time) error {
+			apply: (*orderWorkflow).deliver}),
+		register(ctx, w, handler[CancelInput]{action: ActionCancel,
+			check: func(w *orderWorkflow, in CancelInput, now time.Time) error {
 				if err := w.st.Permit(ActionCancel, in.Actor, now); err != nil {
 					return err
 				}
 				return in.Validate()
-			}, (*orderWorkflow).cancel}),
-		register(ctx, w, handler[ConfirmInput]{ActionConfirm, func(in ConfirmInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in ConfirmInput, now time.Time) error {
+			},
+			expect: func(w *orderWorkflow, in CancelInput, now time.Time) error {
+				return w.st.checkPenalty(in.Actor, in.ExpectedPenalty, now)
+			},
+			apply: (*orderWorkflow).cancel}),
+		register(ctx, w, handler[ConfirmInput]{action: ActionConfirm,
+			check: func(w *orderWorkflow, in ConfirmInput, now time.Time) error {
 				return w.st.Permit(ActionConfirm, in.Actor, now)
 			},
-			(*orderWorkflow).confirm}),
-		register(ctx, w, handler[ContestInput]{ActionContest, func(in ContestInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in ContestInput, now time.Time) error {
+			apply: (*orderWorkflow).confirm}),
+		register(ctx, w, handler[ContestInput]{action: ActionContest,
+			check: func(w *orderWorkflow, in ContestInput, now time.Time) error {
 				if err := w.st.Permit(ActionContest, in.Actor, now); err != nil {
 					return err
 				}
 				return in.Validate()
-			}, (*orderWorkflow).contest}),
-		register(ctx, w, handler[AddEvidenceInput]{ActionAddEvidence, func(in AddEvidenceInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in AddEvidenceInput, now time.Time) error {
+			}, apply: (*orderWorkflow).contest}),
+		register(ctx, w, handler[AddEvidenceInput]{action: ActionAddEvidence,
+			check: func(w *orderWorkflow, in AddEvidenceInput, now time.Time) error {
 				if err := w.st.Permit(ActionAddEvidence, in.Actor, now); err != nil {
 					return err
 				}
 				return in.Validate()
-			}, (*orderWorkflow).addEvidence}),
-		register(ctx, w, handler[ResolveInput]{ActionResolve, func(in ResolveInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in ResolveInput, now time.Time) error {
+			}, apply: (*orderWorkflow).addEvidence}),
+		register(ctx, w, handler[ResolveInput]{action: ActionResolve,
+			check: func(w *orderWorkflow, in ResolveInput, now time.Time) error {
 				if err := w.st.Permit(ActionResolve, in.Actor, now); err != nil {
 					return err
 				}
 				return in.Validate(w.st.Amount)
-			}, (*orderWorkflow).resolve}),
-		register(ctx, w, handler[ExtendDeadlineInput]{ActionExtendDeadline, func(in ExtendDeadlineInput) Actor { return in.Actor },
-			func(w *orderWorkflow, in ExtendDeadlineInput, now time.Time) error {
+			}, apply: (*orderWorkflow).resolve}),
+		register(ctx, w, handler[ExtendDeadlineInput]{action: ActionExtendDeadline,
+			check: func(w *orderWorkflow, in ExtendDeadlineInput, now time.Time) error {
 				if err := w.st.Permit(ActionExtendDeadline, in.Actor, now); err != nil {
 					return err
 				}
 				return in.Validate()
-			}, (*orderWorkflow).extendDeadline}),
+			}, apply: (*orderWorkflow).extendDeadline}),
 	)
 }
 
 // perform runs one accepted action under the transition lock. The rules are
 // checked again once the lock is held, against the time the action was
 // accepted: another transition may have moved the order meanwhile, but a
-// deadline that passed while the action waited does not refuse it.
-func (w *orderWorkflow) perform(ctx workflow.Context, check func(time.Time) error, apply func(workflow.Context) error) (State, error) {
+// deadline that passed while it waited for the lock does not refuse it.
+// An update (not an operator's signal) that ends refused counts against
+// its actor (see admit).
+func (w *orderWorkflow) perform(ctx workflow.Context, actor Actor, action Action, update bool, check func(time.Time) error,
+	apply func(workflow.Context) error) (State, error) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
 	acceptedAt := workflow.Now(ctx)
 	w.pending++
 	defer func() { w.pending-- }()
+	key := actor.key()
+	if update {
+		// Counted before the first blocking call, so the validator of an
+		// update delivered right after this one already sees it.
+		w.inFlight[key]++
+		defer func() { w.inFlight[key]-- }()
+	}
+	st, err := w.performLocked(ctx, acceptedAt, check, apply)
+	if err != nil && update && RefusalCode(err) != "" {
+		rk := refusalKey(actor, action)
+		rec := w.actors[rk]
+		rec.Refused++
+		rec.LastRefusedAt = workflow.Now(ctx)
+		w.actors[rk] = rec
+	}
+	return st, err
+}
+
+func (w *orderWorkflow) performLocked(ctx workflow.Context, acceptedAt time.Time, check func(time.Time) error, apply func(workflow.Context) error) (State, error) {
 	if err := workflow.Await(ctx, func() bool { return w.st.Created || w.createErr != nil }); err != nil {
 		return State{}, err
 	}
 	if w.createErr != nil {
 		return State{}, w.createErr
 	}
-	if err := w.mu.Lock(ctx); err != nil {
+	if err := w.lock(ctx); err != nil {
 		return State{}, err
 	}
-	defer w.mu.Unlock()
+	defer w.unlock()
 	if err := check(acceptedAt); err != nil {
 		return State{}, err
 	}
@@ -251,6 +391,19 @@ func (w *orderWorkflow) perform(ctx workflow.Context, check func(time.Time) erro
 		return State{}, err
 	}
 	return w.st, nil
+}
+
+func (w *orderWorkflow) lock(ctx workflow.Context) error {
+	if err := w.mu.Lock(ctx); err != nil {
+		return err
+	}
+	w.locked = true
+	return nil
+}
+
+func (w *orderWorkflow) unlock() {
+	w.locked = false
+	w.mu.Unlock()
 }
 
 // system runs a timer-driven transition: after every accepted user action
@@ -262,15 +415,15 @@ func (w *orderWorkflow) system(ctx workflow.Context, stillDue func() bool, apply
 	if err := workflow.Await(ctx, func() bool { return w.pending == 0 }); err != nil {
 		return
 	}
-	if err := w.mu.Lock(ctx); err != nil {
+	if err := w.lock(ctx); err != nil {
 		return
 	}
 	if !stillDue() {
-		w.mu.Unlock()
+		w.unlock()
 		return
 	}
 	err := apply(ctx)
-	w.mu.Unlock()
+	w.unlock()
 	if err == nil {
 		w.systemFailures = 0
 		return
@@ -305,10 +458,12 @@ func (w *orderWorkflow) commit(ctx workflow.Context, next State) {
 	}
 }
 
-// transition builds the activity input for a step and the state after it.
+// transition builds the activity input for a step and the state after it
+// (one version more).
 func (w *orderWorkflow) transition(ctx workflow.Context, action Action, step string, actor Actor, reason string, next State) Transition {
 	now := workflow.Now(ctx)
 	next.UpdatedAt = now
+	next.Version = w.st.Version + 1
 	return Transition{OrderID: w.st.OrderID, Step: step, Action: string(action), Actor: actor, At: now,
 		From: w.st.Status, Next: next, Reason: reason}
 }
@@ -335,58 +490,120 @@ func (w *orderWorkflow) create(ctx workflow.Context) error {
 	w.st.Terms = res.Terms
 	w.st.ProposalExpiresAt = w.st.CreatedAt.Add(Hours(res.Terms.ProposalExpiryHours))
 	w.st.Created = true
+	w.st.Version = 1
 	return nil
 }
 
-// run drives the timers until the order reaches a terminal state.
-func (w *orderWorkflow) run(ctx workflow.Context) {
+// run drives the timers until the order reaches a terminal state, or
+// until the server suggests continuing as new: then it returns true, with
+// every timer cancelled, for the next run to start them again from the
+// state.
+func (w *orderWorkflow) run(ctx workflow.Context) bool {
 	for !w.st.Status.Terminal() {
+		if w.continueSuggested(ctx) {
+			return true
+		}
 		status := w.st.Status
 		statusChanged := func() bool { return w.st.Status != status }
 		switch status {
 		case StatusNegotiating:
 			version := w.st.ProposalVersion
 			expiresAt := w.st.ProposalExpiresAt
-			if w.sleepUntil(ctx, expiresAt, func() bool { return statusChanged() || w.st.ProposalVersion != version }) {
+			if w.sleepUntil(ctx, expiresAt, w.or(ctx, func() bool { return statusChanged() || w.st.ProposalVersion != version })) {
 				w.system(ctx, func() bool { return w.st.Status == StatusNegotiating && w.st.ProposalVersion == version }, w.expire)
 			}
 		case StatusDelivered:
 			deadline := *w.st.ConfirmDeadline
 			moved := func() bool { return statusChanged() || !w.st.ConfirmDeadline.Equal(deadline) || w.st.AutoConfirmHeld }
 			if w.st.AutoConfirmHeld {
-				_ = workflow.Await(ctx, func() bool { return statusChanged() || !w.st.AutoConfirmHeld })
+				_ = workflow.Await(ctx, w.or(ctx, func() bool { return statusChanged() || !w.st.AutoConfirmHeld }))
 				continue
 			}
 			if remindAt := deadline.Add(-Hours(w.st.Terms.ConfirmationReminderHours)); w.remindedFor != deadline {
-				w.remindedFor = deadline
 				if w.st.Terms.ConfirmationReminderHours.IsPositive() && workflow.Now(ctx).Before(remindAt) {
-					if w.sleepUntil(ctx, remindAt, moved) {
+					if w.sleepUntil(ctx, remindAt, w.or(ctx, moved)) {
 						w.system(ctx, func() bool { return !moved() }, func(ctx workflow.Context) error {
 							return w.remind(ctx, ReminderConfirmation, "remind:"+deadline.UTC().Format("20060102T150405.000Z"), deadline)
 						})
+						w.remindedFor = deadline
+					} else if moved() {
+						w.remindedFor = deadline
 					}
+					// Otherwise the run is continuing as new: the next
+					// one still owes this reminder.
 					continue
 				}
+				w.remindedFor = deadline
 			}
-			if w.sleepUntil(ctx, deadline, moved) {
+			if w.sleepUntil(ctx, deadline, w.or(ctx, moved)) {
 				w.system(ctx, func() bool { return !moved() }, w.autoConfirm)
 			}
 		case StatusDisputed:
 			if !w.slaReminded && w.st.ContestedAt != nil {
 				due := w.st.ContestedAt.Add(Hours(w.st.Terms.DisputeSLAHours))
-				w.slaReminded = true
-				if w.sleepUntil(ctx, due, statusChanged) {
+				if w.sleepUntil(ctx, due, w.or(ctx, statusChanged)) {
 					w.system(ctx, func() bool { return !statusChanged() }, func(ctx workflow.Context) error {
 						return w.remind(ctx, ReminderDisputeSLA, "dispute_sla", due)
 					})
+					w.slaReminded = true
+				} else if statusChanged() {
+					w.slaReminded = true
 				}
 				continue
 			}
-			_ = workflow.Await(ctx, statusChanged)
+			_ = workflow.Await(ctx, w.or(ctx, statusChanged))
 		default:
-			_ = workflow.Await(ctx, statusChanged)
+			_ = workflow.Await(ctx, w.or(ctx, statusChanged))
 		}
 	}
+	return false
+}
+
+// continueSuggested reports whether the server suggests continuing as new
+// (the run's history or its update count is getting large). The flag comes
+// with each workflow task and is recorded in history, so replay sees it too.
+func (w *orderWorkflow) continueSuggested(ctx workflow.Context) bool {
+	return workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+}
+
+// or wakes a wait of the run loop when changed holds or when the server
+// suggests continuing as new.
+func (w *orderWorkflow) or(ctx workflow.Context, changed func() bool) func() bool {
+	return func() bool { return changed() || w.continueSuggested(ctx) }
+}
+
+// idle holds once no accepted update or signal is left to finish.
+func (w *orderWorkflow) idle(ctx workflow.Context) func() bool {
+	return func() bool {
+		return workflow.AllHandlersFinished(ctx) && w.signalsInFlight == 0 && w.queuedSignals() == 0
+	}
+}
+
+// continueAsNew ends this run and starts the next with the order's whole
+// state. New updates are refused meanwhile (the API retries them; updates
+// the server had not yet delivered go to the next run by themselves) and
+// the accepted ones finish first: an accepted update cannot move runs.
+func (w *orderWorkflow) continueAsNew(ctx workflow.Context) error {
+	w.draining = true
+	if err := workflow.Await(ctx, w.idle(ctx)); err != nil {
+		return err
+	}
+	if w.st.Status.Terminal() {
+		// An action that finished while draining closed the order.
+		return nil
+	}
+	actors := make(map[string]ActorRecord, len(w.actors))
+	for k, v := range w.actors {
+		actors[k] = v
+	}
+	workflow.GetLogger(ctx).Info("Order continues as new", "order_id", w.st.OrderID, "run", w.runs+1,
+		"history_events", workflow.GetInfo(ctx).GetCurrentHistoryLength())
+	return workflow.NewContinueAsNewError(ctx, WorkflowName, Input{
+		OrderID: w.st.OrderID, ClientID: w.st.ClientID, ProviderID: w.st.ProviderID, Title: w.st.Title,
+		Description: w.st.Description, Amount: w.st.Amount, DueDate: w.st.DueDate,
+		Continued: &Continuation{State: w.st, RemindedFor: w.remindedFor, SLAReminded: w.slaReminded,
+			SignalRefusals: w.refusals, SystemFailures: w.systemFailures, Actors: actors, Runs: w.runs},
+	})
 }
 
 // sleepUntil waits until t or until changed() holds; it reports whether
@@ -463,19 +680,8 @@ func (w *orderWorkflow) cancel(ctx workflow.Context, in CancelInput) error {
 	next := w.st
 	next.Status = StatusCancelled
 	next.ClosedAt = &now
-	act := CancelActivityInput{Release: decimal.Zero, Penalty: decimal.Zero}
-	if w.st.Status != StatusNegotiating {
-		// Funds are held: the escrow (and any contestation fee) is released.
-		act.Release = w.st.Amount.Add(w.st.ContestFeeHeld)
-	}
-	if w.st.Status == StatusInProgress && in.Actor.Role != ordem.RoleAdmin {
-		act.Penalty = money.Percent(w.st.Amount, w.st.Terms.CancellationFeePercentage)
-		act.PenaltyFromProvider = in.Actor.Role == ordem.RoleProvider
-		// A client owes nothing when the provider missed the agreed date.
-		if !act.PenaltyFromProvider && w.st.DueDate != nil && now.After(*w.st.DueDate) {
-			act.Penalty = decimal.Zero
-		}
-	}
+	terms := w.st.CancelTerms(in.Actor, now)
+	act := CancelActivityInput{Release: terms.Release, Penalty: terms.Penalty, PenaltyFromProvider: terms.PenaltyFromProvider}
 	if act.Penalty.IsPositive() {
 		p := act.Penalty
 		next.Outcome.Penalty = &p
@@ -528,6 +734,7 @@ func (w *orderWorkflow) autoConfirm(ctx workflow.Context) error {
 		held := w.st
 		held.AutoConfirmHeld = true
 		held.UpdatedAt = t.At
+		held.Version = t.Next.Version
 		w.commit(ctx, held)
 		return nil
 	}
