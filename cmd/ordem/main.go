@@ -43,7 +43,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newMigrateCmd(), newSeedCmd(), newLedgerCmd(), newWorkerCmd(), newAPICmd(), newDevCmd(), newVersionCmd())
+	root.AddCommand(newMigrateCmd(), newSeedCmd(), newLedgerCmd(), newWorkerCmd(), newAPICmd(), newDevCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }
 
