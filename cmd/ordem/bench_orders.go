@@ -40,13 +40,6 @@ func (b *benchFlags) register(cmd *cobra.Command) {
 	f.StringVar(&b.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
