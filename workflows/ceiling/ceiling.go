@@ -47,13 +47,15 @@ func Step(context.Context, StepInput) error { return nil }
 
 // Workflow is the order-shaped no-op.
 func Workflow(ctx workflow.Context, in Input) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: activityTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
-	})
+	}
 	created, done := false, false
 	status := "negotiating"
+	// Update handlers get a context of their own: the options go on each.
 	step := func(ctx workflow.Context, name string) error {
+		ctx = workflow.WithActivityOptions(ctx, opts)
 		return workflow.ExecuteActivity(ctx, ActivityName, StepInput{ID: in.ID, Step: name}).Get(ctx, nil)
 	}
 	if err := workflow.SetUpdateHandler(ctx, UpdateCreated, func(ctx workflow.Context) (string, error) {
