@@ -262,17 +262,22 @@ func (e *it) tryHistory(id int64) (*historypb.History, error) {
 	return h, nil
 }
 
-// settled reports whether the history has n activity completions after
-// event index from and ends with a completed workflow task: the
-// workflow has nothing in flight.
+// settled reports whether the history has n completed steps (activity
+// completions, or local activity markers) after event index from and ends
+// with a completed workflow task: the workflow has nothing in flight.
 func settled(h *historypb.History, from, n int) bool {
 	if h == nil || len(h.Events) <= from {
 		return false
 	}
 	done := 0
 	for _, ev := range h.Events[from:] {
-		if ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED {
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 			done++
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity" {
+				done++
+			}
 		}
 	}
 	return done == n && idle(h)

@@ -26,6 +26,10 @@ var recordedPaths = []string{
 	"continued_as_new", "continued_completed",
 }
 
+// Histories recorded before a versioned change stay beside the new ones
+// as <path>.v<N>.json (v0: before local-transitions, every step a regular
+// activity) until no running order can be on that branch.
+
 // TestReplay replays every recorded history in testdata/ against the
 // current workflow code. A change that alters the commands the workflow
 // produces for an existing history (order of activities, timers, search

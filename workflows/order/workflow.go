@@ -29,9 +29,34 @@ var activityOptions = workflow.ActivityOptions{
 	},
 }
 
+// Changes to the commands an order produces, for workflow.GetVersion:
+// orders started before a change replay its old branch.
+const (
+	// changeLocalTransitions (version 1): transitions run as local
+	// activities (a regular activity takes over an outage), and search
+	// attributes are upserted only when a value changes.
+	changeLocalTransitions = "local-transitions"
+)
+
+// localActivityOptions: a transition first runs inside the workflow task
+// that asked for it, saving the activity's round trip through the task
+// queue and three history events per step. Its retries stay short: an
+// outage then goes to the regular activity, which retries for ever
+// without writing history meanwhile (see execute).
+var localActivityOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: 20 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    5 * time.Second,
+	},
+}
+
 // Workflow is one order, from creation to a terminal state (spec §3).
 func Workflow(ctx workflow.Context, in Input) (State, error) {
 	w := newOrder(ctx, in)
+	w.local = workflow.GetVersion(ctx, changeLocalTransitions, workflow.DefaultVersion, 1) >= 1
 	if err := w.registerHandlers(ctx); err != nil {
 		return State{}, err
 	}
@@ -83,6 +108,8 @@ type orderWorkflow struct {
 	draining bool
 	// runs counts the runs before this one.
 	runs int
+	// local is set from changeLocalTransitions.
+	local bool
 
 	signalChannels  []workflow.ReceiveChannel
 	signalsInFlight int
@@ -443,15 +470,20 @@ const (
 )
 
 // commit makes next the order's state once its activity has committed.
+// The search attributes follow it: since changeLocalTransitions only when
+// a value changed (each upsert is a visibility write).
 func (w *orderWorkflow) commit(ctx workflow.Context, next State) {
 	prev := w.st.Status
+	deadlineMoved := !sameTime(w.st.ConfirmDeadline, next.ConfirmDeadline)
 	w.st = next
-	sa := []temporal.SearchAttributeUpdate{SearchOrderStatus.ValueSet(string(next.Status))}
-	if next.ConfirmDeadline != nil {
-		sa = append(sa, SearchConfirmDeadline.ValueSet(*next.ConfirmDeadline))
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
-		workflow.GetLogger(ctx).Warn("Search attribute upsert failed", "error", err)
+	if !w.local || prev != next.Status || deadlineMoved {
+		sa := []temporal.SearchAttributeUpdate{SearchOrderStatus.ValueSet(string(next.Status))}
+		if next.ConfirmDeadline != nil {
+			sa = append(sa, SearchConfirmDeadline.ValueSet(*next.ConfirmDeadline))
+		}
+		if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
+			workflow.GetLogger(ctx).Warn("Search attribute upsert failed", "error", err)
+		}
 	}
 	if prev != next.Status {
 		workflow.GetLogger(ctx).Info("Order transition", "order_id", next.OrderID, "from", prev, "to", next.Status)
@@ -470,20 +502,45 @@ func (w *orderWorkflow) transition(ctx workflow.Context, action Action, step str
 
 func (w *orderWorkflow) exec(ctx workflow.Context, activity string, in any) error {
 	var res TransitionResult
-	return workflow.ExecuteActivity(ctx, activity, in).Get(ctx, &res)
+	return w.execute(ctx, activity, in, &res)
+}
+
+// execute runs a step's activity. Since changeLocalTransitions it runs as
+// a local activity first; when that fails for anything but a refusal (the
+// database is down, the step timed out) the same step runs as a regular
+// activity, whose retries wait out the outage without growing the
+// history. Steps are idempotent by their key, so a local attempt that did
+// commit makes the regular one a replay. Evidence moves files and always
+// runs as a regular activity.
+func (w *orderWorkflow) execute(ctx workflow.Context, activity string, in, out any) error {
+	if !w.local || activity == ActivityAddEvidence {
+		return workflow.ExecuteActivity(ctx, activity, in).Get(ctx, out)
+	}
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, localActivityOptions), activity, in).Get(ctx, out)
+	var appErr *temporal.ApplicationError
+	if err == nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
+		return err
+	}
+	workflow.GetLogger(ctx).Warn("Step failed as a local activity; retrying it as an activity", "order_id", w.st.OrderID,
+		"activity", activity, "error", err)
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activityOptions), activity, in).Get(ctx, out)
 }
 
 func (w *orderWorkflow) create(ctx workflow.Context) error {
-	err := workflow.UpsertTypedSearchAttributes(ctx,
-		SearchOrderID.ValueSet(w.st.OrderID), SearchOrderStatus.ValueSet(string(w.st.Status)),
-		SearchClientID.ValueSet(w.st.ClientID), SearchProviderID.ValueSet(w.st.ProviderID))
-	if err != nil {
-		workflow.GetLogger(ctx).Warn("Search attribute upsert failed", "error", err)
+	// The API starts orders with their search attributes; a workflow
+	// started without them (by hand) sets them here.
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetInt64(SearchOrderID); !ok || !w.local {
+		err := workflow.UpsertTypedSearchAttributes(ctx,
+			SearchOrderID.ValueSet(w.st.OrderID), SearchOrderStatus.ValueSet(string(w.st.Status)),
+			SearchClientID.ValueSet(w.st.ClientID), SearchProviderID.ValueSet(w.st.ProviderID))
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("Search attribute upsert failed", "error", err)
+		}
 	}
 	var res CreateOrderResult
 	in := CreateOrderInput{Order: Input{OrderID: w.st.OrderID, ClientID: w.st.ClientID, ProviderID: w.st.ProviderID,
 		Title: w.st.Title, Description: w.st.Description, Amount: w.st.Amount, DueDate: w.st.DueDate}, At: w.st.CreatedAt}
-	if err := workflow.ExecuteActivity(ctx, ActivityCreateOrder, in).Get(ctx, &res); err != nil {
+	if err := w.execute(ctx, ActivityCreateOrder, in, &res); err != nil {
 		w.createErr = err
 		return err
 	}
@@ -727,7 +784,7 @@ func (w *orderWorkflow) autoConfirm(ctx workflow.Context) error {
 	next, split := w.completed(ctx, true)
 	t := w.transition(ctx, StepAutoConfirm, "release", SystemActor, "", next)
 	var res AutoConfirmResult
-	if err := workflow.ExecuteActivity(ctx, ActivityAutoConfirm, ReleaseInput{Transition: t, Amount: w.st.Amount, Split: split}).Get(ctx, &res); err != nil {
+	if err := w.execute(ctx, ActivityAutoConfirm, ReleaseInput{Transition: t, Amount: w.st.Amount, Split: split}, &res); err != nil {
 		return err
 	}
 	if res.Held {
@@ -827,7 +884,7 @@ func (w *orderWorkflow) expire(ctx workflow.Context) error {
 
 func (w *orderWorkflow) remind(ctx workflow.Context, kind, step string, deadline time.Time) error {
 	in := ReminderInput{OrderID: w.st.OrderID, Step: step, Kind: kind, Deadline: deadline, At: workflow.Now(ctx)}
-	return workflow.ExecuteActivity(ctx, ActivitySendReminder, in).Get(ctx, nil)
+	return w.execute(ctx, ActivitySendReminder, in, nil)
 }
 
 // recordRefusal writes a refused signal into the timeline.
@@ -845,7 +902,14 @@ func (w *orderWorkflow) recordRefusal(ctx workflow.Context, action Action, actor
 	in := RefusalInput{OrderID: w.st.OrderID, Step: fmt.Sprintf("refused:%d", w.refusals), Action: action,
 		Actor: actor, Status: w.st.Status, Code: code, Message: msg, At: workflow.Now(ctx)}
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
-	if err := workflow.ExecuteActivity(actx, ActivityRecordRefusal, in).Get(ctx, nil); err != nil {
+	if err := w.execute(actx, ActivityRecordRefusal, in, nil); err != nil {
 		workflow.GetLogger(ctx).Error("Recording a refused signal failed", "order_id", w.st.OrderID, "error", err)
 	}
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }
