@@ -16,7 +16,9 @@ import (
 	"github.com/ordem/ordem/internal/logging"
 )
 
-func init() { benchCommands = append(benchCommands, newBenchOrdersCmd, newBenchNoopCmd) }
+func init() {
+	benchCommands = append(benchCommands, newBenchOrdersCmd, newBenchNoopCmd, newBenchTimersCmd)
+}
 
 // benchFlags are the flags the load and ceiling runs share.
 type benchFlags struct {
@@ -193,4 +195,52 @@ func runCeiling(cmd *cobra.Command, b benchFlags, out io.Writer) (*loadgen.Resul
 	fmt.Fprintln(out, "== ceiling: order-shaped no-op workflow (workflows/ceiling)")
 	loadgen.WriteReport(out, res)
 	return res, nil
+}
+
+func newBenchTimersCmd() *cobra.Command {
+	var (
+		url, adminEmail, adminPassword, passwordFile, jsonOut string
+		orders, users                                         int
+		deadline                                              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "timers",
+		Short: "Deliver many orders at once and measure how late their confirmation deadlines release them",
+		Long: `Creates and accepts --orders orders, delivers them all as fast as the stack takes them
+(so their deadlines, --deadline later, bunch up), then waits for every deadline's durable
+timer to auto-confirm its order and prints the lag from deadline to release (p50/p99/max),
+the drain rate and how many were lost (none, or it exits 1). Loopback only.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if adminPassword == "" && passwordFile != "" {
+				raw, err := os.ReadFile(passwordFile)
+				if err != nil {
+					return fmt.Errorf("read --admin-password-file: %w", err)
+				}
+				adminPassword = strings.TrimSpace(string(raw))
+			}
+			res, err := loadgen.RunTimers(cmd.Context(), loadgen.TimersConfig{BaseURL: url, AdminEmail: adminEmail,
+				AdminPassword: adminPassword, Orders: orders, Users: users, Deadline: deadline, Log: cmd.ErrOrStderr()})
+			if err != nil {
+				return err
+			}
+			loadgen.WriteTimersReport(cmd.OutOrStdout(), res)
+			if err := writeJSON(jsonOut, map[string]any{"timers": res}); err != nil {
+				return err
+			}
+			if res.Lost > 0 {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&url, "url", "http://127.0.0.1:8080", "API base URL")
+	f.StringVar(&adminEmail, "admin-email", envOr("ADMIN_EMAIL", "admin@ordem.local"), "admin")
+	f.StringVar(&adminPassword, "admin-password", os.Getenv("ADMIN_PASSWORD"), "the admin's password")
+	f.StringVar(&passwordFile, "admin-password-file", ".ordem-dev/admin-password", "file holding the admin's password, when --admin-password is empty")
+	f.IntVar(&orders, "orders", 2000, "orders delivered")
+	f.IntVar(&users, "users", 16, "concurrent clients doing the set-up")
+	f.DurationVar(&deadline, "deadline", 3*time.Minute, "confirmation window set for the run: longer than the deliveries take")
+	f.StringVar(&jsonOut, "json", "", "also write the result as JSON to this file")
+	return cmd
 }

@@ -51,3 +51,23 @@ func TestShortRunOfEveryScenario(t *testing.T) {
 		require.Positive(t, res.Actions[a].Count, "action %s measured", a)
 	}
 }
+
+// Ensure the timer benchmark's short run releases every delivered order
+// by its deadline timer and measures the lag.
+func TestShortTimersRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres, a Temporal server and an S3 server")
+	}
+	s := stacktest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	res, err := loadgen.RunTimers(ctx, loadgen.TimersConfig{BaseURL: s.URL, AdminEmail: stacktest.AdminEmail,
+		AdminPassword: stacktest.AdminPassword, Orders: 20, Users: 4, Deadline: 5 * time.Second, Log: &log})
+	require.NoError(t, err, log.String())
+	require.Equal(t, 20, res.Released, log.String())
+	require.Zero(t, res.Lost)
+	require.Equal(t, 20, res.Lag.Count)
+	require.GreaterOrEqual(t, res.Lag.P50, time.Duration(0), "released at or after the deadline")
+	require.Positive(t, res.DrainRate)
+}

@@ -36,11 +36,12 @@ func (s *Stats) fail(action, code string) {
 
 // Percentiles of one action's latencies.
 type Percentiles struct {
-	Count         int           `json:"count"`
-	P50, P95, P99 time.Duration `json:"-"`
-	P50ms         float64       `json:"p50_ms"`
-	P95ms         float64       `json:"p95_ms"`
-	P99ms         float64       `json:"p99_ms"`
+	Count              int           `json:"count"`
+	P50, P95, P99, Max time.Duration `json:"-"`
+	P50ms              float64       `json:"p50_ms"`
+	P95ms              float64       `json:"p95_ms"`
+	P99ms              float64       `json:"p99_ms"`
+	MaxMs              float64       `json:"max_ms"`
 }
 
 // percentile returns the nearest-rank percentile q (0–100) of sorted.
@@ -55,8 +56,9 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 func summarize(samples []time.Duration) Percentiles {
 	sorted := slices.Clone(samples)
 	slices.Sort(sorted)
-	p := Percentiles{Count: len(sorted), P50: percentile(sorted, 50), P95: percentile(sorted, 95), P99: percentile(sorted, 99)}
-	p.P50ms, p.P95ms, p.P99ms = ms(p.P50), ms(p.P95), ms(p.P99)
+	p := Percentiles{Count: len(sorted), P50: percentile(sorted, 50), P95: percentile(sorted, 95), P99: percentile(sorted, 99),
+		Max: percentile(sorted, 100)}
+	p.P50ms, p.P95ms, p.P99ms, p.MaxMs = ms(p.P50), ms(p.P95), ms(p.P99), ms(p.Max)
 	return p
 }
 
