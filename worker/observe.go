@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -168,9 +169,17 @@ func (p Probes) Ready(ctx context.Context) (bool, map[string]string) {
 }
 
 // HTTPHandler serves the worker's /metrics, /healthz and /readyz (the
-// same answers as the API's probes).
-func HTTPHandler(m *metrics.Metrics, probes Probes) http.Handler {
+// same answers as the API's probes), and with pprof Go's profiler at
+// /debug/pprof/ (PPROF_ENABLED).
+func HTTPHandler(m *metrics.Metrics, probes Probes, pprof bool) http.Handler {
 	mux := http.NewServeMux()
+	if pprof {
+		mux.HandleFunc("GET /debug/pprof/", httppprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", httppprof.Trace)
+	}
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

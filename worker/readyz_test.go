@@ -57,7 +57,7 @@ func TestReadyzFollowsPostgresStopAndStart(t *testing.T) {
 	t.Cleanup(pool.Close)
 
 	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: quietLogger()}))
-	srv := httptest.NewServer(worker.HTTPHandler(metrics.New(), worker.Probes{Pool: pool, Temporal: ts.GetDefaultClient()}))
+	srv := httptest.NewServer(worker.HTTPHandler(metrics.New(), worker.Probes{Pool: pool, Temporal: ts.GetDefaultClient()}, false))
 	t.Cleanup(srv.Close)
 
 	readyz := func() (int, map[string]string) {

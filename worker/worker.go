@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("evidence bucket: %w", err)
 	}
 	if cfg.WorkerHTTPAddr != "" {
-		stopHTTP, err := serveHTTP(ctx, cfg.WorkerHTTPAddr, HTTPHandler(m, Probes{Pool: pool, Temporal: c, Storage: store}), logger)
+		stopHTTP, err := serveHTTP(ctx, cfg.WorkerHTTPAddr, HTTPHandler(m, Probes{Pool: pool, Temporal: c, Storage: store}, cfg.Pprof), logger)
 		if err != nil {
 			return err
 		}

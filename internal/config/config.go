@@ -53,6 +53,9 @@ type Config struct {
 	// LedgerVerifyInterval is how often the worker's schedule verifies
 	// the ledger.
 	LedgerVerifyInterval time.Duration // LEDGER_VERIFY_INTERVAL
+	// Pprof serves Go's profiler at /debug/pprof/ on WORKER_HTTP_ADDR, to
+	// find where CPU goes under load (a private port: never expose it).
+	Pprof bool // PPROF_ENABLED
 	// CORSAllowedOrigins lists the browser origins allowed to call the API;
 	// empty allows none (same-origin only).
 	CORSAllowedOrigins []string // CORS_ALLOWED_ORIGINS
@@ -149,6 +152,7 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 		c.WorkerHTTPAddr = ""
 	}
 	c.LedgerVerifyInterval = p.duration("LEDGER_VERIFY_INTERVAL", 10*time.Minute)
+	c.Pprof = p.bool("PPROF_ENABLED", false)
 	if c.LedgerVerifyInterval < time.Minute {
 		p.fail("LEDGER_VERIFY_INTERVAL", "at least one minute (a verification reads the whole ledger)")
 	}
