@@ -3,11 +3,15 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/ordem/ordem"
@@ -89,7 +93,39 @@ func toDomain(err error) *ordem.Error {
 		return &ordem.Error{Code: ordem.EUnavailable, RetryAfter: 5 * time.Second,
 			Message: "the order did not answer in time; retry with the same Idempotency-Key to get its outcome"}
 	}
+	if dependency := unavailable(err); dependency != "" {
+		return &ordem.Error{Code: ordem.EUnavailable, RetryAfter: 5 * time.Second,
+			Message: "the " + dependency + " is unavailable; retry shortly (with the same Idempotency-Key)"}
+	}
 	return &ordem.Error{Code: ordem.EInternal, Message: ordem.ErrorMessage(nil)}
+}
+
+// unavailable names the dependency an error says is down ("" when it says
+// nothing of the kind): Postgres refusing or dropping connections or
+// shutting down, Temporal's frontend unreachable, any connection refused. Such a request may be
+// retried as it is; answering 500 would call it a bug.
+func unavailable(err error) string {
+	var (
+		pgErr      *pgconn.PgError
+		connectErr *pgconn.ConnectError
+		tUnavail   *serviceerror.Unavailable
+		netErr     *net.OpError
+	)
+	switch {
+	case errors.As(err, &tUnavail):
+		return "order engine"
+	case errors.As(err, &connectErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), pgconn.Timeout(err):
+		return "database"
+	case errors.As(err, &pgErr):
+		// Class 08: connection exceptions; 57P01-03: the server is
+		// shutting down, crashed or starting.
+		if strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" {
+			return "database"
+		}
+	case errors.As(err, &netErr):
+		return "service"
+	}
+	return ""
 }
 
 // errorHandler writes every error in the one envelope. Internal errors are
@@ -100,10 +136,13 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if !ok {
 		status = fiber.StatusInternalServerError
 	}
-	if status == fiber.StatusInternalServerError {
+	switch {
+	case status == fiber.StatusInternalServerError:
 		s.Logger.Error("Internal error", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "error", err)
 		de = &ordem.Error{Code: ordem.EInternal, Message: "An internal error has occurred; quote the request id " + requestID(c) + " to support."}
-	} else if s.Logger.Enabled(c.UserContext(), slog.LevelDebug) {
+	case status == fiber.StatusServiceUnavailable:
+		s.Logger.Warn("Dependency unavailable", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "error", err)
+	case s.Logger.Enabled(c.UserContext(), slog.LevelDebug):
 		s.Logger.Debug("Request refused", "request_id", requestID(c), "code", de.Code, "message", de.Message)
 	}
 	if de.RetryAfter > 0 {

@@ -139,8 +139,11 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 
 	staged, err := s.Storage.PutStaging(c.UserContext(), io.MultiReader(bytes.NewReader(head[:n]), file), fh.Size, contentType)
 	if err != nil {
+		// The file was checked: a store that fails to take it is down or
+		// overloaded, not refusing it. Nothing was recorded.
 		s.uploadFailed(c, "storage", err)
-		return err
+		return &ordem.Error{Code: ordem.EUnavailable, RetryAfter: 10 * time.Second,
+			Message: "the evidence store is unavailable; nothing was kept: retry the upload shortly"}
 	}
 	in := order.AddEvidenceInput{Actor: actorOf(p), EvidenceID: uuid.NewString(), StagingKey: staged.Key,
 		FileName: name, Extension: ext, ContentType: contentType, Size: staged.Size, SHA256: staged.SHA256,

@@ -23,12 +23,12 @@ const HeaderIdempotencyKey = "Idempotency-Key"
 // lease runs out only when the process handling the request died: then a
 // retry takes the key over and runs the request again from its recovery
 // point, which every such handler makes safe (see attempt).
-const idempotencyLease = time.Minute
+const idempotencyLease = 35 * time.Second
 
 // requestDeadline bounds how long a handler behind an Idempotency-Key
 // waits on the order workflow; past it the client gets 503 and retries
 // with the same key, which attaches to the same work.
-const requestDeadline = 30 * time.Second
+const requestDeadline = 25 * time.Second
 
 // attempt is one execution of a request that carries an Idempotency-Key.
 type attempt struct {
