@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"sort"
 	"text/tabwriter"
 
 	"github.com/pressly/goose/v3"
@@ -40,12 +42,42 @@ func newMigrateCmd() *cobra.Command {
 		}
 	}
 
+	var (
+		one  bool
+		upTo int64
+	)
 	up := &cobra.Command{
 		Use:   "up",
-		Short: "Apply every pending migration, each in its own transaction",
-		Args:  cobra.NoArgs,
+		Short: "Apply pending migrations, each in its own transaction (all; --one; or --to VERSION)",
+		Long: `Applies the pending migrations, each in its own transaction, and prints each one
+applied and the schema version reached. --one applies only the next one, so an
+operator can check each before the next ("uma por vez", as the old deployment
+guide asks); --to VERSION applies those up to and including VERSION.`,
+		Args: cobra.NoArgs,
 		RunE: withProvider(func(cmd *cobra.Command, p *goose.Provider) error {
-			res, err := p.Up(cmd.Context())
+			if one && cmd.Flags().Changed("to") {
+				return fmt.Errorf("migrate up: --one and --to exclude each other")
+			}
+			var (
+				res []*goose.MigrationResult
+				err error
+			)
+			switch {
+			case one:
+				var r *goose.MigrationResult
+				r, err = p.UpByOne(cmd.Context())
+				if errors.Is(err, goose.ErrNoNextVersion) {
+					err = nil
+					fmt.Fprintln(cmd.OutOrStdout(), "nothing to apply")
+				}
+				if r != nil {
+					res = append(res, r)
+				}
+			case cmd.Flags().Changed("to"):
+				res, err = p.UpTo(cmd.Context(), upTo)
+			default:
+				res, err = p.Up(cmd.Context())
+			}
 			printResults(cmd, "applied", res)
 			if err != nil {
 				return fmt.Errorf("migrate up: %w", err)
@@ -54,10 +86,16 @@ func newMigrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "schema at version %d\n", v)
+			pending, err := p.HasPending(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "schema at version %d%s\n", v, map[bool]string{true: " (more pending: see migrate status)", false: ""}[pending])
 			return nil
 		}),
 	}
+	up.Flags().BoolVar(&one, "one", false, "apply only the next pending migration")
+	up.Flags().Int64Var(&upTo, "to", 0, "apply pending migrations up to and including this version")
 
 	var to int64
 	var all bool
@@ -94,13 +132,24 @@ func newMigrateCmd() *cobra.Command {
 
 	status := &cobra.Command{
 		Use:   "status",
-		Short: "List migrations and whether each is applied",
+		Short: "List migrations, the pending ones first, and whether each is applied",
 		Args:  cobra.NoArgs,
 		RunE: withProvider(func(cmd *cobra.Command, p *goose.Provider) error {
 			st, err := p.Status(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("migrate status: %w", err)
 			}
+			// Pending first: what an operator is about to apply.
+			pending := 0
+			sort.SliceStable(st, func(i, j int) bool {
+				return st[i].State == goose.StatePending && st[j].State != goose.StatePending
+			})
+			for _, s := range st {
+				if s.State == goose.StatePending {
+					pending++
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d pending, %d applied\n", pending, len(st)-pending)
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "VERSION\tSTATE\tAPPLIED AT\tFILE")
 			for _, s := range st {
