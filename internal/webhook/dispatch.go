@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -15,53 +16,119 @@ import (
 	webhookwf "github.com/ordem/ordem/workflows/webhook"
 )
 
-// Dispatcher hands the outbox to Temporal: every Interval it starts one
-// delivery workflow per pending, not yet dispatched webhook delivery and
-// e-mail, and marks the row dispatched. Rows are claimed with FOR UPDATE
-// SKIP LOCKED, so several workers share the work. A start repeated after
-// a crash is harmless: the workflow id is fixed (webhook-delivery-<id>,
-// email-<id>), a running workflow is reused, and a new run of a finished
-// one finds the row no longer pending and sends nothing.
+// Dispatcher hands the outbox to Temporal: it starts one delivery
+// workflow per pending, not yet dispatched webhook delivery and e-mail,
+// and marks the row dispatched. It is woken by Postgres: the outbox tables
+// notify channel Channel when a row to dispatch commits (migration
+// 00013), so a delivery starts within a moment of its order step; a slow
+// safety sweep (Interval) catches what a lost connection missed. Rows are
+// claimed with FOR UPDATE SKIP LOCKED, so several workers share the work.
+// A start repeated after a crash is harmless: the workflow id is fixed
+// (webhook-delivery-<id>, email-<id>), a running workflow is reused, and a
+// new run of a finished one finds the row no longer pending and sends
+// nothing.
 type Dispatcher struct {
 	Pool      *pgxpool.Pool
 	Temporal  client.Client
 	TaskQueue string
 	Logger    *slog.Logger
-	// Interval between polls; zero is one second.
+	// Interval is the safety sweep's period; zero is 30 seconds.
 	Interval time.Duration
 	// Retry is the delivery workflows' retry policy.
 	Retry webhookwf.Retry
 }
 
-// dispatchBatch bounds the rows one poll claims.
+// Channel is the Postgres notification channel of the outbox tables.
+const Channel = "ordem_outbox"
+
+// dispatchBatch bounds the rows one sweep claims.
 const dispatchBatch = 100
 
-// Run polls until ctx is cancelled.
+// defaultSweep is the safety sweep's period: notifications do the work,
+// the sweep only covers a listener that was down.
+const defaultSweep = 30 * time.Second
+
+// Run dispatches until ctx is cancelled: on every notification, on every
+// safety sweep, and while the listening connection is down, on the sweep
+// alone (reconnecting meanwhile).
 func (d *Dispatcher) Run(ctx context.Context) {
-	every := d.Interval
-	if every <= 0 {
-		every = time.Second
+	sweep := d.Interval
+	if sweep <= 0 {
+		sweep = defaultSweep
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		for _, q := range queues {
-			n, err := d.dispatch(ctx, q)
-			if err != nil && ctx.Err() == nil {
-				d.Logger.Warn("Outbox dispatch failed", "table", q.table, "error", err)
-			} else if n > 0 {
-				d.Logger.Debug("Outbox dispatched", "table", q.table, "count", n)
-			}
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := d.listen(ctx, sweep)
+		if ctx.Err() != nil {
+			return
 		}
+		d.Logger.Warn("Outbox listener lost its connection; sweeping until it is back", "error", err, "retry_in", backoff)
+		d.sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, sweep)
+	}
+}
+
+// listen holds a connection of its own LISTENing on Channel and sweeps on
+// every notification and every sweep period; it returns when the
+// connection fails.
+func (d *Dispatcher) listen(ctx context.Context, sweep time.Duration) error {
+	pc, err := d.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire the listener's connection: %w", err)
+	}
+	// The connection leaves the pool: a LISTENing session must not serve
+	// anyone else, and it is closed, not returned, when done.
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return fmt.Errorf("listen on %s: %w", Channel, err)
+	}
+	// Rows committed before the LISTEN notified nobody.
+	d.sweep(ctx)
+	for {
+		wctx, cancel := context.WithTimeout(ctx, sweep)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("wait for a notification: %w", err)
+		}
+		// A notification (drain the ones already queued), or the sweep.
+		for {
+			qctx, qcancel := context.WithTimeout(ctx, time.Millisecond)
+			_, err := conn.WaitForNotification(qctx)
+			qcancel()
+			if err != nil {
+				break
+			}
+		}
+		if conn.IsClosed() {
+			return errors.New("the listener's connection closed")
+		}
+		d.sweep(ctx)
+	}
+}
+
+// sweep dispatches both outboxes, logging what fails.
+func (d *Dispatcher) sweep(ctx context.Context) {
+	for _, q := range queues {
+		n, err := d.dispatch(ctx, q)
+		if err != nil && ctx.Err() == nil {
+			d.Logger.Warn("Outbox dispatch failed", "table", q.table, "error", err)
+		} else if n > 0 {
+			d.Logger.Debug("Outbox dispatched", "table", q.table, "count", n)
 		}
 	}
 }
 
-// DispatchOnce runs one poll of both outboxes and returns how many
+// DispatchOnce runs one sweep of both outboxes and returns how many
 // workflows it started.
 func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 	total := 0
