@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/orderstats"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -266,16 +267,18 @@ func (s *Server) clientDashboard(ctx context.Context, tx pgx.Tx, p *principal) (
 	if d.Balances, err = s.balances(ctx, tx, p.ID); err != nil {
 		return nil, err
 	}
-	// One range of orders_client_status_idx (client, the two statuses);
-	// a UNION of the two cases lets the planner walk the partial
-	// orders_delivered_deadline_idx over every client's orders instead.
+	// orders_client_awaiting_idx holds exactly the orders waiting on their
+	// client, in deadline order: the page is its first entries, however
+	// many open orders the client has. The WHERE and ORDER BY repeat the
+	// index's predicate and key so the planner can match them.
 	rows, err := tx.Query(ctx, `
 		SELECT id, title, status, amount,
 		       CASE status WHEN 'delivered' THEN confirm_deadline ELSE proposal_expires_at END AS deadline
 		FROM orders
-		WHERE client_id = $1 AND status IN ('delivered', 'negotiating')
-		  AND (status = 'delivered' OR last_proposed_by <> $1)
-		ORDER BY deadline NULLS LAST, id LIMIT $2`, p.ID, awaitingLimit)
+		WHERE client_id = $1
+		  AND (status = 'delivered' OR (status = 'negotiating' AND last_proposed_by <> client_id))
+		ORDER BY CASE status WHEN 'delivered' THEN confirm_deadline ELSE proposal_expires_at END NULLS LAST, id
+		LIMIT $2`, p.ID, awaitingLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +298,7 @@ func (s *Server) providerDashboard(ctx context.Context, tx pgx.Tx, p *principal)
 		return nil, err
 	}
 	var earned decimal.Decimal
-	// orders_provider_status_idx: two status ranges of the provider.
+	// orders_provider_earnings_idx: an index-only sum.
 	if err := tx.QueryRow(ctx, `
 		SELECT coalesce(sum(provider_net), 0) FROM orders
 		WHERE provider_id = $1 AND status IN ('completed', 'resolved')`, p.ID).Scan(&earned); err != nil {
@@ -310,14 +313,15 @@ func (s *Server) providerDashboard(ctx context.Context, tx pgx.Tx, p *principal)
 		return nil, err
 	}
 	d.PendingPayouts.Total = M(pending)
-	// One range of orders_provider_status_idx.
+	// orders_provider_awaiting_idx, as for the client.
 	rows, err := tx.Query(ctx, `
 		SELECT id, title, status, amount,
 		       CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END AS deadline
 		FROM orders
-		WHERE provider_id = $1 AND status IN ('negotiating', 'in_progress')
-		  AND (status = 'in_progress' OR last_proposed_by <> $1)
-		ORDER BY deadline NULLS LAST, id LIMIT $2`, p.ID, awaitingLimit)
+		WHERE provider_id = $1
+		  AND (status = 'in_progress' OR (status = 'negotiating' AND last_proposed_by <> provider_id))
+		ORDER BY CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END NULLS LAST, id
+		LIMIT $2`, p.ID, awaitingLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -370,62 +374,46 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 }
 
 // MarketplaceKPIs computes the order counts by status and the KPIs (see
-// KPIs for the definitions; Currency is left to the caller) in one pass
-// over the orders read model plus the revenue account's balance. The
-// aggregate reads every order, so it is a sequential scan by design (an
-// index cannot make "all orders" cheaper); per-user dashboards use the
-// per-user indexes. Exported so a metrics collector can publish the same
-// numbers.
+// KPIs for the definitions; Currency is left to the caller) from the
+// order counters (internal/orderstats: kept by a trigger in the same
+// transaction as every order write, so they read as of q's snapshot like
+// the orders themselves) plus the revenue account's balance: a few
+// hundred small rows, whatever the number of orders. Exported so a
+// metrics collector can publish the same numbers.
 func MarketplaceKPIs(ctx context.Context, q ledger.Tx) (StatusCounts, KPIs, error) {
-	rows, err := q.Query(ctx, `
-		SELECT status, count(*),
-		       count(*) FILTER (WHERE auto_confirmed),
-		       count(*) FILTER (WHERE delivered_at IS NOT NULL),
-		       count(*) FILTER (WHERE contested_at IS NOT NULL),
-		       count(answered_at),
-		       coalesce(sum(extract(epoch FROM answered_at - delivered_at)), 0),
-		       coalesce(sum(amount), 0)
-		FROM (SELECT status, auto_confirmed, delivered_at, contested_at, amount,
-		             CASE WHEN contested_at IS NOT NULL THEN contested_at
-		                  WHEN status = 'completed' AND NOT auto_confirmed THEN closed_at END AS answered_at
-		      FROM orders) o
-		GROUP BY status`)
+	stats, err := orderstats.Read(ctx, q)
 	if err != nil {
 		return nil, KPIs{}, err
 	}
 	counts := newStatusCounts()
 	var (
-		st                                                     string
-		n, auto, delivered, contested, answered                int64
-		answerSecs, amount                                     decimal.Decimal
 		completed, autoConfirmed, everDelivered, everContested int64
 		closed, cancelled, answers                             int64
 		totalAnswerSecs, volume                                = decimal.Zero, decimal.Zero
 	)
-	_, err = pgx.ForEachRow(rows, []any{&st, &n, &auto, &delivered, &contested, &answered, &answerSecs, &amount}, func() error {
-		counts[st] = n
-		everDelivered += delivered
-		everContested += contested
-		answers += answered
-		totalAnswerSecs = totalAnswerSecs.Add(answerSecs)
+	for st, t := range stats {
+		if t.Orders == 0 {
+			continue // a status with no orders keeps its 0; no new keys
+		}
+		counts[st] = t.Orders
+		everDelivered += t.Delivered
+		everContested += t.Contested
+		answers += t.Answered
+		totalAnswerSecs = totalAnswerSecs.Add(t.AnswerSeconds)
 		switch order.Status(st) {
 		case order.StatusCompleted:
-			completed, autoConfirmed = n, auto
-			closed += n
-			volume = volume.Add(amount)
+			completed, autoConfirmed = t.Orders, t.AutoConfirmed
+			closed += t.Orders
+			volume = volume.Add(t.Amount)
 		case order.StatusResolved:
-			closed += n
-			volume = volume.Add(amount)
+			closed += t.Orders
+			volume = volume.Add(t.Amount)
 		case order.StatusCancelled:
-			cancelled = n
-			closed += n
+			cancelled = t.Orders
+			closed += t.Orders
 		case order.StatusExpired:
-			closed += n
+			closed += t.Orders
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, KPIs{}, err
 	}
 	k := KPIs{
 		AutoConfirmationRate: newRate(autoConfirmed, completed),

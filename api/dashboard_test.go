@@ -16,6 +16,7 @@ import (
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/api"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/orderstats"
 	"github.com/ordem/ordem/internal/pgtest"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/seed"
@@ -306,6 +307,29 @@ func TestDashboardKPIs(t *testing.T) {
 	require.Equal(t, statusCounts("negotiating", 1), od.OrdersByStatus)
 	require.Empty(t, od.AwaitingAction)
 	e.requireLedgerClean(t)
+
+	// The admin's numbers come from the maintained counters, which the
+	// transitions above kept equal to a recount of the orders.
+	ctx := context.Background()
+	rep, err := orderstats.Check(ctx, e.pool)
+	require.NoError(t, err)
+	require.Empty(t, rep.Mismatches)
+	require.Equal(t, int64(11), rep.Orders)
+	// So a counter off by 1,000 shows on the dashboard (and the recount
+	// names it), where a scan of the orders would not see it.
+	_, err = e.pool.Exec(ctx, `UPDATE order_stats SET orders = orders + 1000 WHERE status = 'expired' AND slot = 63`)
+	require.NoError(t, err)
+	res = e.call(t, "GET", "/v1/dashboard", e.admin.Token, nil)
+	require.Equal(t, 200, res.Status, string(res.Body))
+	var tampered api.AdminDashboard
+	res.json(t, &tampered)
+	require.Equal(t, int64(1000), tampered.OrdersByStatus["expired"])
+	rateOf(t, tampered.KPIs.CancellationRate, 1, 1004)
+	rep, err = orderstats.Check(ctx, e.pool)
+	require.NoError(t, err)
+	require.Equal(t, []orderstats.Mismatch{{Status: "expired", Field: "orders", Maintained: "1000", Recounted: "0"}}, rep.Mismatches)
+	_, err = e.pool.Exec(ctx, `UPDATE order_stats SET orders = orders - 1000 WHERE status = 'expired' AND slot = 63`)
+	require.NoError(t, err)
 }
 
 // Ensure the dashboard needs a session.

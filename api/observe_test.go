@@ -31,6 +31,7 @@ import (
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/metrics"
+	"github.com/ordem/ordem/internal/orderstats"
 	"github.com/ordem/ordem/internal/pgtest"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/seed"
@@ -473,6 +474,13 @@ func TestObservability(t *testing.T) {
 		fams = s.metrics(t)
 		require.Equal(t, 0.0, value(t, fams, "ordem_orders_past_confirm_deadline"))
 		require.Equal(t, 0.0, value(t, fams, "ordem_orders_past_confirm_deadline_oldest_seconds"))
+
+		// The counters behind the KPIs followed every write above, the
+		// workflow's and these direct ones, in their transactions.
+		rep, err := orderstats.Check(ctx, s.pool)
+		require.NoError(t, err)
+		require.Empty(t, rep.Mismatches)
+		require.Equal(t, int64(5), rep.Orders)
 	})
 
 	t.Run("logs", func(t *testing.T) {

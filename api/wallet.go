@@ -186,12 +186,18 @@ func (s *Server) statement(c *fiber.Ctx, userID int64) error {
 	if account != "" && account != string(ledger.Available) && account != string(ledger.Blocked) {
 		return (fieldErrors{"account": "must be available or blocked"}).err()
 	}
+	// Per account, the page's worth of its newest entries
+	// (ledger_entries_account_idx backwards), then the newest of those:
+	// joining first would fetch and join every entry of a busy user.
 	rows, err := s.Pool.Query(c.UserContext(), `
 		SELECT e.id, e.transaction_id, a.kind, t.kind, t.order_id, e.amount, e.balance_after, t.memo, e.created_at
-		FROM ledger_entries e
-		JOIN ledger_accounts a ON a.id = e.account_id
+		FROM ledger_accounts a
+		CROSS JOIN LATERAL (
+		    SELECT * FROM ledger_entries e
+		    WHERE e.account_id = a.id AND ($3::bigint = 0 OR e.id < $3)
+		    ORDER BY e.id DESC LIMIT $4) e
 		JOIN ledger_transactions t ON t.id = e.transaction_id
-		WHERE a.user_id = $1 AND ($2::text = '' OR a.kind = $2) AND ($3::bigint = 0 OR e.id < $3)
+		WHERE a.user_id = $1 AND ($2::text = '' OR a.kind = $2)
 		ORDER BY e.id DESC LIMIT $4`, userID, account, pg.afterID, pg.limit+1)
 	if err != nil {
 		return err
