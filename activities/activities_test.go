@@ -355,7 +355,7 @@ func TestAcceptOrder(t *testing.T) {
 			env := newEnv(r.acts) // one environment per worker
 			go func() {
 				var res order.TransitionResult
-				v, err := env.ExecuteActivity(c.name, c.in)
+				v, err := env.ExecuteActivity(c.Activity, c.Input)
 				if err == nil {
 					err = v.Get(&res)
 				}
@@ -374,7 +374,7 @@ func TestAcceptOrder(t *testing.T) {
 		require.Equal(t, 1, ledgerTxCount(t, f, order.StepKey(r.id, "accept")))
 		require.Equal(t, []string{"376.55/123.45"}, f.Wallets(t, f.Client))
 		require.Equal(t, map[int64]int{f.Client: 1, f.Provider: 1}, f.Notifications(t, r.id, "order_accepted"))
-		r.st = c.next
+		r.st = c.Next
 		f.RequireLedgerClean(t)
 	})
 }

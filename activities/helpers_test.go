@@ -25,7 +25,6 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/activities"
-	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/ordertest"
 	"github.com/ordem/ordem/internal/s3test"
 	"github.com/ordem/ordem/internal/storage"
@@ -132,19 +131,11 @@ func (r *orderRun) input(amount string, due *time.Time) order.Input {
 		Description: "Duas demãos", Amount: d(amount), DueDate: due}
 }
 
-// createInput prepares the workflow's initial state for in (newOrder) and
-// returns the CreateOrder input the workflow sends.
+// createInput prepares the workflow's initial state for in (as the
+// workflow does, order.NewState) and returns the CreateOrder input.
 func (r *orderRun) createInput(in order.Input) order.CreateOrderInput {
-	r.st = order.State{
-		OrderID: in.OrderID, ClientID: in.ClientID, ProviderID: in.ProviderID, Title: in.Title,
-		Description: in.Description, Status: order.StatusNegotiating, Amount: in.Amount, DueDate: in.DueDate,
-		ProposalVersion: 1, LastProposedBy: in.ClientID, CreatedAt: r.now, UpdatedAt: r.now,
-		ContestFeeHeld: decimal.Zero,
-		Outcome:        order.Outcome{PlatformRevenue: decimal.Zero, ProviderNet: decimal.Zero},
-	}
-	return order.CreateOrderInput{Order: order.Input{OrderID: r.st.OrderID, ClientID: r.st.ClientID,
-		ProviderID: r.st.ProviderID, Title: r.st.Title, Description: r.st.Description, Amount: r.st.Amount,
-		DueDate: r.st.DueDate}, At: r.st.CreatedAt}
+	r.st = order.NewState(in, r.now)
+	return r.st.CreateInput()
 }
 
 // createWith runs CreateOrder for in and, on success, completes the state
@@ -155,9 +146,7 @@ func (r *orderRun) createWith(in order.Input) (order.CreateOrderResult, error) {
 	if err := r.exec(order.ActivityCreateOrder, r.createInput(in), &res); err != nil {
 		return res, err
 	}
-	r.st.Terms = res.Terms
-	r.st.ProposalExpiresAt = r.st.CreatedAt.Add(order.Hours(res.Terms.ProposalExpiryHours))
-	r.st.Created = true
+	r.st = r.st.WithTerms(res.Terms)
 	return res, nil
 }
 
@@ -170,13 +159,9 @@ func (r *orderRun) create(amount string) order.CreateOrderResult {
 	return res
 }
 
-// call is one prepared transition: the activity, its input and the state
-// the workflow commits when it succeeds.
-type call struct {
-	name string
-	in   any
-	next order.State
-}
+// call is one prepared transition: the step the workflow takes (the
+// activity, its input and the state it commits when it succeeds).
+type call = order.Step
 
 // permit checks the transition table as the workflow's update validator
 // does, so every prepared call is one the workflow would make.
@@ -185,21 +170,14 @@ func (r *orderRun) permit(action order.Action, actor order.Actor) {
 	require.NoError(r.t, r.st.Permit(action, actor, r.now), "workflow would refuse %s by %s", action, actor.Role)
 }
 
-// transition mirrors orderWorkflow.transition.
-func (r *orderRun) transition(action order.Action, step string, actor order.Actor, reason string, next order.State) order.Transition {
-	next.UpdatedAt = r.now
-	return order.Transition{OrderID: r.st.OrderID, Step: step, Action: string(action), Actor: actor, At: r.now,
-		From: r.st.Status, Next: next, Reason: reason}
-}
-
-// run executes c; on success the run's state becomes c.next.
+// run executes c; on success the run's state becomes c.Next.
 func (r *orderRun) run(c call) (order.TransitionResult, error) {
 	r.t.Helper()
 	var res order.TransitionResult
-	if err := r.exec(c.name, c.in, &res); err != nil {
+	if err := r.exec(c.Activity, c.Input, &res); err != nil {
 		return res, err
 	}
-	r.st = c.next
+	r.st = c.Next
 	return res, nil
 }
 
@@ -207,8 +185,8 @@ func (r *orderRun) run(c call) (order.TransitionResult, error) {
 func (r *orderRun) must(c call) order.TransitionResult {
 	r.t.Helper()
 	res, err := r.run(c)
-	require.NoError(r.t, err, "%s", c.name)
-	require.False(r.t, res.Replayed, "%s replayed on its first run", c.name)
+	require.NoError(r.t, err, "%s", c.Activity)
+	require.False(r.t, res.Replayed, "%s replayed on its first run", c.Activity)
 	return res
 }
 
@@ -216,115 +194,53 @@ func (r *orderRun) must(c call) order.TransitionResult {
 func (r *orderRun) replay(c call) order.TransitionResult {
 	r.t.Helper()
 	res, err := r.run(c)
-	require.NoError(r.t, err, "%s", c.name)
-	require.True(r.t, res.Replayed, "%s replay must report Replayed", c.name)
+	require.NoError(r.t, err, "%s", c.Activity)
+	require.True(r.t, res.Replayed, "%s replay must report Replayed", c.Activity)
 	return res
 }
+
+// The calls below check the rules as the workflow's validator does, then
+// build the step with the workflow's own transitions (transitions.go).
 
 func (r *orderRun) propose(actor order.Actor, amount string, due *time.Time, note string) call {
 	r.t.Helper()
 	r.permit(order.ActionPropose, actor)
 	in := order.ProposeInput{Actor: actor, Amount: d(amount), DueDate: due, Note: note}
 	require.NoError(r.t, in.Validate(r.now))
-	next := r.st
-	next.ProposalVersion++
-	next.Amount = in.Amount
-	if in.DueDate != nil {
-		next.DueDate = in.DueDate
-	}
-	next.LastProposedBy = actor.UserID
-	next.ProposalExpiresAt = r.now.Add(order.Hours(r.st.Terms.ProposalExpiryHours))
-	t := r.transition(order.ActionPropose, fmt.Sprintf("propose:v%d", next.ProposalVersion), actor, note, next)
-	return call{order.ActivityRecordProposal, order.ProposalInput{Transition: t, Version: next.ProposalVersion,
-		Amount: in.Amount, PreviousAmount: r.st.Amount, DueDate: next.DueDate, PreviousDueDate: r.st.DueDate}, t.Next}
+	return r.st.Propose(in, r.now)
 }
 
 func (r *orderRun) accept(actor order.Actor) call {
 	r.t.Helper()
 	r.permit(order.ActionAccept, actor)
-	now := r.now
-	next := r.st
-	next.Status = order.StatusInProgress
-	next.AcceptedAt = &now
-	t := r.transition(order.ActionAccept, "accept", actor, "", next)
-	return call{order.ActivityAcceptOrder, order.AcceptActivityInput{Transition: t, Hold: r.st.Amount}, t.Next}
+	return r.st.Accept(order.AcceptInput{Actor: actor}, r.now)
 }
 
 func (r *orderRun) deliver() call {
 	r.t.Helper()
 	r.permit(order.ActionDeliver, r.provider())
-	now := r.now
-	deadline := now.Add(order.Hours(r.st.Terms.ConfirmationDeadlineHours))
-	next := r.st
-	next.Status = order.StatusDelivered
-	next.DeliveredAt = &now
-	next.ConfirmDeadline = &deadline
-	t := r.transition(order.ActionDeliver, "deliver", r.provider(), "", next)
-	return call{order.ActivityDeliverOrder, t, t.Next}
+	return r.st.Deliver(order.DeliverInput{Actor: r.provider()}, r.now)
 }
 
-// cancel mirrors orderWorkflow.cancel, penalty rules included.
 func (r *orderRun) cancel(actor order.Actor, reason string) call {
 	r.t.Helper()
 	r.permit(order.ActionCancel, actor)
-	require.NoError(r.t, order.CancelInput{Actor: actor, Reason: reason}.Validate())
-	now := r.now
-	next := r.st
-	next.Status = order.StatusCancelled
-	next.ClosedAt = &now
-	act := order.CancelActivityInput{Release: decimal.Zero, Penalty: decimal.Zero}
-	if r.st.Status != order.StatusNegotiating {
-		act.Release = r.st.Amount.Add(r.st.ContestFeeHeld)
-	}
-	if r.st.Status == order.StatusInProgress && actor.Role != ordem.RoleAdmin {
-		act.Penalty = money.Percent(r.st.Amount, r.st.Terms.CancellationFeePercentage)
-		act.PenaltyFromProvider = actor.Role == ordem.RoleProvider
-		if !act.PenaltyFromProvider && r.st.DueDate != nil && now.After(*r.st.DueDate) {
-			act.Penalty = decimal.Zero
-		}
-	}
-	if act.Penalty.IsPositive() {
-		p := act.Penalty
-		next.Outcome.Penalty = &p
-		if act.PenaltyFromProvider {
-			next.Outcome.ProviderNet = p.Neg()
-		} else {
-			next.Outcome.ProviderNet = p
-		}
-	}
-	act.Transition = r.transition(order.ActionCancel, "cancel", actor, reason, next)
-	return call{order.ActivityCancelOrder, act, act.Next}
-}
-
-// completed mirrors orderWorkflow.completed.
-func (r *orderRun) completed(auto bool) (order.State, money.Split) {
-	now := r.now
-	split := money.ReleaseSplit(r.st.Amount, r.st.Terms.PlatformFeePercentage)
-	next := r.st
-	next.Status = order.StatusCompleted
-	next.ClosedAt = &now
-	next.AutoConfirmed = auto
-	next.AutoConfirmHeld = false
-	next.Outcome.PlatformRevenue = split.Fee
-	next.Outcome.ProviderNet = split.ProviderShare
-	return next, split
+	in := order.CancelInput{Actor: actor, Reason: reason}
+	require.NoError(r.t, in.Validate())
+	return r.st.Cancel(in, r.now)
 }
 
 func (r *orderRun) confirm() call {
 	r.t.Helper()
 	r.permit(order.ActionConfirm, r.client())
-	next, split := r.completed(false)
-	t := r.transition(order.ActionConfirm, "release", r.client(), "", next)
-	return call{order.ActivityConfirmOrder, order.ReleaseInput{Transition: t, Amount: r.st.Amount, Split: split}, t.Next}
+	return r.st.Confirm(order.ConfirmInput{Actor: r.client()}, r.now)
 }
 
-// autoConfirmInput mirrors orderWorkflow.autoConfirm's input.
+// autoConfirmInput is the workflow's auto-confirm step's input.
 func (r *orderRun) autoConfirmInput() order.ReleaseInput {
 	r.t.Helper()
 	require.Equal(r.t, order.StatusDelivered, r.st.Status)
-	next, split := r.completed(true)
-	t := r.transition("auto_confirm", "release", order.SystemActor, "", next)
-	return order.ReleaseInput{Transition: t, Amount: r.st.Amount, Split: split}
+	return r.st.AutoConfirm(r.now).Input.(order.ReleaseInput)
 }
 
 // autoConfirm runs AutoConfirmOrder with in and commits what the workflow
@@ -336,10 +252,7 @@ func (r *orderRun) autoConfirm(in order.ReleaseInput) (order.AutoConfirmResult, 
 		return res, err
 	}
 	if res.Held {
-		held := r.st
-		held.AutoConfirmHeld = true
-		held.UpdatedAt = in.At
-		r.st = held
+		r.st = r.st.Held(order.Step{Activity: order.ActivityAutoConfirm, Input: in, Next: in.Next})
 	} else {
 		r.st = in.Next
 	}
@@ -349,14 +262,9 @@ func (r *orderRun) autoConfirm(in order.ReleaseInput) (order.AutoConfirmResult, 
 func (r *orderRun) contest(reason string) call {
 	r.t.Helper()
 	r.permit(order.ActionContest, r.client())
-	require.NoError(r.t, order.ContestInput{Actor: r.client(), Reason: reason}.Validate())
-	now := r.now
-	next := r.st
-	next.Status = order.StatusDisputed
-	next.ContestedAt = &now
-	next.ContestFeeHeld = r.st.Terms.ContestationFee
-	t := r.transition(order.ActionContest, "contest", r.client(), reason, next)
-	return call{order.ActivityContestOrder, order.ContestActivityInput{Transition: t, Fee: next.ContestFeeHeld}, t.Next}
+	in := order.ContestInput{Actor: r.client(), Reason: reason}
+	require.NoError(r.t, in.Validate())
+	return r.st.Contest(in, r.now)
 }
 
 // evidence is a valid uploaded file record with the given id (a UUID).
@@ -416,63 +324,31 @@ func (r *orderRun) addEvidence(in order.AddEvidenceInput) call {
 	r.t.Helper()
 	r.permit(order.ActionAddEvidence, in.Actor)
 	require.NoError(r.t, in.Validate())
-	next := r.st
-	next.EvidenceCount++
-	t := r.transition(order.ActionAddEvidence, "evidence:"+in.EvidenceID, in.Actor, in.Description, next)
-	return call{order.ActivityAddEvidence, order.EvidenceActivityInput{Transition: t, Evidence: in,
-		ObjectKey: order.EvidenceObjectKey(r.st.OrderID, in.EvidenceID, in.Extension)}, t.Next}
+	return r.st.AddEvidence(in, r.now)
 }
 
 func (r *orderRun) resolve(refund, reason string) call {
 	r.t.Helper()
 	r.permit(order.ActionResolve, r.admin())
-	ri := order.ResolveInput{Actor: r.admin(), RefundAmount: d(refund), Reason: reason}
-	require.NoError(r.t, ri.Validate(r.st.Amount))
-	res, err := money.Resolve(r.st.Amount, ri.RefundAmount, r.st.Terms.PlatformFeePercentage, r.st.ContestFeeHeld)
+	in := order.ResolveInput{Actor: r.admin(), RefundAmount: d(refund), Reason: reason}
+	require.NoError(r.t, in.Validate(r.st.Amount))
+	step, err := r.st.Resolve(in, r.now)
 	require.NoError(r.t, err)
-	now := r.now
-	next := r.st
-	next.Status = order.StatusResolved
-	next.ClosedAt = &now
-	rf := res.Refund
-	next.Outcome = order.Outcome{
-		PlatformRevenue: res.Release.Fee.Add(res.ContestFeeToPlatform),
-		ProviderNet:     res.Release.ProviderShare,
-		Refund:          &rf,
-	}
-	t := r.transition(order.ActionResolve, "resolve", r.admin(), reason, next)
-	return call{order.ActivityResolveDispute, order.ResolveActivityInput{Transition: t, Amount: r.st.Amount, Resolution: res}, t.Next}
+	return step
 }
 
 func (r *orderRun) extend(hours, reason string) call {
 	r.t.Helper()
 	r.permit(order.ActionExtendDeadline, r.admin())
-	ei := order.ExtendDeadlineInput{Actor: r.admin(), Hours: d(hours), Reason: reason}
-	require.NoError(r.t, ei.Validate())
-	now := r.now
-	old := *r.st.ConfirmDeadline
-	base := old
-	if now.After(base) {
-		base = now
-	}
-	deadline := base.Add(order.Hours(ei.Hours))
-	next := r.st
-	next.ConfirmDeadline = &deadline
-	next.AutoConfirmHeld = false
-	next.Extensions++
-	t := r.transition(order.ActionExtendDeadline, fmt.Sprintf("extend:%d", next.Extensions), r.admin(), reason, next)
-	return call{order.ActivityExtendDeadline, order.ExtendActivityInput{Transition: t, Hours: ei.Hours, OldDeadline: old}, t.Next}
+	in := order.ExtendDeadlineInput{Actor: r.admin(), Hours: d(hours), Reason: reason}
+	require.NoError(r.t, in.Validate())
+	return r.st.ExtendDeadline(in, r.now)
 }
 
 func (r *orderRun) expire() call {
 	r.t.Helper()
 	require.Equal(r.t, order.StatusNegotiating, r.st.Status)
-	now := r.now
-	next := r.st
-	next.Status = order.StatusExpired
-	next.ClosedAt = &now
-	t := r.transition("expire", "expire", order.SystemActor, "", next)
-	return call{order.ActivityExpireOrder, t, t.Next}
+	return r.st.Expire(r.now)
 }
 
 func (r *orderRun) reminder(kind, step string, deadline time.Time) order.ReminderInput {

@@ -395,9 +395,9 @@ func TestAddEvidence(t *testing.T) {
 			},
 		} {
 			c := r.addEvidence(good)
-			in := c.in.(order.EvidenceActivityInput)
+			in := c.Input.(order.EvidenceActivityInput)
 			mutate(&in)
-			c.in = in
+			c.Input = in
 			_, err := r.run(c)
 			requireRefusal(t, err, ordem.EValidation)
 			require.Equal(t, before, r.snapshot(), name)
@@ -423,9 +423,9 @@ func TestAddEvidence(t *testing.T) {
 		second = r.stage(second)
 		require.NotEqual(t, first.SHA256, second.SHA256)
 		c2 := c
-		in := c2.in.(order.EvidenceActivityInput)
+		in := c2.Input.(order.EvidenceActivityInput)
 		in.Evidence = second
-		c2.in = in
+		c2.Input = in
 		before := r.snapshot()
 		r.replay(c2)
 		require.Equal(t, before, r.snapshot())

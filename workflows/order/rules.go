@@ -280,6 +280,34 @@ func checkText(field, v string, required bool) error {
 	return nil
 }
 
+// The request methods of each input: its own rules beyond Permit
+// (validate) and what its actor expects to find (expected, beside the
+// If-Match version every input may carry).
+
+func (in ProposeInput) validate(_ *State, now time.Time) error  { return in.Validate(now) }
+func (in AcceptInput) validate(*State, time.Time) error         { return nil }
+func (in DeliverInput) validate(*State, time.Time) error        { return nil }
+func (in CancelInput) validate(*State, time.Time) error         { return in.Validate() }
+func (in ConfirmInput) validate(*State, time.Time) error        { return nil }
+func (in ContestInput) validate(*State, time.Time) error        { return in.Validate() }
+func (in AddEvidenceInput) validate(*State, time.Time) error    { return in.Validate() }
+func (in ResolveInput) validate(s *State, _ time.Time) error    { return in.Validate(s.Amount) }
+func (in ExtendDeadlineInput) validate(*State, time.Time) error { return in.Validate() }
+
+func (in ProposeInput) expected(*State, time.Time) error { return nil }
+func (in AcceptInput) expected(s *State, _ time.Time) error {
+	return s.checkProposal(in.ProposalVersion)
+}
+func (in DeliverInput) expected(*State, time.Time) error { return nil }
+func (in CancelInput) expected(s *State, now time.Time) error {
+	return s.checkPenalty(in.Actor, in.ExpectedPenalty, now)
+}
+func (in ConfirmInput) expected(*State, time.Time) error        { return nil }
+func (in ContestInput) expected(*State, time.Time) error        { return nil }
+func (in AddEvidenceInput) expected(*State, time.Time) error    { return nil }
+func (in ResolveInput) expected(*State, time.Time) error        { return nil }
+func (in ExtendDeadlineInput) expected(*State, time.Time) error { return nil }
+
 // Validate checks the proposal's fields.
 func (in ProposeInput) Validate(now time.Time) error {
 	if err := money.ValidateOrderAmount(in.Amount); err != nil {

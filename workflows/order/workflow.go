@@ -7,12 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ordem/ordem"
-	"github.com/ordem/ordem/internal/money"
 )
 
 // activityOptions: a transition is one short Postgres transaction. Business
@@ -126,30 +124,17 @@ func newOrder(ctx workflow.Context, in Input) *orderWorkflow {
 		}
 		return w
 	}
-	now := workflow.Now(ctx)
-	w.st = State{
-		OrderID:         in.OrderID,
-		ClientID:        in.ClientID,
-		ProviderID:      in.ProviderID,
-		Title:           in.Title,
-		Description:     in.Description,
-		Status:          StatusNegotiating,
-		Amount:          in.Amount,
-		DueDate:         in.DueDate,
-		ProposalVersion: 1,
-		LastProposedBy:  in.ClientID,
-		CreatedAt:       now,
-		UpdatedAt:       now,
-		ContestFeeHeld:  decimal.Zero,
-		Outcome:         Outcome{PlatformRevenue: decimal.Zero, ProviderNet: decimal.Zero},
-	}
+	w.st = NewState(in, workflow.Now(ctx))
 	return w
 }
 
-// request is what every action input carries: who asks, and the version
-// of the order they saw (0: none given).
+// request is what every action input carries: who asks and the version
+// of the order they saw (0: none given), its own rules beyond Permit, and
+// what its actor expects to find (rules.go).
 type request interface {
 	requester() (Actor, int)
+	validate(s *State, now time.Time) error
+	expected(s *State, now time.Time) error
 }
 
 func (in ProposeInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
@@ -165,20 +150,24 @@ func (in ExtendDeadlineInput) requester() (Actor, int) { return in.Actor, in.IfV
 // key names an actor in the workflow's per-actor bookkeeping.
 func (a Actor) key() string { return string(a.Role) + ":" + strconv.FormatInt(a.UserID, 10) }
 
-// handler is one action: its rules, what the actor expects to find, and
-// its transition.
+// handler is one action: its name and its transition (transitions.go).
+// Its rules are Permit and the input's own (request.validate), checked by
+// the update validator and again once the transition lock is held; what
+// the actor saw (the If-Match version, request.expected) is checked under
+// the lock, and by the validator only when no transition is running,
+// since one that is may be about to produce exactly the state the actor
+// saw (its row is already committed).
 type handler[I request] struct {
 	action Action
-	// check is the transition table and the input: checked by the update
-	// validator, and again once the transition lock is held.
-	check func(w *orderWorkflow, in I, now time.Time) error
-	// expect checks what the actor saw and agreed to (a proposal, a
-	// penalty), beside the If-Match version every action may carry.
-	// Checked under the lock; the validator checks it only when no
-	// transition is running, since one that is may be about to produce
-	// exactly the state the actor saw (its row is already committed).
-	expect func(w *orderWorkflow, in I, now time.Time) error
-	apply  func(w *orderWorkflow, ctx workflow.Context, in I) error
+	build  func(State, I, time.Time) (Step, error)
+}
+
+func (h handler[I]) check(w *orderWorkflow, in I, now time.Time) error {
+	actor, _ := in.requester()
+	if err := w.st.Permit(h.action, actor, now); err != nil {
+		return err
+	}
+	return in.validate(&w.st, now)
 }
 
 func (h handler[I]) expectations(w *orderWorkflow, in I, now time.Time) error {
@@ -186,10 +175,21 @@ func (h handler[I]) expectations(w *orderWorkflow, in I, now time.Time) error {
 	if err := w.st.checkVersion(ifVersion); err != nil {
 		return err
 	}
-	if h.expect != nil {
-		return h.expect(w, in, now)
+	return in.expected(&w.st, now)
+}
+
+// apply takes the transition at the current time.
+func (h handler[I]) apply(w *orderWorkflow, ctx workflow.Context, in I) error {
+	step, err := h.build(w.st, in, workflow.Now(ctx))
+	if err != nil {
+		return err
 	}
-	return nil
+	return w.take(ctx, step)
+}
+
+// pure adapts a transition that cannot fail.
+func pure[I any](f func(State, I, time.Time) Step) func(State, I, time.Time) (Step, error) {
+	return func(s State, in I, now time.Time) (Step, error) { return f(s, in, now), nil }
 }
 
 func register[I request](ctx workflow.Context, w *orderWorkflow, h handler[I]) error {
@@ -302,71 +302,18 @@ func (w *orderWorkflow) registerHandlers(ctx workflow.Context) error {
 	if err != nil {
 		return fmt.Errorf("register update %s: %w", UpdateAwaitCreated, err)
 	}
+	// Every action of the transition table: an Update (with its validator)
+	// and a Signal of the same name.
 	return errors.Join(
-		register(ctx, w, handler[ProposeInput]{action: ActionPropose,
-			check: func(w *orderWorkflow, in ProposeInput, now time.Time) error {
-				if err := w.st.Permit(ActionPropose, in.Actor, now); err != nil {
-					return err
-				}
-				return in.Validate(now)
-			}, apply: (*orderWorkflow).propose}),
-		register(ctx, w, handler[AcceptInput]{action: ActionAccept,
-			check: func(w *orderWorkflow, in AcceptInput, now time.Time) error {
-				return w.st.Permit(ActionAccept, in.Actor, now)
-			},
-			expect: func(w *orderWorkflow, in AcceptInput, _ time.Time) error {
-				return w.st.checkProposal(in.ProposalVersion)
-			},
-			apply: (*orderWorkflow).accept}),
-		register(ctx, w, handler[DeliverInput]{action: ActionDeliver,
-			check: func(w *orderWorkflow, in DeliverInput, now time.Time) error {
-				return w.st.Permit(ActionDeliver, in.Actor, now)
-			},
-			apply: (*orderWorkflow).deliver}),
-		register(ctx, w, handler[CancelInput]{action: ActionCancel,
-			check: func(w *orderWorkflow, in CancelInput, now time.Time) error {
-				if err := w.st.Permit(ActionCancel, in.Actor, now); err != nil {
-					return err
-				}
-				return in.Validate()
-			},
-			expect: func(w *orderWorkflow, in CancelInput, now time.Time) error {
-				return w.st.checkPenalty(in.Actor, in.ExpectedPenalty, now)
-			},
-			apply: (*orderWorkflow).cancel}),
-		register(ctx, w, handler[ConfirmInput]{action: ActionConfirm,
-			check: func(w *orderWorkflow, in ConfirmInput, now time.Time) error {
-				return w.st.Permit(ActionConfirm, in.Actor, now)
-			},
-			apply: (*orderWorkflow).confirm}),
-		register(ctx, w, handler[ContestInput]{action: ActionContest,
-			check: func(w *orderWorkflow, in ContestInput, now time.Time) error {
-				if err := w.st.Permit(ActionContest, in.Actor, now); err != nil {
-					return err
-				}
-				return in.Validate()
-			}, apply: (*orderWorkflow).contest}),
-		register(ctx, w, handler[AddEvidenceInput]{action: ActionAddEvidence,
-			check: func(w *orderWorkflow, in AddEvidenceInput, now time.Time) error {
-				if err := w.st.Permit(ActionAddEvidence, in.Actor, now); err != nil {
-					return err
-				}
-				return in.Validate()
-			}, apply: (*orderWorkflow).addEvidence}),
-		register(ctx, w, handler[ResolveInput]{action: ActionResolve,
-			check: func(w *orderWorkflow, in ResolveInput, now time.Time) error {
-				if err := w.st.Permit(ActionResolve, in.Actor, now); err != nil {
-					return err
-				}
-				return in.Validate(w.st.Amount)
-			}, apply: (*orderWorkflow).resolve}),
-		register(ctx, w, handler[ExtendDeadlineInput]{action: ActionExtendDeadline,
-			check: func(w *orderWorkflow, in ExtendDeadlineInput, now time.Time) error {
-				if err := w.st.Permit(ActionExtendDeadline, in.Actor, now); err != nil {
-					return err
-				}
-				return in.Validate()
-			}, apply: (*orderWorkflow).extendDeadline}),
+		register(ctx, w, handler[ProposeInput]{ActionPropose, pure(State.Propose)}),
+		register(ctx, w, handler[AcceptInput]{ActionAccept, pure(State.Accept)}),
+		register(ctx, w, handler[DeliverInput]{ActionDeliver, pure(State.Deliver)}),
+		register(ctx, w, handler[CancelInput]{ActionCancel, pure(State.Cancel)}),
+		register(ctx, w, handler[ConfirmInput]{ActionConfirm, pure(State.Confirm)}),
+		register(ctx, w, handler[ContestInput]{ActionContest, pure(State.Contest)}),
+		register(ctx, w, handler[AddEvidenceInput]{ActionAddEvidence, pure(State.AddEvidence)}),
+		register(ctx, w, handler[ResolveInput]{ActionResolve, State.Resolve}),
+		register(ctx, w, handler[ExtendDeadlineInput]{ActionExtendDeadline, pure(State.ExtendDeadline)}),
 	)
 }
 
@@ -490,19 +437,14 @@ func (w *orderWorkflow) commit(ctx workflow.Context, next State) {
 	}
 }
 
-// transition builds the activity input for a step and the state after it
-// (one version more).
-func (w *orderWorkflow) transition(ctx workflow.Context, action Action, step string, actor Actor, reason string, next State) Transition {
-	now := workflow.Now(ctx)
-	next.UpdatedAt = now
-	next.Version = w.st.Version + 1
-	return Transition{OrderID: w.st.OrderID, Step: step, Action: string(action), Actor: actor, At: now,
-		From: w.st.Status, Next: next, Reason: reason}
-}
-
-func (w *orderWorkflow) exec(ctx workflow.Context, activity string, in any) error {
+// take runs a step's activity and commits its state.
+func (w *orderWorkflow) take(ctx workflow.Context, step Step) error {
 	var res TransitionResult
-	return w.execute(ctx, activity, in, &res)
+	if err := w.execute(ctx, step.Activity, step.Input, &res); err != nil {
+		return err
+	}
+	w.commit(ctx, step.Next)
+	return nil
 }
 
 // execute runs a step's activity. Since changeLocalTransitions it runs as
@@ -538,16 +480,11 @@ func (w *orderWorkflow) create(ctx workflow.Context) error {
 		}
 	}
 	var res CreateOrderResult
-	in := CreateOrderInput{Order: Input{OrderID: w.st.OrderID, ClientID: w.st.ClientID, ProviderID: w.st.ProviderID,
-		Title: w.st.Title, Description: w.st.Description, Amount: w.st.Amount, DueDate: w.st.DueDate}, At: w.st.CreatedAt}
-	if err := w.execute(ctx, ActivityCreateOrder, in, &res); err != nil {
+	if err := w.execute(ctx, ActivityCreateOrder, w.st.CreateInput(), &res); err != nil {
 		w.createErr = err
 		return err
 	}
-	w.st.Terms = res.Terms
-	w.st.ProposalExpiresAt = w.st.CreatedAt.Add(Hours(res.Terms.ProposalExpiryHours))
-	w.st.Created = true
-	w.st.Version = 1
+	w.st = w.st.WithTerms(res.Terms)
 	return nil
 }
 
@@ -684,202 +621,25 @@ func (w *orderWorkflow) sleepUntil(ctx workflow.Context, t time.Time, changed fu
 	return timer.Get(ctx, nil) == nil && !changed()
 }
 
-func (w *orderWorkflow) propose(ctx workflow.Context, in ProposeInput) error {
-	now := workflow.Now(ctx)
-	next := w.st
-	next.ProposalVersion++
-	next.Amount = in.Amount
-	if in.DueDate != nil {
-		next.DueDate = in.DueDate
-	}
-	next.LastProposedBy = in.Actor.UserID
-	next.ProposalExpiresAt = now.Add(Hours(w.st.Terms.ProposalExpiryHours))
-	t := w.transition(ctx, ActionPropose, fmt.Sprintf("propose:v%d", next.ProposalVersion), in.Actor, in.Note, next)
-	err := w.exec(ctx, ActivityRecordProposal, ProposalInput{Transition: t, Version: next.ProposalVersion,
-		Amount: in.Amount, PreviousAmount: w.st.Amount, DueDate: next.DueDate, PreviousDueDate: w.st.DueDate})
-	if err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
-}
-
-func (w *orderWorkflow) accept(ctx workflow.Context, in AcceptInput) error {
-	now := workflow.Now(ctx)
-	next := w.st
-	next.Status = StatusInProgress
-	next.AcceptedAt = &now
-	t := w.transition(ctx, ActionAccept, "accept", in.Actor, "", next)
-	if err := w.exec(ctx, ActivityAcceptOrder, AcceptActivityInput{Transition: t, Hold: w.st.Amount}); err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
-}
-
-func (w *orderWorkflow) deliver(ctx workflow.Context, in DeliverInput) error {
-	now := workflow.Now(ctx)
-	deadline := now.Add(Hours(w.st.Terms.ConfirmationDeadlineHours))
-	next := w.st
-	next.Status = StatusDelivered
-	next.DeliveredAt = &now
-	next.ConfirmDeadline = &deadline
-	t := w.transition(ctx, ActionDeliver, "deliver", in.Actor, "", next)
-	if err := w.exec(ctx, ActivityDeliverOrder, t); err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
-}
-
-func (w *orderWorkflow) cancel(ctx workflow.Context, in CancelInput) error {
-	now := workflow.Now(ctx)
-	next := w.st
-	next.Status = StatusCancelled
-	next.ClosedAt = &now
-	terms := w.st.CancelTerms(in.Actor, now)
-	act := CancelActivityInput{Release: terms.Release, Penalty: terms.Penalty, PenaltyFromProvider: terms.PenaltyFromProvider}
-	if act.Penalty.IsPositive() {
-		p := act.Penalty
-		next.Outcome.Penalty = &p
-		if act.PenaltyFromProvider {
-			next.Outcome.ProviderNet = p.Neg()
-		} else {
-			next.Outcome.ProviderNet = p
-		}
-	}
-	act.Transition = w.transition(ctx, ActionCancel, "cancel", in.Actor, in.Reason, next)
-	if err := w.exec(ctx, ActivityCancelOrder, act); err != nil {
-		return err
-	}
-	w.commit(ctx, act.Next)
-	return nil
-}
-
-func (w *orderWorkflow) completed(ctx workflow.Context, auto bool) (State, money.Split) {
-	now := workflow.Now(ctx)
-	split := money.ReleaseSplit(w.st.Amount, w.st.Terms.PlatformFeePercentage)
-	next := w.st
-	next.Status = StatusCompleted
-	next.ClosedAt = &now
-	next.AutoConfirmed = auto
-	next.AutoConfirmHeld = false
-	next.Outcome.PlatformRevenue = split.Fee
-	next.Outcome.ProviderNet = split.ProviderShare
-	return next, split
-}
-
-func (w *orderWorkflow) confirm(ctx workflow.Context, in ConfirmInput) error {
-	next, split := w.completed(ctx, false)
-	t := w.transition(ctx, ActionConfirm, "release", in.Actor, "", next)
-	if err := w.exec(ctx, ActivityConfirmOrder, ReleaseInput{Transition: t, Amount: w.st.Amount, Split: split}); err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
-}
-
-// autoConfirm runs when the confirmation deadline passes in silence.
+// autoConfirm runs when the confirmation deadline passes in silence: it
+// releases the escrow, or (auto-confirmation disabled) holds the order.
 func (w *orderWorkflow) autoConfirm(ctx workflow.Context) error {
-	next, split := w.completed(ctx, true)
-	t := w.transition(ctx, StepAutoConfirm, "release", SystemActor, "", next)
+	step := w.st.AutoConfirm(workflow.Now(ctx))
 	var res AutoConfirmResult
-	if err := w.execute(ctx, ActivityAutoConfirm, ReleaseInput{Transition: t, Amount: w.st.Amount, Split: split}, &res); err != nil {
+	if err := w.execute(ctx, step.Activity, step.Input, &res); err != nil {
 		return err
 	}
 	if res.Held {
-		held := w.st
-		held.AutoConfirmHeld = true
-		held.UpdatedAt = t.At
-		held.Version = t.Next.Version
-		w.commit(ctx, held)
+		w.commit(ctx, w.st.Held(step))
 		return nil
 	}
-	w.commit(ctx, t.Next)
+	w.commit(ctx, step.Next)
 	return nil
 }
 
-func (w *orderWorkflow) contest(ctx workflow.Context, in ContestInput) error {
-	now := workflow.Now(ctx)
-	next := w.st
-	next.Status = StatusDisputed
-	next.ContestedAt = &now
-	next.ContestFeeHeld = w.st.Terms.ContestationFee
-	t := w.transition(ctx, ActionContest, "contest", in.Actor, in.Reason, next)
-	if err := w.exec(ctx, ActivityContestOrder, ContestActivityInput{Transition: t, Fee: next.ContestFeeHeld}); err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
-}
-
-func (w *orderWorkflow) addEvidence(ctx workflow.Context, in AddEvidenceInput) error {
-	next := w.st
-	next.EvidenceCount++
-	t := w.transition(ctx, ActionAddEvidence, "evidence:"+in.EvidenceID, in.Actor, in.Description, next)
-	err := w.exec(ctx, ActivityAddEvidence, EvidenceActivityInput{Transition: t, Evidence: in,
-		ObjectKey: EvidenceObjectKey(w.st.OrderID, in.EvidenceID, in.Extension)})
-	if err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
-}
-
-func (w *orderWorkflow) resolve(ctx workflow.Context, in ResolveInput) error {
-	res, err := money.Resolve(w.st.Amount, in.RefundAmount, w.st.Terms.PlatformFeePercentage, w.st.ContestFeeHeld)
-	if err != nil {
-		return Refusal(ordem.EValidation, "%s", err)
-	}
-	now := workflow.Now(ctx)
-	next := w.st
-	next.Status = StatusResolved
-	next.ClosedAt = &now
-	refund := res.Refund
-	next.Outcome = Outcome{
-		PlatformRevenue: res.Release.Fee.Add(res.ContestFeeToPlatform),
-		ProviderNet:     res.Release.ProviderShare,
-		Refund:          &refund,
-	}
-	t := w.transition(ctx, ActionResolve, "resolve", in.Actor, in.Reason, next)
-	if err := w.exec(ctx, ActivityResolveDispute, ResolveActivityInput{Transition: t, Amount: w.st.Amount, Resolution: res}); err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
-}
-
-func (w *orderWorkflow) extendDeadline(ctx workflow.Context, in ExtendDeadlineInput) error {
-	now := workflow.Now(ctx)
-	old := *w.st.ConfirmDeadline
-	base := old
-	if now.After(base) {
-		base = now // a held order gets its new window from now
-	}
-	deadline := base.Add(Hours(in.Hours))
-	next := w.st
-	next.ConfirmDeadline = &deadline
-	next.AutoConfirmHeld = false
-	next.Extensions++
-	t := w.transition(ctx, ActionExtendDeadline, fmt.Sprintf("extend:%d", next.Extensions), in.Actor, in.Reason, next)
-	if err := w.exec(ctx, ActivityExtendDeadline, ExtendActivityInput{Transition: t, Hours: in.Hours, OldDeadline: old}); err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
-}
-
+// expire closes a negotiation nobody accepted in time.
 func (w *orderWorkflow) expire(ctx workflow.Context) error {
-	now := workflow.Now(ctx)
-	next := w.st
-	next.Status = StatusExpired
-	next.ClosedAt = &now
-	t := w.transition(ctx, StepExpire, "expire", SystemActor, "", next)
-	if err := w.exec(ctx, ActivityExpireOrder, t); err != nil {
-		return err
-	}
-	w.commit(ctx, t.Next)
-	return nil
+	return w.take(ctx, w.st.Expire(workflow.Now(ctx)))
 }
 
 func (w *orderWorkflow) remind(ctx workflow.Context, kind, step string, deadline time.Time) error {
