@@ -6,6 +6,7 @@ package ordem
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -33,6 +34,17 @@ const (
 	// EUnavailable: a dependency is down or the order is busy; retry later.
 	EUnavailable = "unavailable"
 )
+
+// Codes lists every error code: a code outside it is not a refusal.
+var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
+	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
+	EPenaltyChanged, EUnavailable}
+
+// IsRefusal reports whether code is a known code other than EInternal:
+// something the caller can understand and act on.
+func IsRefusal(code string) bool {
+	return code != EInternal && slices.Contains(Codes, code)
+}
 
 // Error is a domain error: a refusal the caller can understand and act on.
 // Anything that is not an *Error is an internal error.

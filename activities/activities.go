@@ -155,7 +155,7 @@ func (a *Activities) apply(ctx context.Context, s step) (order.TransitionResult,
 func refusalOrError(err error) error {
 	var e *ordem.Error
 	if errors.As(err, &e) {
-		return order.Refusal(e.Code, "%s", err.Error())
+		return order.RefusalFrom(err)
 	}
 	if errors.Is(err, ledger.ErrInvalidPosting) {
 		// A bug, not an outage: retrying cannot help, and a retrying

@@ -58,9 +58,7 @@ func toDomain(err error) *ordem.Error {
 	if errors.As(err, &de) {
 		return de
 	}
-	if code := order.RefusalCode(err); code != "" {
-		e := &ordem.Error{Code: code, Message: refusalMessage(err), RetryAfter: order.RetryAfter(err)}
-		e.Fields = refusalFields(err)
+	if e := order.AsError(err); e != nil {
 		return e
 	}
 	var fe *fiber.Error

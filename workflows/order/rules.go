@@ -1,64 +1,15 @@
 package order
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/money"
 )
-
-// Refusal returns the error an update, a validator or an activity uses to
-// refuse an action: a non-retryable application error whose type is the
-// stable ordem error code, so the API maps it to an HTTP status.
-func Refusal(code, format string, args ...any) error {
-	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), code,
-		temporal.ApplicationErrorOptions{NonRetryable: true})
-}
-
-// RefusalCode returns the ordem error code of a refusal anywhere in err's
-// chain (including one carried back from an update or activity), or "" if
-// err is not a refusal.
-func RefusalCode(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		switch appErr.Type() {
-		case ordem.EInvalidTransition, ordem.EForbidden, ordem.EValidation, ordem.EInsufficientFunds,
-			ordem.EIdempotencyConflict, ordem.ENotFound, ordem.EInvalid, ordem.EPreconditionFailed,
-			ordem.EProposalChanged, ordem.EPenaltyChanged, ordem.ERateLimited, ordem.EUnavailable:
-			return appErr.Type()
-		}
-	}
-	return ""
-}
-
-// retryLater refuses for now, telling the caller when to try again: the
-// second detail of the error carries the wait in whole seconds.
-func retryLater(code string, wait time.Duration, format string, args ...any) error {
-	secs := max(1, int((wait+time.Second-1)/time.Second))
-	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), code,
-		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{map[string]string(nil), secs}})
-}
-
-// RetryAfter returns the wait a refusal asks for (see retryLater), or 0.
-func RetryAfter(err error) time.Duration {
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || !appErr.HasDetails() {
-		return 0
-	}
-	var fields map[string]string
-	var secs int
-	if appErr.Details(&fields, &secs) != nil {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
-}
 
 // maxText bounds free-text fields (notes, reasons, descriptions).
 const maxText = 2000
@@ -260,12 +211,6 @@ func (s *State) AllowedActions(a Actor, now time.Time) []Action {
 		}
 	}
 	return out
-}
-
-func invalid(field, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	return temporal.NewApplicationErrorWithOptions(field+": "+msg, ordem.EValidation,
-		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{map[string]string{field: msg}}})
 }
 
 func checkText(field, v string, required bool) error {
