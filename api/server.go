@@ -20,6 +20,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/metrics"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/web"
@@ -156,29 +157,10 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})
 }
 
-// readyz reports whether the dependencies answer: Postgres and Temporal.
+// readyz reports whether the dependencies answer: Postgres, Temporal and
+// the S3 store (the worker's /readyz answers the same).
 func (s *Server) readyz(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-	defer cancel()
-	checks := fiber.Map{}
-	ready := true
-	if err := s.Pool.Ping(ctx); err != nil {
-		checks["postgres"], ready = "unreachable", false
-	} else {
-		checks["postgres"] = "ok"
-	}
-	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		checks["temporal"], ready = "unreachable", false
-	} else {
-		checks["temporal"] = "ok"
-	}
-	if s.Storage != nil {
-		if err := s.Storage.Ping(ctx); err != nil {
-			checks["s3"], ready = "unreachable", false
-		} else {
-			checks["s3"] = "ok"
-		}
-	}
+	ready, checks := health.Probes{Pool: s.Pool, Temporal: s.Temporal, Storage: s.Storage}.Ready(c.UserContext())
 	status := fiber.StatusOK
 	if !ready {
 		status = fiber.StatusServiceUnavailable

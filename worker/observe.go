@@ -13,15 +13,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/metrics"
-	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/workflows/ledgerverify"
 )
 
@@ -138,40 +137,10 @@ func EnsureLedgerVerifySchedule(ctx context.Context, c client.Client, taskQueue 
 	return nil
 }
 
-// Probes are the dependencies /readyz checks.
-type Probes struct {
-	Pool     *pgxpool.Pool
-	Temporal client.Client
-	Storage  *storage.Store
-}
-
-// Ready checks each dependency within 2 seconds and reports each one's
-// state ("ok" or "unreachable") and whether all answered.
-func (p Probes) Ready(ctx context.Context) (bool, map[string]string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	ready := true
-	check := func(name string, err error) {
-		if err != nil {
-			checks[name], ready = "unreachable", false
-			return
-		}
-		checks[name] = "ok"
-	}
-	check("postgres", p.Pool.Ping(ctx))
-	_, err := p.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
-	check("temporal", err)
-	if p.Storage != nil {
-		check("s3", p.Storage.Ping(ctx))
-	}
-	return ready, checks
-}
-
 // HTTPHandler serves the worker's /metrics, /healthz and /readyz (the
 // same answers as the API's probes), and with pprof Go's profiler at
 // /debug/pprof/ (PPROF_ENABLED).
-func HTTPHandler(m *metrics.Metrics, probes Probes, pprof bool) http.Handler {
+func HTTPHandler(m *metrics.Metrics, probes health.Probes, pprof bool) http.Handler {
 	mux := http.NewServeMux()
 	if pprof {
 		mux.HandleFunc("GET /debug/pprof/", httppprof.Index)

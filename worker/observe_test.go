@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/pgtest"
 	"github.com/ordem/ordem/internal/s3test"
@@ -125,7 +126,7 @@ func TestReadyzNamesTheDownDependency(t *testing.T) {
 	c, err := client.NewLazyClient(client.Options{HostPort: freeAddr(t), Logger: quietLogger()})
 	require.NoError(t, err)
 	defer c.Close()
-	ready, checks := worker.Probes{Pool: pool, Temporal: c}.Ready(context.Background())
+	ready, checks := health.Probes{Pool: pool, Temporal: c}.Ready(context.Background())
 	require.False(t, ready)
 	require.Equal(t, map[string]string{"postgres": "ok", "temporal": "unreachable"}, checks)
 }

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/ordem/ordem/internal/devstack"
+	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/metrics"
 	"github.com/ordem/ordem/worker"
 )
@@ -57,7 +58,7 @@ func TestReadyzFollowsPostgresStopAndStart(t *testing.T) {
 	t.Cleanup(pool.Close)
 
 	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: quietLogger()}))
-	srv := httptest.NewServer(worker.HTTPHandler(metrics.New(), worker.Probes{Pool: pool, Temporal: ts.GetDefaultClient()}, false))
+	srv := httptest.NewServer(worker.HTTPHandler(metrics.New(), health.Probes{Pool: pool, Temporal: ts.GetDefaultClient()}, false))
 	t.Cleanup(srv.Close)
 
 	readyz := func() (int, map[string]string) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/webhook"
@@ -119,7 +120,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("evidence bucket: %w", err)
 	}
 	if cfg.WorkerHTTPAddr != "" {
-		stopHTTP, err := serveHTTP(ctx, cfg.WorkerHTTPAddr, HTTPHandler(m, Probes{Pool: pool, Temporal: c, Storage: store}, cfg.Pprof), logger)
+		stopHTTP, err := serveHTTP(ctx, cfg.WorkerHTTPAddr, HTTPHandler(m, health.Probes{Pool: pool, Temporal: c, Storage: store}, cfg.Pprof), logger)
 		if err != nil {
 			return err
 		}
