@@ -12,7 +12,7 @@ VERSITYGW     ?= $(GOBIN)/versitygw
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export TEST_DATABASE_URL
 
-.PHONY: all build test test-short lint fmt bench dev tools clean
+.PHONY: all build test test-short lint fmt bench dev tools clean fuzz
 
 all: lint test build
 
@@ -27,6 +27,39 @@ test: $(VERSITYGW)
 ## test-short: unit tests only (no Postgres, no Temporal server)
 test-short:
 	$(GO) test -short -count=1 ./...
+
+## fuzz: each fuzz target for FUZZTIME (default 30s), one after another
+# A failing input is written to the package's testdata/fuzz/<target>/: commit
+# it with the fix. `make test` runs every committed corpus as plain tests.
+FUZZTIME ?= 30s
+# package:target. Go fuzzes one target per invocation; -short keeps the api
+# package's TestMain from starting Postgres, Temporal and S3 in every fuzz
+# worker (its targets need none).
+FUZZ_TARGETS := \
+	./internal/money:FuzzParseAmount \
+	./internal/sysconfig:FuzzValidate \
+	./internal/config:FuzzParse \
+	./internal/input:FuzzText \
+	./internal/evidence:FuzzCheckName \
+	./internal/evidence:FuzzCheckContent \
+	./internal/evidence:FuzzParseID \
+	./internal/webhook:FuzzSignVerify \
+	./internal/webhook:FuzzVerifyHeaders \
+	./api:FuzzDecodeJSON \
+	./api:FuzzDecimalJSON \
+	./api:FuzzConfigValue \
+	./api:FuzzCursor \
+	./api:FuzzParsePage \
+	./api:FuzzIfMatch \
+	./api:FuzzDepositWebhookSignature \
+	./api:FuzzDepositWebhookHeaders
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -short -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
 
 ## lint: gofmt, go vet and staticcheck must all be clean
 lint: tools

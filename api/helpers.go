@@ -84,6 +84,12 @@ func decodeCursor(s string) (time.Time, int64, bool) {
 	if err != nil {
 		return time.Time{}, 0, false
 	}
+	// Only the API's own spelling: base64 decoding skips line breaks, and
+	// the time and the id parse with offsets, trailing zeros and signs
+	// encodeCursor never writes.
+	if encodeCursor(t, n) != s {
+		return time.Time{}, 0, false
+	}
 	return t, n, true
 }
 

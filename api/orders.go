@@ -396,7 +396,9 @@ func parseIfMatch(c *fiber.Ctx) (int, error) {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(v, `"`), `"`))
-	if err != nil || n < 1 || !strings.HasPrefix(v, `"`) || !strings.HasSuffix(v, `"`) {
+	// Entity tags compare character by character (RFC 9110 13.1.1): "03"
+	// and "+3" are not the tag "3", whatever number Atoi reads in them.
+	if err != nil || n < 1 || v != etag(n) {
 		return 0, ordem.Errorf(ordem.EInvalid, `If-Match must be the ETag of the order, such as "3"`)
 	}
 	return n, nil

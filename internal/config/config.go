@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/mail"
 	"net/url"
 	"os"
@@ -129,7 +130,8 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 		p.fail("SECRET_KEY", fmt.Sprintf("at least %d bytes of random data outside dev (got %d); generate one with: openssl rand -hex 32", MinSecretKeyLen, len(c.SecretKey)))
 	}
 	c.Currency = strings.ToUpper(p.str("CURRENCY", "BRL"))
-	if len(c.Currency) != 3 {
+	// Three letters, not three bytes: "€" is three bytes of UTF-8.
+	if len(c.Currency) != 3 || strings.Trim(c.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
 		p.fail("CURRENCY", "a three-letter ISO 4217 code such as BRL")
 	}
 
@@ -287,7 +289,9 @@ func (p *parser) duration(name string, def time.Duration) time.Duration {
 	if !ok {
 		return def
 	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+	// More seconds than a time.Duration holds (about 292 years) would wrap
+	// around, to a negative lifetime or any other value: refused below.
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n <= int64(math.MaxInt64/time.Second) {
 		return time.Duration(n) * time.Second
 	}
 	if d, err := time.ParseDuration(v); err == nil && d > 0 {
