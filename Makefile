@@ -51,6 +51,7 @@ FUZZ_TARGETS := \
 	./api:FuzzCursor \
 	./api:FuzzParsePage \
 	./api:FuzzIfMatch \
+	./api:FuzzPathID \
 	./api:FuzzDepositWebhookSignature \
 	./api:FuzzDepositWebhookHeaders
 

@@ -617,3 +617,20 @@ func FuzzDepositWebhookHeaders(f *testing.F) {
 			strings.HasPrefix(sigHeader, "sha256="), "signature %q accepted", sigHeader)
 	})
 }
+
+// FuzzPathID: an id path parameter is accepted only in the spelling the
+// API writes ids, and then as that id.
+func FuzzPathID(f *testing.F) {
+	for _, s := range []string{"5", "05", "+5", "-5", "0", "9223372036854775807", "9223372036854775808", " 5", "5 ", "1e3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		n, ok := parseID(raw)
+		if ok && (n <= 0 || strconv.FormatInt(n, 10) != raw) {
+			t.Fatalf("parseID accepted %q as %d", raw, n)
+		}
+		if !ok && raw == strconv.FormatInt(n, 10) && n > 0 {
+			t.Fatalf("parseID refused the canonical %q", raw)
+		}
+	})
+}

@@ -16,10 +16,18 @@ import (
 // id formats a database id as the API shows ids: strings.
 func id(n int64) string { return strconv.FormatInt(n, 10) }
 
-// pathID parses a numeric id path parameter; anything else is not found.
+// parseID reads an id in the one spelling the API writes ids: "05" and
+// "+5" are not 5.
+func parseID(raw string) (int64, bool) {
+	n, err := strconv.ParseInt(raw, 10, 64)
+	return n, err == nil && n > 0 && strconv.FormatInt(n, 10) == raw
+}
+
+// pathID parses a numeric id path parameter (parseID); anything else is
+// not found.
 func pathID(c *fiber.Ctx, name string) (int64, error) {
-	n, err := strconv.ParseInt(c.Params(name), 10, 64)
-	if err != nil || n <= 0 {
+	n, ok := parseID(c.Params(name))
+	if !ok {
 		return 0, ordem.Errorf(ordem.ENotFound, "no such %s", strings.TrimSuffix(name, "_id"))
 	}
 	return n, nil
