@@ -16,16 +16,12 @@ import (
 	"github.com/ordem/ordem/internal/sysconfig"
 )
 
-// mountAdmin mounts the system configuration routes and, since server.go
-// mounts this group, the dashboard and notification routes every role
-// uses.
-func (s *Server) mountAdmin(r fiber.Router) {
-	admin := func(h fiber.Handler) []fiber.Handler {
-		return []fiber.Handler{s.authenticate, requireRole(ordem.RoleAdmin), h}
-	}
-	r.Get("/admin/config", admin(s.listConfig)...)
-	r.Put("/admin/config/:key", admin(s.updateConfig)...)
-	r.Get("/admin/config/:key/changes", admin(s.configChanges)...)
+// mountAdmin mounts the system configuration routes (on the admin group)
+// and the dashboard and notification routes every role uses.
+func (s *Server) mountAdmin(r, admin fiber.Router) {
+	admin.Get("/config", s.listConfig)
+	admin.Put("/config/:key", s.updateConfig)
+	admin.Get("/config/:key/changes", s.configChanges)
 	s.mountDashboard(r)
 	s.mountNotifications(r)
 }

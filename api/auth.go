@@ -87,12 +87,11 @@ func requireRole(roles ...ordem.Role) fiber.Handler {
 	}
 }
 
-func (s *Server) mountAuth(r fiber.Router) {
+func (s *Server) mountAuth(r, admin fiber.Router) {
 	r.Post("/auth/register", s.register)
 	r.Post("/auth/login", s.login)
 	r.Post("/auth/logout", s.authenticate, s.logout)
 	r.Get("/me", s.authenticate, s.me)
-	admin := r.Group("/admin", s.authenticate, requireRole(ordem.RoleAdmin))
 	admin.Get("/users", s.listUsers)
 	admin.Delete("/users/:id", s.deleteUser)
 }

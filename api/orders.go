@@ -21,7 +21,7 @@ import (
 	"github.com/ordem/ordem/workflows/order"
 )
 
-func (s *Server) mountOrders(r fiber.Router) {
+func (s *Server) mountOrders(r, admin fiber.Router) {
 	o := r.Group("/orders", s.authenticate)
 	o.Post("/", requireRole(ordem.RoleClient), s.idempotent, s.createOrder)
 	o.Get("/", s.listOrders)
@@ -35,9 +35,8 @@ func (s *Server) mountOrders(r fiber.Router) {
 		noBody(func(a actionContext) any { return order.ConfirmInput{Actor: a.actor, IfVersion: a.ifVersion} })))
 	o.Post("/:id/contest", s.idempotent, s.orderAction(order.ActionContest, s.contestInput))
 	o.Post("/:id/cancel", s.idempotent, s.orderAction(order.ActionCancel, s.cancelInput))
-	admin := r.Group("/admin/orders", s.authenticate, requireRole(ordem.RoleAdmin))
-	admin.Post("/:id/resolve", s.idempotent, s.orderAction(order.ActionResolve, s.resolveInput))
-	admin.Post("/:id/extend-deadline", s.idempotent, s.orderAction(order.ActionExtendDeadline, s.extendInput))
+	admin.Post("/orders/:id/resolve", s.idempotent, s.orderAction(order.ActionResolve, s.resolveInput))
+	admin.Post("/orders/:id/extend-deadline", s.idempotent, s.orderAction(order.ActionExtendDeadline, s.extendInput))
 }
 
 // Terms is an order's fee and deadline snapshot.

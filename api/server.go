@@ -106,12 +106,15 @@ func (s *Server) App() *fiber.App {
 	app.Get("/openapi.yaml", s.openapi)
 
 	v1 := app.Group("/v1")
-	s.mountAuth(v1)
-	s.mountOrders(v1)
-	s.mountWallet(v1)
-	s.mountAdmin(v1)
+	// Every admin route is under this one group: its guard runs first for
+	// all of them, whatever order the mounts come in.
+	admin := v1.Group("/admin", s.authenticate, requireRole(ordem.RoleAdmin))
+	s.mountAuth(v1, admin)
+	s.mountOrders(v1, admin)
+	s.mountWallet(v1, admin)
+	s.mountAdmin(v1, admin)
 	s.mountEvidence(v1)
-	s.mountWebhooks(v1)
+	s.mountWebhooks(admin)
 	s.mountMeta(v1)
 	// The web console at / (embedded assets); it never answers /v1, the
 	// health checks, /metrics or /openapi.yaml, wherever they are mounted.

@@ -92,7 +92,7 @@ const (
 	payoutFailed  = "failed"
 )
 
-func (s *Server) mountWallet(r fiber.Router) {
+func (s *Server) mountWallet(r, admin fiber.Router) {
 	w := r.Group("/wallet", s.authenticate)
 	w.Get("/", s.getWallet)
 	w.Get("/transactions", s.walletTransactions)
@@ -105,25 +105,14 @@ func (s *Server) mountWallet(r fiber.Router) {
 	// Authenticated by its HMAC signature, not by a bearer token.
 	r.Post("/webhooks/deposits", s.depositWebhook)
 
-	admin := []fiber.Handler{s.authenticated, requireRole(ordem.RoleAdmin)}
-	with := func(h ...fiber.Handler) []fiber.Handler { return append(append([]fiber.Handler{}, admin...), h...) }
-	r.Post("/admin/deposits", with(s.idempotent, s.adminDeposit)...)
-	r.Get("/admin/deposits", with(s.adminListDeposits)...)
-	r.Get("/admin/wallets/:user_id", with(s.adminWallet)...)
-	r.Get("/admin/wallets/:user_id/transactions", with(s.adminWalletTransactions)...)
-	r.Get("/admin/payouts", with(s.adminListPayouts)...)
-	r.Get("/admin/payouts/:id", with(s.adminGetPayout)...)
-	r.Post("/admin/payouts/:id/mark-paid", with(s.idempotent, s.decidePayout(payoutPaid))...)
-	r.Post("/admin/payouts/:id/mark-failed", with(s.idempotent, s.decidePayout(payoutFailed))...)
-}
-
-// authenticated authenticates the caller unless a middleware before it
-// (such as the /admin group's) already did.
-func (s *Server) authenticated(c *fiber.Ctx) error {
-	if caller(c) != nil {
-		return c.Next()
-	}
-	return s.authenticate(c)
+	admin.Post("/deposits", s.idempotent, s.adminDeposit)
+	admin.Get("/deposits", s.adminListDeposits)
+	admin.Get("/wallets/:user_id", s.adminWallet)
+	admin.Get("/wallets/:user_id/transactions", s.adminWalletTransactions)
+	admin.Get("/payouts", s.adminListPayouts)
+	admin.Get("/payouts/:id", s.adminGetPayout)
+	admin.Post("/payouts/:id/mark-paid", s.idempotent, s.decidePayout(payoutPaid))
+	admin.Post("/payouts/:id/mark-failed", s.idempotent, s.decidePayout(payoutFailed))
 }
 
 // ---------------------------------------------------------------------------

@@ -17,21 +17,18 @@ import (
 	"github.com/ordem/ordem/internal/webhook"
 )
 
-// mountWebhooks mounts the admin routes of outgoing webhooks: endpoints,
-// their delivery log and redelivery.
-func (s *Server) mountWebhooks(r fiber.Router) {
-	admin := func(h fiber.Handler) []fiber.Handler {
-		return []fiber.Handler{s.authenticated, requireRole(ordem.RoleAdmin), h}
-	}
-	r.Post("/admin/webhooks", admin(s.createWebhook)...)
-	r.Get("/admin/webhooks", admin(s.listWebhooks)...)
-	r.Get("/admin/webhooks/:id", admin(s.getWebhook)...)
-	r.Patch("/admin/webhooks/:id", admin(s.updateWebhook)...)
-	r.Delete("/admin/webhooks/:id", admin(s.deleteWebhook)...)
-	r.Post("/admin/webhooks/:id/rotate-secret", admin(s.rotateWebhookSecret)...)
-	r.Get("/admin/webhooks/:id/deliveries", admin(s.listWebhookDeliveries)...)
-	r.Get("/admin/webhook-deliveries/:id", admin(s.getWebhookDelivery)...)
-	r.Post("/admin/webhook-deliveries/:id/redeliver", admin(s.redeliverWebhook)...)
+// mountWebhooks mounts the admin routes of outgoing webhooks (on the
+// admin group): endpoints, their delivery log and redelivery.
+func (s *Server) mountWebhooks(admin fiber.Router) {
+	admin.Post("/webhooks", s.createWebhook)
+	admin.Get("/webhooks", s.listWebhooks)
+	admin.Get("/webhooks/:id", s.getWebhook)
+	admin.Patch("/webhooks/:id", s.updateWebhook)
+	admin.Delete("/webhooks/:id", s.deleteWebhook)
+	admin.Post("/webhooks/:id/rotate-secret", s.rotateWebhookSecret)
+	admin.Get("/webhooks/:id/deliveries", s.listWebhookDeliveries)
+	admin.Get("/webhook-deliveries/:id", s.getWebhookDelivery)
+	admin.Post("/webhook-deliveries/:id/redeliver", s.redeliverWebhook)
 }
 
 // Webhook is an endpoint that receives signed event deliveries.
