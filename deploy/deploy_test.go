@@ -1,7 +1,9 @@
 // Package deploy holds no code: its tests check the deployment files
 // (docker-compose.yml, Dockerfile, .env.example, deploy/k8s, deploy/nginx,
-// deploy/systemd, deploy/backup) against what the code really reads and
-// serves, since no Docker engine or cluster runs in CI.
+// deploy/systemd, deploy/backup, deploy/prometheus/jobs.alerts.yml)
+// against what the code really reads and serves, since no Docker engine
+// or cluster runs in CI; and the API routes the docs name against
+// api/openapi.yaml (docs_routes_test.go).
 package deploy
 
 import (
@@ -468,6 +470,8 @@ func TestKubernetesManifests(t *testing.T) {
 		services []*corev1.Service
 		hpas     []*autoscalingv2.HorizontalPodAutoscaler
 		pdbs     []*policyv1.PodDisruptionBudget
+		cronjobs = map[string]*batchv1.CronJob{}
+		pvcs     = map[string]*corev1.PersistentVolumeClaim{}
 	)
 	for _, m := range ms {
 		switch m.kind {
@@ -502,6 +506,14 @@ func TestKubernetesManifests(t *testing.T) {
 		case "Namespace":
 			var n corev1.Namespace
 			decodeStrict(t, m, &n)
+		case "CronJob":
+			var c batchv1.CronJob
+			decodeStrict(t, m, &c)
+			cronjobs[c.Name] = &c
+		case "PersistentVolumeClaim":
+			var c corev1.PersistentVolumeClaim
+			decodeStrict(t, m, &c)
+			pvcs[c.Name] = &c
 		default:
 			t.Errorf("%s: unexpected kind %q (add its checks here)", m.path, m.kind)
 		}
@@ -534,7 +546,12 @@ func TestKubernetesManifests(t *testing.T) {
 		require.NoError(t, err)
 	})
 
+	var checkPodImage func(t *testing.T, what string, spec corev1.PodSpec, image string)
 	checkPod := func(t *testing.T, what string, spec corev1.PodSpec) {
+		t.Helper()
+		checkPodImage(t, what, spec, "ordem")
+	}
+	checkPodImage = func(t *testing.T, what string, spec corev1.PodSpec, image string) {
 		t.Helper()
 		psc := spec.SecurityContext
 		require.NotNil(t, psc, what)
@@ -548,7 +565,7 @@ func TestKubernetesManifests(t *testing.T) {
 			assert.True(t, sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation, "%s/%s", what, c.Name)
 			assert.True(t, sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem, "%s/%s", what, c.Name)
 			assert.True(t, sc.Capabilities != nil && slices.Contains(sc.Capabilities.Drop, "ALL"), "%s/%s", what, c.Name)
-			assert.Equal(t, "ordem", c.Image, "%s/%s: the base uses the placeholder the kustomization maps", what, c.Name)
+			assert.Equal(t, image, c.Image, "%s/%s: the base uses the placeholder the kustomization maps", what, c.Name)
 			assert.False(t, c.Resources.Requests.Cpu().IsZero(), "%s/%s: cpu request", what, c.Name)
 			assert.False(t, c.Resources.Limits.Memory().IsZero(), "%s/%s: memory limit", what, c.Name)
 			var refs []string
@@ -562,7 +579,7 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			assert.ElementsMatch(t, []string{"cm:" + cm.Name, "secret:" + secret.Name}, refs, "%s/%s", what, c.Name)
 			for _, e := range c.Env {
-				assert.True(t, vars[e.Name], "%s/%s sets %s, which internal/config does not read", what, c.Name, e.Name)
+				assert.True(t, vars[e.Name] || image != "ordem", "%s/%s sets %s, which internal/config does not read", what, c.Name, e.Name)
 			}
 		}
 	}
@@ -616,6 +633,94 @@ func TestKubernetesManifests(t *testing.T) {
 		assert.Equal(t, []string{"seed"}, spec.Containers[0].Args)
 		assert.Equal(t, corev1.RestartPolicyNever, spec.RestartPolicy)
 		assert.EqualValues(t, 1, *job.Spec.Parallelism, "goose takes no lock: one migrator at a time")
+	})
+
+	t.Run("Ensure the CronJobs fail visibly: no overlap, failed Jobs kept, no TTL that deletes them", func(t *testing.T) {
+		require.Contains(t, cronjobs, "ordem-backup")
+		require.Contains(t, cronjobs, "ordem-ledger-verify")
+		for name, c := range cronjobs {
+			assert.Len(t, strings.Fields(c.Spec.Schedule), 5, "%s: schedule %q", name, c.Spec.Schedule)
+			assert.Equal(t, batchv1.ForbidConcurrent, c.Spec.ConcurrencyPolicy, name)
+			if assert.NotNil(t, c.Spec.FailedJobsHistoryLimit, name) {
+				assert.GreaterOrEqual(t, *c.Spec.FailedJobsHistoryLimit, int32(1), "%s: kube_job_failed needs the failed Job", name)
+			}
+			js := c.Spec.JobTemplate.Spec
+			assert.Nil(t, js.TTLSecondsAfterFinished, "%s: a TTL deletes the failed Job and its alert", name)
+			assert.NotNil(t, js.ActiveDeadlineSeconds, "%s: a hung run must end as failed", name)
+			assert.Equal(t, corev1.RestartPolicyNever, js.Template.Spec.RestartPolicy, name)
+		}
+	})
+
+	t.Run("Ensure the ledger-verify CronJob runs `ordem ledger verify` in the Ordem image", func(t *testing.T) {
+		spec := cronjobs["ordem-ledger-verify"].Spec.JobTemplate.Spec.Template.Spec
+		checkPod(t, "ordem-ledger-verify", spec)
+		require.Len(t, spec.Containers, 1)
+		assert.Equal(t, []string{"ledger", "verify"}, spec.Containers[0].Args)
+		assert.Contains(t, read(t, "cmd/ordem/ledger.go"), `Use:   "verify"`)
+	})
+
+	t.Run("Ensure the backup CronJob runs backup.sh onto its claim, with variables backup.sh reads", func(t *testing.T) {
+		spec := cronjobs["ordem-backup"].Spec.JobTemplate.Spec.Template.Spec
+		checkPodImage(t, "ordem-backup", spec, "ordem-backup")
+		require.Len(t, spec.Containers, 1)
+		c := spec.Containers[0]
+		assert.Empty(t, c.Command, "the image's ENTRYPOINT is backup.sh")
+		assert.Empty(t, c.Args, "backup, then retention")
+		script := read(t, "deploy/backup/backup.sh")
+		env := map[string]string{}
+		for _, e := range c.Env {
+			env[e.Name] = e.Value
+			if e.Name != "HOME" {
+				assert.Contains(t, script, e.Name, "backup.sh does not read %s", e.Name)
+			}
+			if e.ValueFrom != nil {
+				require.NotNil(t, e.ValueFrom.SecretKeyRef, e.Name)
+				assert.True(t, e.ValueFrom.SecretKeyRef.Optional != nil && *e.ValueFrom.SecretKeyRef.Optional,
+					"%s: the Temporal URLs are optional", e.Name)
+			}
+		}
+		assert.Equal(t, "30", env["BACKUP_KEEP_DAYS"])
+		var claim string
+		for _, v := range spec.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				claim = v.Name
+				assert.Contains(t, pvcs, v.PersistentVolumeClaim.ClaimName, "the backup claim is in the base")
+			}
+		}
+		require.NotEmpty(t, claim, "backups go to a PersistentVolumeClaim")
+		var mounted bool
+		for _, m := range c.VolumeMounts {
+			if m.Name == claim {
+				mounted = true
+				assert.Equal(t, env["BACKUP_DIR"], m.MountPath, "BACKUP_DIR is the claim's mount")
+			}
+		}
+		assert.True(t, mounted, "the claim is mounted")
+		assert.True(t, spec.SecurityContext.FSGroup != nil && *spec.SecurityContext.FSGroup == 10001, "the volume is writable by uid 10001")
+
+		df := read(t, "deploy/backup/Dockerfile")
+		assert.Regexp(t, `(?m)^FROM postgres:\$\{PG_MAJOR\}-alpine$`, df)
+		assert.Regexp(t, `(?m)^ARG PG_MAJOR=15$`, df, "the tested Postgres major")
+		for _, pkg := range []string{"bash", "coreutils", "findutils", "aws-cli"} {
+			assert.Regexp(t, `apk add --no-cache[^\n]*\b`+pkg+`\b`, df)
+		}
+		assert.Contains(t, df, "COPY --chmod=0755 backup.sh restore.sh /usr/local/lib/ordem/")
+		assert.Regexp(t, `(?m)^USER 10001:10001$`, df)
+		assert.Regexp(t, `(?m)^ENTRYPOINT \["/usr/local/lib/ordem/backup\.sh"\]$`, df)
+		var k struct {
+			Images []struct {
+				Name    string `yaml:"name"`
+				NewName string `yaml:"newName"`
+			} `yaml:"images"`
+		}
+		require.NoError(t, yaml.Unmarshal([]byte(read(t, "deploy/k8s/base/kustomization.yaml")), &k))
+		mapped := map[string]string{}
+		for _, i := range k.Images {
+			mapped[i.Name] = i.NewName
+		}
+		assert.Equal(t, "ghcr.io/ordem/ordem-backup", mapped["ordem-backup"])
+		assert.Contains(t, read(t, "deploy/k8s/overlays/production/kustomization.yaml"), "- name: ghcr.io/ordem/ordem-backup",
+			"the overlay pins the backup image too")
 	})
 
 	t.Run("Ensure Service, autoscaler and budgets select what exists", func(t *testing.T) {
@@ -799,14 +904,76 @@ func TestSystemdUnits(t *testing.T) {
 			assert.NotContains(t, k, "Service.ExecStartPre", "migrations must not race from every host")
 		})
 	}
-	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
-		// verify wants the ExecStart binary to exist: point it at a real one.
-		dir := t.TempDir()
-		for _, unit := range []string{"ordem-api.service", "ordem-worker.service"} {
-			u := strings.ReplaceAll(read(t, "deploy/systemd/"+unit), "/usr/local/bin/ordem", "/bin/true")
-			require.NoError(t, os.WriteFile(filepath.Join(dir, unit), []byte(u), 0o600))
+
+	t.Run("Ensure the backup and ledger-verify units are oneshots whose failure shows", func(t *testing.T) {
+		for unit, want := range map[string]struct{ exec, job string }{
+			"ordem-backup.service":        {"/usr/local/lib/ordem/backup.sh", "backup"},
+			"ordem-ledger-verify.service": {"/usr/local/bin/ordem ledger verify", "ledger_verify"},
+		} {
+			k := unitKeys(t, "deploy/systemd/"+unit)
+			assert.Equal(t, []string{"oneshot"}, k["Service.Type"], unit)
+			assert.Equal(t, []string{want.exec}, k["Service.ExecStart"], unit)
+			assert.Equal(t, []string{"ordem"}, k["Service.User"], unit)
+			assert.Equal(t, "/etc/ordem/ordem.env", k["Service.EnvironmentFile"][0], unit)
+			assert.Equal(t, []string{"ordem-alert@%n.service"}, k["Unit.OnFailure"], unit)
+			// "+": as root, so it can write node_exporter's directory.
+			assert.Equal(t, []string{"+/usr/local/lib/ordem/ordem-job-metric " + want.job + " %n"}, k["Service.ExecStopPost"], unit)
+			assert.NotContains(t, k, "Service.Restart", "%s: a failed run stays failed until the next one", unit)
+			assert.NotEmpty(t, k["Service.TimeoutStartSec"], unit)
+			for _, hard := range []string{"NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "CapabilityBoundingSet", "RestrictAddressFamilies"} {
+				assert.NotEmpty(t, k["Service."+hard], "%s: %s", unit, hard)
+			}
+
+			timer := strings.TrimSuffix(unit, ".service") + ".timer"
+			tk := unitKeys(t, "deploy/systemd/"+timer)
+			require.Len(t, tk["Timer.OnCalendar"], 1, timer)
+			assert.Equal(t, []string{"true"}, tk["Timer.Persistent"], "%s: a run missed while the host was off starts at boot", timer)
+			assert.NotContains(t, tk, "Timer.Unit", "%s starts the service of its own name", timer)
+			assert.Equal(t, []string{"timers.target"}, tk["Install.WantedBy"], timer)
+			if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+				out, err := exec.Command(sa, "calendar", tk["Timer.OnCalendar"][0]).CombinedOutput()
+				assert.NoError(t, err, "%s: OnCalendar: %s", timer, out)
+			}
 		}
-		out, err := exec.Command(sa, "verify", filepath.Join(dir, "ordem-api.service"), filepath.Join(dir, "ordem-worker.service")).CombinedOutput()
+		bk := unitKeys(t, "deploy/systemd/ordem-backup.service")
+		assert.Contains(t, bk["Service.Environment"], "BACKUP_DIR=/var/backups/ordem")
+		assert.Equal(t, []string{"/var/backups/ordem"}, bk["Service.ReadWritePaths"], "the one writable path is BACKUP_DIR")
+		assert.Equal(t, []string{"+/usr/bin/install -d -m 0700 -o ordem -g ordem /var/backups/ordem"}, bk["Service.ExecStartPre"])
+		assert.Equal(t, []string{"OnCalendar=*-*-* 03:15:00"}, []string{"OnCalendar=" + unitKeys(t, "deploy/systemd/ordem-backup.timer")["Timer.OnCalendar"][0]}, "daily")
+
+		ak := unitKeys(t, "deploy/systemd/ordem-alert@.service")
+		assert.Equal(t, []string{"/usr/local/lib/ordem/ordem-alert %i"}, ak["Service.ExecStart"])
+		assert.NotContains(t, ak, "Unit.OnFailure", "an alert that fails must not alert about itself in a loop")
+
+		// Every script the units run is shipped, where the install comment
+		// puts it.
+		install := read(t, "deploy/systemd/ordem-backup.service")
+		for _, f := range []string{"deploy/backup/backup.sh", "deploy/backup/restore.sh", "deploy/systemd/ordem-job-metric", "deploy/systemd/ordem-alert"} {
+			assert.FileExists(t, filepath.Join(root, f))
+			assert.Contains(t, install, f, "the install lines of ordem-backup.service copy %s", f)
+		}
+	})
+
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		// verify wants the binaries to exist: point them at a real one.
+		dir := t.TempDir()
+		units, err := filepath.Glob(filepath.Join(root, "deploy/systemd/*.*"))
+		require.NoError(t, err)
+		var args []string
+		for _, f := range units {
+			unit := filepath.Base(f)
+			u := strings.ReplaceAll(read(t, "deploy/systemd/"+unit), "/usr/local/bin/ordem", "/bin/true")
+			u = regexp.MustCompile(`/usr/local/lib/ordem/[a-z.-]+`).ReplaceAllString(u, "/bin/true")
+			require.NoError(t, os.WriteFile(filepath.Join(dir, unit), []byte(u), 0o600))
+			if !strings.HasSuffix(unit, "@.service") {
+				args = append(args, filepath.Join(dir, unit))
+			}
+		}
+		require.GreaterOrEqual(t, len(args), 6)
+		cmd := exec.Command(sa, append([]string{"verify"}, args...)...)
+		// The template of OnFailure= is found beside the units.
+		cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "systemd-analyze verify:\n%s", out)
 		assert.Empty(t, strings.TrimSpace(string(out)), "systemd-analyze verify warnings")
 	}
@@ -815,7 +982,8 @@ func TestSystemdUnits(t *testing.T) {
 // --- backup / restore -------------------------------------------------------
 
 func TestBackupScriptsSyntax(t *testing.T) {
-	scripts := []string{"deploy/backup/backup.sh", "deploy/backup/restore.sh", "deploy/compose/postgres-init.sh"}
+	scripts := []string{"deploy/backup/backup.sh", "deploy/backup/restore.sh", "deploy/compose/postgres-init.sh",
+		"deploy/systemd/ordem-job-metric", "deploy/systemd/ordem-alert"}
 	for _, s := range scripts {
 		src := read(t, s)
 		assert.True(t, strings.HasPrefix(src, "#!/"), s)
@@ -919,6 +1087,25 @@ func TestBackupRestore(t *testing.T) {
 		assert.Contains(t, out, "not empty")
 		out, code = run(dstURL, "restored", filepath.Join(root, "deploy/backup/restore.sh"), "--force", "--no-evidence", backup)
 		assert.Equal(t, 0, code, out)
+	})
+
+	t.Run("Ensure a second backup hard-links the evidence it already has, and restores", func(t *testing.T) {
+		out, code := run(srcURL, "source", filepath.Join(root, "deploy/backup/backup.sh"))
+		require.Equal(t, 0, code, out)
+		dirs, _ := filepath.Glob(filepath.Join(backups, "ordem-*"))
+		sort.Strings(dirs)
+		require.Len(t, dirs, 2, out)
+		require.Equal(t, backup, dirs[0])
+		first, err := os.Stat(filepath.Join(backup, "evidence", "7", "e.pdf"))
+		require.NoError(t, err)
+		second, err := os.Stat(filepath.Join(dirs[1], "evidence", "7", "e.pdf"))
+		require.NoError(t, err)
+		assert.True(t, os.SameFile(first, second), "unchanged evidence is linked, not copied again")
+		out, code = run(pgtest.NewEmptyDBURL(t), "second", filepath.Join(root, "deploy/backup/restore.sh"), dirs[1])
+		require.Equal(t, 0, code, out)
+		restored, err := os.ReadFile(filepath.Join(s3.Dir, "second", "evidence", "7", "e.pdf"))
+		require.NoError(t, err)
+		assert.Equal(t, "%PDF-1.4 evidence", string(restored))
 	})
 
 	t.Run("Ensure a corrupted backup is refused before anything is written", func(t *testing.T) {
