@@ -67,3 +67,20 @@ func IsUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
+
+// DBTX is what every table-owner package's functions take: a pool, a
+// connection or a transaction, so the caller decides the transaction a
+// write belongs to (the way ledger.Post takes the transition's).
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// Ensure the three kinds of handle satisfy DBTX.
+var (
+	_ DBTX = (*pgxpool.Pool)(nil)
+	_ DBTX = (*pgx.Conn)(nil)
+	_ DBTX = pgx.Tx(nil)
+)
