@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ordem/ordem"
+	auditlog "github.com/ordem/ordem/internal/audit"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/postgres"
@@ -230,7 +231,7 @@ func (a *Activities) CancelOrder(ctx context.Context, in order.CancelActivityInp
 			if t.Actor.Role != ordem.RoleAdmin {
 				return nil
 			}
-			return audit(ctx, tx, t, "cancel_order")
+			return writeAudit(ctx, tx, t, "cancel_order")
 		},
 	})
 }
@@ -417,7 +418,7 @@ func (a *Activities) ResolveDispute(ctx context.Context, in order.ResolveActivit
 		notices: []notice{{to: []int64{s.ClientID, s.ProviderID}, kind: "dispute_resolved", title: "Disputa resolvida",
 			body: fmt.Sprintf("A disputa de %s foi resolvida: R$ %s ao cliente, R$ %s ao prestador.", s.Title,
 				fixed(r.Refund.Add(r.ContestFeeToClient)), fixed(r.Release.ProviderShare))}},
-		extra: func(ctx context.Context, tx pgx.Tx) error { return audit(ctx, tx, t, "resolve_dispute") },
+		extra: func(ctx context.Context, tx pgx.Tx) error { return writeAudit(ctx, tx, t, "resolve_dispute") },
 	})
 }
 
@@ -431,7 +432,7 @@ func (a *Activities) ExtendDeadline(ctx context.Context, in order.ExtendActivity
 		notices: []notice{{to: []int64{t.Next.ClientID, t.Next.ProviderID}, kind: "deadline_extended", title: "Prazo estendido",
 			body: fmt.Sprintf("O prazo de confirmação de %s foi estendido até %s.", t.Next.Title,
 				t.Next.ConfirmDeadline.UTC().Format("02/01/2006 15:04 UTC"))}},
-		extra: func(ctx context.Context, tx pgx.Tx) error { return audit(ctx, tx, t, "extend_deadline") },
+		extra: func(ctx context.Context, tx pgx.Tx) error { return writeAudit(ctx, tx, t, "extend_deadline") },
 	})
 }
 
@@ -489,14 +490,8 @@ func (a *Activities) RecordRefusal(ctx context.Context, in order.RefusalInput) e
 	})
 }
 
-// audit writes an admin action to the audit log.
-func audit(ctx context.Context, tx pgx.Tx, t order.Transition, action string) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id, reason, created_at)
-		VALUES ($1, $2, $3, 'order', $4, $5, $6)`,
-		nullID(&t.Actor.UserID), string(t.Actor.Role), action, fmt.Sprint(t.OrderID), t.Reason, t.At)
-	if err != nil {
-		return fmt.Errorf("write audit log: %w", err)
-	}
-	return nil
+// writeAudit writes an admin action to the audit log.
+func writeAudit(ctx context.Context, tx pgx.Tx, t order.Transition, action string) error {
+	return auditlog.Record(ctx, tx, auditlog.Entry{ActorID: t.Actor.UserID, ActorRole: string(t.Actor.Role), Action: action,
+		TargetType: "order", TargetID: fmt.Sprint(t.OrderID), Reason: t.Reason, At: t.At})
 }

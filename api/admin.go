@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/audit"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/sysconfig"
 )
@@ -192,14 +193,9 @@ func (s *Server) updateConfig(c *fiber.Ctx) error {
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, k.Name, old, value, p.ID, reason, now).Scan(&changeID); err != nil {
 			return err
 		}
-		data, err := json.Marshal(map[string]any{"key": k.Name, "old_value": old, "new_value": value, "change_id": id(changeID)})
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id, reason, data, created_at)
-			VALUES ($1, $2, 'update_config', 'system_config', $3, $4, $5, $6)`,
-			p.ID, string(p.Role), k.Name, reason, data, now); err != nil {
+		data := map[string]any{"key": k.Name, "old_value": old, "new_value": value, "change_id": id(changeID)}
+		if err := audit.Record(ctx, tx, audit.Entry{ActorID: p.ID, ActorRole: string(p.Role), Action: "update_config",
+			TargetType: "system_config", TargetID: k.Name, Reason: reason, Data: data, At: now}); err != nil {
 			return err
 		}
 		entries, err = configEntries(ctx, tx, k.Name)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/audit"
 )
 
 // id formats a database id as the API shows ids: strings.
@@ -103,17 +103,8 @@ func decodeCursor(s string) (time.Time, int64, bool) {
 
 // auditLog records an admin action in the audit log, in tx.
 func auditLog(c *fiber.Ctx, tx pgx.Tx, p *principal, action, targetType string, targetID int64, reason string, data any) error {
-	payload := []byte("{}")
-	if data != nil {
-		var err error
-		if payload, err = json.Marshal(data); err != nil {
-			return err
-		}
-	}
-	_, err := tx.Exec(c.UserContext(), `
-		INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id, reason, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ID, string(p.Role), action, targetType, id(targetID), reason, payload)
-	return err
+	return audit.Record(c.UserContext(), tx, audit.Entry{ActorID: p.ID, ActorRole: string(p.Role), Action: action,
+		TargetType: targetType, TargetID: id(targetID), Reason: reason, Data: data})
 }
 
 // pageOf turns up to limit+1 rows, fetched in (created_at, id) descending

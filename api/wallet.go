@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/audit"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/postgres"
@@ -556,15 +556,10 @@ func (s *Server) depositWebhook(c *fiber.Ctx) error {
 		if again {
 			return nil
 		}
-		data, err := json.Marshal(map[string]any{"user_id": dep.UserID, "amount": dep.Amount, "event_id": req.ID,
-			"reference": req.Reference, "transaction_id": dep.TransactionID})
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id, reason, data)
-			VALUES (NULL, 'webhook', 'webhook_deposit', 'deposit', $1, '', $2)`, dep.ID, data)
-		return err
+		data := map[string]any{"user_id": dep.UserID, "amount": dep.Amount, "event_id": req.ID,
+			"reference": req.Reference, "transaction_id": dep.TransactionID}
+		return audit.Record(ctx, tx, audit.Entry{ActorRole: "webhook", Action: "webhook_deposit",
+			TargetType: "deposit", TargetID: dep.ID, Data: data})
 	})
 	if err != nil {
 		return err
