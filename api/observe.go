@@ -19,6 +19,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/metrics"
+	"github.com/ordem/ordem/internal/sysconfig"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -122,7 +123,7 @@ type KPICollector struct {
 	timeout time.Duration
 
 	up, orders, autoConfirm, contest, cancel, response, responses, volume, revenue,
-	disputes, disputeAge, overdue, overdueAge, verifyOK, verifyViolations, verifyLast *prometheus.Desc
+	disputes, disputeAge, overdue, overdueAge, verifyOK, verifyViolations, verifyLast, configHours *prometheus.Desc
 }
 
 func kpiDesc(name, help string, labels ...string) *prometheus.Desc {
@@ -150,13 +151,14 @@ func NewKPICollector(pool *pgxpool.Pool, currency string, logger *slog.Logger) *
 		verifyOK:         kpiDesc("ledger_verify_ok", "1 when the latest periodic ledger verification found no violation, 0 when it found some (absent before the first)."),
 		verifyViolations: kpiDesc("ledger_verify_violations", "Violations found by the latest periodic ledger verification."),
 		verifyLast:       kpiDesc("ledger_verify_last_run_timestamp_seconds", "Unix time the latest periodic ledger verification finished; 0 before the first."),
+		configHours:      kpiDesc("config_hours", "Current value of each *_hours system configuration key (dispute_sla_hours, confirmation_deadline_hours, …), so alert rules follow the configuration instead of copying it.", "key"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (k *KPICollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{k.up, k.orders, k.autoConfirm, k.contest, k.cancel, k.response, k.responses,
-		k.volume, k.revenue, k.disputes, k.disputeAge, k.overdue, k.overdueAge, k.verifyOK, k.verifyViolations, k.verifyLast} {
+		k.volume, k.revenue, k.disputes, k.disputeAge, k.overdue, k.overdueAge, k.verifyOK, k.verifyViolations, k.verifyLast, k.configHours} {
 		ch <- d
 	}
 }
@@ -263,6 +265,16 @@ func (k *KPICollector) collect(ctx context.Context) ([]prometheus.Metric, error)
 	}
 	gauge(k.verifyViolations, float64(violations))
 	gauge(k.verifyLast, lastRun)
+
+	values, err := sysconfig.Load(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range values {
+		if strings.HasSuffix(name, "_hours") {
+			gauge(k.configHours, float(v), name)
+		}
+	}
 	return out, nil
 }
 

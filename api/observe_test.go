@@ -430,6 +430,12 @@ func TestObservability(t *testing.T) {
 		require.Equal(t, 1.0, value(t, fams, "ordem_ledger_verify_ok"))
 		require.Equal(t, 0.0, value(t, fams, "ordem_ledger_verify_violations"))
 		require.InDelta(t, float64(time.Now().Unix()), value(t, fams, "ordem_ledger_verify_last_run_timestamp_seconds"), 60)
+		// The configured hours the alert rules compare with, as stored now.
+		require.Equal(t, 48.0, value(t, fams, "ordem_config_hours", "key", "dispute_sla_hours"))
+		require.Equal(t, 36.0, value(t, fams, "ordem_config_hours", "key", "confirmation_deadline_hours"))
+		_, err := s.pool.Exec(ctx, `UPDATE system_config SET value = '24' WHERE key = 'dispute_sla_hours'`)
+		require.NoError(t, err)
+		require.Equal(t, 24.0, value(t, s.metrics(t), "ordem_config_hours", "key", "dispute_sla_hours"))
 
 		// Requests by route template, never by raw path.
 		require.Equal(t, 3.0, value(t, fams, "ordem_http_requests_total", "method", "POST", "route", "/v1/orders/:id/accept", "status", "200"))
