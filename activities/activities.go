@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/workflows/order"
@@ -141,23 +144,50 @@ func (a *Activities) apply(ctx context.Context, s step) (order.TransitionResult,
 		return err
 	})
 	if err != nil {
-		return order.TransitionResult{}, refusalOrError(err)
+		return order.TransitionResult{}, refusalOrError(ctx, err)
 	}
 	if res.Replayed {
 		activity.GetLogger(ctx).Info("Step already committed; nothing written", "step", s.t.IdempotencyKey())
+		return res, nil
 	}
+	logOperation(ctx, s)
 	return res, nil
+}
+
+// logOperation writes the committed step's line to the order-operations
+// file (LOG_DIR), and to the auto-confirmation file for what the
+// deadline did: the lines the replaced system's operators grep.
+func logOperation(ctx context.Context, s step) {
+	legs := make([]string, 0, len(s.legs))
+	for _, l := range nonZero(s.legs) {
+		legs = append(legs, l.Account+" "+fixed(l.Amount))
+	}
+	logTransition(ctx, s.t, strings.Join(legs, ", "))
+}
+
+// logTransition writes one committed transition's line (see logOperation).
+func logTransition(ctx context.Context, t order.Transition, legs string) {
+	concerns := []logging.Concern{logging.OrderOperations}
+	if strings.HasPrefix(t.Action, order.StepAutoConfirm) { // released, or held (auto_confirm_held)
+		concerns = append(concerns, logging.AutoConfirmation)
+	}
+	activity.GetLogger(ctx).Info("order "+strconv.FormatInt(t.OrderID, 10)+": "+string(t.From)+" → "+string(t.Next.Status),
+		logging.ConcernKey, logging.Concerns(concerns...), "order_id", t.OrderID, "action", t.Action,
+		"from", string(t.From), "to", string(t.Next.Status), "actor", string(t.Actor.Role)+":"+strconv.FormatInt(t.Actor.UserID, 10),
+		"amount", fixed(t.Next.Amount), "legs", legs, "step", t.IdempotencyKey())
 }
 
 // refusalOrError turns a domain refusal (insufficient funds, invalid
 // input) into a non-retryable application error with a stable type; any
 // other error is returned as is, so Temporal retries it.
-func refusalOrError(err error) error {
+func refusalOrError(ctx context.Context, err error) error {
 	var e *ordem.Error
 	if errors.As(err, &e) {
 		return order.RefusalFrom(err)
 	}
 	if errors.Is(err, ledger.ErrInvalidPosting) {
+		activity.GetLogger(ctx).Error("Posting refused by the ledger: the step cannot commit",
+			logging.ConcernKey, logging.Concerns(logging.Critical), "error", err)
 		// A bug, not an outage: retrying cannot help, and a retrying
 		// transition would hold the order's lock for ever. The type is
 		// not a refusal code, so the API answers 500 without details.
@@ -293,21 +323,11 @@ func readBalances(ctx context.Context, tx pgx.Tx, clientID, providerID int64) (o
 		ledger.UserAccount(providerID, ledger.Available), ledger.UserAccount(providerID, ledger.Blocked),
 		ledger.RevenueAccount,
 	}
-	rows, err := tx.Query(ctx, `SELECT code, balance FROM ledger_accounts WHERE code = ANY($1)`, codes)
+	// ledger.Balances reads the view that adds a platform account's
+	// shards; ledger_accounts.balance alone is revenue's first shard.
+	got, err := ledger.Balances(ctx, tx, codes...)
 	if err != nil {
-		return order.Balances{}, fmt.Errorf("read balances: %w", err)
-	}
-	got := map[string]decimal.Decimal{}
-	for rows.Next() {
-		var code string
-		var bal decimal.Decimal
-		if err := rows.Scan(&code, &bal); err != nil {
-			return order.Balances{}, fmt.Errorf("read balances: %w", err)
-		}
-		got[code] = bal
-	}
-	if err := rows.Err(); err != nil {
-		return order.Balances{}, fmt.Errorf("read balances: %w", err)
+		return order.Balances{}, err
 	}
 	return order.Balances{
 		ClientAvailable:   got[codes[0]],

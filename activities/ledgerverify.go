@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/workflows/ledgerverify"
 )
 
@@ -66,8 +67,10 @@ func (a *Activities) VerifyLedger(ctx context.Context) (ledgerverify.Result, err
 		if i == 10 { // the rest are in the row's details
 			break
 		}
-		log.Error("Ledger violation", "check", v.Check, "subject", v.Subject, "detail", v.Detail)
+		log.Error("Ledger violation", logging.ConcernKey, logging.Concerns(logging.Critical),
+			"check", v.Check, "subject", v.Subject, "detail", v.Detail)
 	}
-	log.Error("Ledger verification found violations", "violations", r.Violations, "verification_id", r.VerificationID)
+	log.Error("Ledger verification found violations", logging.ConcernKey, logging.Concerns(logging.Critical),
+		"violations", r.Violations, "verification_id", r.VerificationID)
 	return r, nil
 }

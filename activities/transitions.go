@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/ordem/ordem"
 	auditlog "github.com/ordem/ordem/internal/audit"
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/storage"
@@ -111,6 +114,10 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 			"", order.StatusNegotiating, false, data, in.At); err != nil {
 			return err
 		}
+		postgres.AfterCommit(tx, func() {
+			logTransition(ctx, order.Transition{OrderID: o.OrderID, Step: "create", Action: "create", Actor: client, At: in.At,
+				Next: order.State{OrderID: o.OrderID, Status: order.StatusNegotiating, Amount: o.Amount}}, "")
+		})
 		if err := writeNotices(ctx, tx, o.OrderID, []notice{{to: []int64{o.ProviderID}, kind: "order_created",
 			title: "Novo pedido", body: fmt.Sprintf("Você recebeu um pedido: %s (R$ %s)", o.Title, fixed(o.Amount))}}, data, in.At); err != nil {
 			return err
@@ -123,7 +130,7 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 		return err
 	})
 	if err != nil {
-		return order.CreateOrderResult{}, refusalOrError(err)
+		return order.CreateOrderResult{}, refusalOrError(ctx, err)
 	}
 	return res, nil
 }
@@ -469,6 +476,13 @@ func (a *Activities) SendReminder(ctx context.Context, in order.ReminderInput) e
 		}
 		if err := writeNotices(ctx, tx, in.OrderID, []notice{n}, data, in.At); err != nil {
 			return err
+		}
+		if in.Kind == order.ReminderConfirmation {
+			postgres.AfterCommit(tx, func() {
+				activity.GetLogger(ctx).Info("order "+strconv.FormatInt(in.OrderID, 10)+": client reminded of the confirmation deadline",
+					logging.ConcernKey, logging.Concerns(logging.AutoConfirmation), "order_id", in.OrderID, "client_id", clientID,
+					"deadline", in.Deadline.UTC().Format(time.RFC3339))
+			})
 		}
 		typ := webhook.OrderReminder
 		if in.Kind == order.ReminderDisputeSLA {

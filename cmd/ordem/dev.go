@@ -215,6 +215,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (err error) {
 		return err
 	}
 	logger := newLogger(cfg.LogLevel)
+	slog.SetDefault(logger)
 
 	// Schema and seed.
 	admin, err := devMigrateAndSeed(ctx, cfg, dataDir)

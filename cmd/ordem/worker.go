@@ -39,6 +39,9 @@ func openLogger(cfg *config.Config, concern string) (*slog.Logger, func(), error
 	if err != nil {
 		return nil, nil, err
 	}
+	// Packages without a logger of their own (internal/audit's file
+	// lines) write through the default one.
+	slog.SetDefault(logger)
 	return logger, func() { _ = files.Close() }, nil
 }
 

@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/postgres"
 )
 
@@ -49,5 +51,12 @@ func Record(ctx context.Context, db postgres.DBTX, e Entry) error {
 		actor, e.ActorRole, e.Action, e.TargetType, e.TargetID, e.Reason, payload, at); err != nil {
 		return fmt.Errorf("write audit log %s: %w", e.Action, err)
 	}
+	// The operators' audit file (LOG_DIR) gets the line once the row is
+	// committed, so it never shows an action a rollback undid.
+	postgres.AfterCommit(db, func() {
+		slog.Default().LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "audit", logging.ConcernAttr(logging.Audit),
+			slog.String("action", e.Action), slog.Int64("actor_id", e.ActorID), slog.String("actor_role", e.ActorRole),
+			slog.String("target", e.TargetType+":"+e.TargetID), slog.String("reason", e.Reason), slog.Any("data", json.RawMessage(payload)))
+	})
 	return nil
 }

@@ -41,6 +41,9 @@ type Config struct {
 	LogDir         string // LOG_DIR
 	LogMaxBytes    int64  // LOG_MAX_BYTES
 	LogBackupCount int    // LOG_BACKUP_COUNT
+	// LogRetentionDays is LOG_RETENTION_DAYS: rotated log files older
+	// than this are deleted (0: by LOG_BACKUP_COUNT only).
+	LogRetentionDays int
 
 	RateLimitEnabled    bool   // RATELIMIT_ENABLED
 	RateLimitStorageURL string // RATELIMIT_STORAGE_URL
@@ -144,6 +147,7 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 	c.LogDir = p.str("LOG_DIR", "")
 	c.LogMaxBytes = p.int64("LOG_MAX_BYTES", 10485760, 1024, 1<<40)
 	c.LogBackupCount = int(p.int64("LOG_BACKUP_COUNT", 10, 0, 1000))
+	c.LogRetentionDays = int(p.int64("LOG_RETENTION_DAYS", 30, 0, 3650))
 
 	c.RateLimitEnabled = p.bool("RATELIMIT_ENABLED", true)
 	c.RateLimitStorageURL = p.url("RATELIMIT_STORAGE_URL", "", "redis", "rediss")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -24,32 +25,25 @@ import (
 // with this many, two uniform postings rarely share an account.
 const benchUsers = 1000
 
-// benchRevenueShards is how many revenue sub-accounts the hot-sharded
-// workload spreads the platform fee over (platform:revenue:00, :01, ...).
-const benchRevenueShards = 16
-
 // benchFunding is each user's opening balance: far more than any run can
 // move out, so a posting never fails for insufficient funds.
 var benchFunding = decimal.RequireFromString("1000000.00")
 
 // BenchmarkPost measures committed postings per second with exactly N
-// concurrent writers, each posting in its own transaction (InTx + Post)
-// with a unique idempotency key.
+// concurrent writers, each posting in its own transaction (InTx + Post,
+// as every production caller does) with a unique idempotency key.
 //
 //   - uniform: a transfer between two random users' available accounts.
 //   - hot: the same transfer, but 0.01 of it goes to platform:revenue, so
-//     every posting updates (and row-locks until commit) that one account,
-//     like a platform fee does.
-//   - hot-sharded: as hot, but the 0.01 goes to one of benchRevenueShards
-//     revenue sub-accounts picked at random: the design that would lift the
-//     hot-account ceiling, measured here for comparison (Ordem does not
-//     shard revenue today).
+//     every posting credits that one account, like a platform fee does.
+//     The account is sharded as in production (EnsurePlatformAccounts):
+//     each posting locks one of its PlatformShards shards until commit.
 //
 // Each round gets a fresh database, and the ledger is verified after it.
 // Run with: go test -run '^$' -bench BenchmarkPost -benchtime=10s ./internal/ledger/
 func BenchmarkPost(b *testing.B) {
 	for _, writers := range []int{8, 32} {
-		for _, workload := range []string{"uniform", "hot", "hot-sharded"} {
+		for _, workload := range []string{"uniform", "hot"} {
 			b.Run(fmt.Sprintf("writers=%d/%s", writers, workload), func(b *testing.B) { benchPost(b, writers, workload) })
 		}
 	}
@@ -57,7 +51,7 @@ func BenchmarkPost(b *testing.B) {
 
 func benchPost(b *testing.B, writers int, workload string) {
 	ctx := context.Background()
-	db := pgtest.NewDB(b)
+	db := benchDB(b, ctx)
 	require.GreaterOrEqual(b, int(db.Config().MaxConns), writers, "pool must have a connection per writer")
 	users := benchSetupUsers(b, ctx, db)
 	benchWarmPool(b, ctx, db, writers)
@@ -98,10 +92,6 @@ func benchPost(b *testing.B, writers int, workload string) {
 					legs = append(legs,
 						ledger.Leg{Account: ledger.UserAccount(to, ledger.Available), Amount: amount.Sub(cent)},
 						ledger.Leg{Account: ledger.RevenueAccount, Amount: cent})
-				case "hot-sharded":
-					legs = append(legs,
-						ledger.Leg{Account: ledger.UserAccount(to, ledger.Available), Amount: amount.Sub(cent)},
-						ledger.Leg{Account: benchRevenueShard(rng.IntN(benchRevenueShards)), Amount: cent})
 				default:
 					legs = append(legs, ledger.Leg{Account: ledger.UserAccount(to, ledger.Available), Amount: amount})
 				}
@@ -182,11 +172,6 @@ func benchSetupUsers(b *testing.B, ctx context.Context, db *pgxpool.Pool) []int6
 		if err := ledger.EnsurePlatformAccounts(ctx, tx); err != nil {
 			return err
 		}
-		for i := 0; i < benchRevenueShards; i++ {
-			if _, err := tx.Exec(ctx, `INSERT INTO ledger_accounts (code, kind) VALUES ($1, 'revenue')`, benchRevenueShard(i)); err != nil {
-				return err
-			}
-		}
 		// Deposit t (1..n*history) moves $3 from the world account to the
 		// available account of user number (t-1)%n+1. Ids are explicit so
 		// that balance_after is the running sum in id order, as verify
@@ -221,8 +206,31 @@ func benchSetupUsers(b *testing.B, ctx context.Context, db *pgxpool.Pool) []int6
 	return ids
 }
 
-// benchRevenueShard is the code of revenue sub-account i.
-func benchRevenueShard(i int) string { return fmt.Sprintf("%s:%02d", ledger.RevenueAccount, i) }
+// benchDB returns a pool on a fresh migrated database. With BENCH_PGHOST
+// set (a Unix-socket directory, as scripts/bench.sh sets it), the pool
+// connects through it instead of TEST_DATABASE_URL's host: pgbench, the
+// ceiling the ledger is compared with, talks to the server that way, and
+// TCP loopback costs every round trip more CPU on both ends. Connections
+// are named benchApplicationName, so scripts/bench.sh can tell the
+// benchmark's backends from other clients of a shared server.
+func benchDB(b *testing.B, ctx context.Context) *pgxpool.Pool {
+	b.Helper()
+	cfg, err := pgxpool.ParseConfig(pgtest.NewDBURL(b))
+	require.NoError(b, err)
+	if host := os.Getenv("BENCH_PGHOST"); host != "" {
+		cfg.ConnConfig.Host = host
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = benchApplicationName
+	cfg.MaxConns = 40
+	db, err := postgres.ConnectConfig(ctx, cfg)
+	require.NoError(b, err)
+	b.Cleanup(db.Close)
+	return db
+}
+
+// benchApplicationName is the application_name of the benchmark's
+// connections.
+const benchApplicationName = "ordem-ledger-bench"
 
 // benchWarmPool opens n connections before the clock starts, so the run
 // measures postings, not connection setup.

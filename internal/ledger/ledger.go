@@ -4,6 +4,13 @@
 // revenue, world and payouts_pending). A transaction moves it with two or
 // more entries that sum to zero. Entries are append-only; each account keeps
 // a cached balance that Verify checks against its entries.
+//
+// A posting is one call of the database function ledger_post, in the
+// caller's transaction. The platform accounts are sharded: their balance
+// is spread over PlatformShards shard rows besides the account's own row,
+// and each posting moves one shard that no other transaction holds, so
+// postings that all credit platform revenue do not queue on one row lock.
+// AccountBalance and Balances return an account's exact total.
 package ledger
 
 import (
@@ -11,8 +18,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +56,13 @@ const (
 	PayoutsPendingAccount = "platform:payouts_pending"
 )
 
+// PlatformShards is how many shard rows each platform account has besides
+// its own row (migration 00019 gives existing databases the same). With
+// one shard per concurrent writer, a posting on a platform account almost
+// never waits for another; a debit that must keep the account's total
+// non-negative (payouts_pending when a payout is paid) locks them all.
+const PlatformShards = 32
+
 // UserAccount returns the code of a user's account of the given kind.
 func UserAccount(userID int64, kind AccountKind) string {
 	return "user:" + strconv.FormatInt(userID, 10) + ":" + string(kind)
@@ -75,10 +91,15 @@ type Posting struct {
 
 // Entry is a posted leg.
 type Entry struct {
-	ID           int64
-	AccountID    int64
-	Account      string
-	Amount       decimal.Decimal
+	ID        int64
+	AccountID int64
+	Account   string
+	// Shard is the shard of the account the entry moved: 0 is the
+	// account's own row, the only shard of an unsharded account.
+	Shard  int
+	Amount decimal.Decimal
+	// BalanceAfter is the balance of the entry's shard right after it: the
+	// account's balance for an unsharded account (every user account).
 	BalanceAfter decimal.Decimal
 }
 
@@ -93,7 +114,9 @@ type Result struct {
 }
 
 // Balance returns the balance after this transaction of the given account,
-// and whether the transaction touched it.
+// and whether the transaction touched it. For a sharded (platform) account
+// it is the balance of the shard the entry moved; AccountBalance gives the
+// account's total.
 func (r Result) Balance(account string) (decimal.Decimal, bool) {
 	for _, e := range r.Entries {
 		if e.Account == account {
@@ -152,9 +175,10 @@ func (p Posting) normalize() ([]Leg, []byte, error) {
 	}
 	legs := make([]Leg, len(p.Legs))
 	copy(legs, p.Legs)
-	// Locks are always taken in descending code order, so two postings can
-	// never wait on each other in a cycle. Descending puts the platform
-	// accounts (the hot rows) last, so their locks are held the shortest.
+	// Locks are always taken in descending code order (ledger_post checks
+	// it), so two postings can never wait on each other in a cycle.
+	// Descending puts the platform accounts last; each of their legs takes
+	// a shard no other posting holds.
 	sort.Slice(legs, func(i, j int) bool { return legs[i].Account > legs[j].Account })
 	sum := decimal.Zero
 	for i, l := range legs {
@@ -180,28 +204,27 @@ func (p Posting) normalize() ([]Leg, []byte, error) {
 	return legs, h.Sum(nil), nil
 }
 
-const insertTransactionSQL = `
-INSERT INTO ledger_transactions (idempotency_key, request_hash, kind, order_id, memo)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING id, created_at`
+// postSQL posts in one round trip: ledger_post (migration 00019) claims
+// the key, moves every leg's balance in lock order and appends the entries,
+// or returns the first posting of the key. Entries come back in leg order.
+const postSQL = `
+SELECT transaction_id, created_at, replayed, entry_ids, account_ids, entry_shards, balances, accounts, amounts
+FROM ledger_post($1, $2, $3, $4, $5, $6, $7)`
 
-// One statement per leg: move the balance and append the entry with the
-// balance after it. The account row lock is taken here and held to commit.
-const postLegSQL = `
-WITH moved AS (
-    UPDATE ledger_accounts SET balance = balance + $3, updated_at = now()
-    WHERE code = $2
-    RETURNING id, balance
+// SQLSTATEs that ledger_post raises for a refused posting.
+const (
+	codeInvalidPosting    = "OL000"
+	codeIdempotency       = "OL001"
+	codeUnknownAccount    = "OL002"
+	codeInsufficientFunds = "OL003"
 )
-INSERT INTO ledger_entries (transaction_id, account_id, amount, balance_after)
-SELECT $1, id, $3, balance FROM moved
-RETURNING id, account_id, balance_after`
 
-// Post writes p inside tx. On any error the caller must roll tx back: a
-// refused posting may have written part of its legs before the refusal.
-// Callers that need the posting to commit with other writes (the orders
-// read model, the timeline) pass their own transaction.
+// Post writes p inside tx, in one round trip (the database function
+// ledger_post). On any error the caller must roll tx back: a refused
+// posting may have written part of its legs before the refusal, and the
+// database has aborted the transaction anyway. Callers that need the
+// posting to commit with other writes (the orders read model, the
+// timeline) pass their own transaction.
 func Post(ctx context.Context, tx Tx, p Posting) (res Result, err error) {
 	if o := observer.Load(); o != nil {
 		start := time.Now()
@@ -243,90 +266,75 @@ func post(ctx context.Context, tx Tx, p Posting) (Result, error) {
 	if p.OrderID != 0 {
 		orderID = &p.OrderID
 	}
-	res := Result{Entries: make([]Entry, 0, len(legs))}
-	err = tx.QueryRow(ctx, insertTransactionSQL, p.IdempotencyKey, hash, p.Kind, orderID, p.Memo).
-		Scan(&res.TransactionID, &res.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return replay(ctx, tx, p.IdempotencyKey, hash)
+	accounts := make([]string, len(legs))
+	amounts := make([]decimal.Decimal, len(legs))
+	for i, l := range legs {
+		accounts[i], amounts[i] = l.Account, l.Amount
 	}
-	if err != nil {
-		return Result{}, fmt.Errorf("insert ledger transaction: %w", err)
-	}
-
-	batch := &pgx.Batch{}
-	for _, l := range legs {
-		batch.Queue(postLegSQL, res.TransactionID, l.Account, l.Amount)
-	}
-	br := tx.SendBatch(ctx, batch)
-	for _, l := range legs {
-		e := Entry{Account: l.Account, Amount: l.Amount}
-		if err := br.QueryRow().Scan(&e.ID, &e.AccountID, &e.BalanceAfter); err != nil {
-			_ = br.Close()
-			return Result{}, legError(l.Account, err)
-		}
-		res.Entries = append(res.Entries, e)
-	}
-	if err := br.Close(); err != nil {
-		return Result{}, fmt.Errorf("post ledger legs: %w", err)
-	}
-	return res, nil
-}
-
-func legError(account string, err error) error {
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return invalidPosting("account %s does not exist", account)
-	case isConstraint(err, "ledger_accounts_non_negative"):
-		return &InsufficientFundsError{Account: account}
-	default:
-		return fmt.Errorf("post ledger leg on %s: %w", account, err)
-	}
-}
-
-func isConstraint(err error, name string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.ConstraintName == name
-}
-
-// replay returns the already-posted transaction for key, or a conflict if
-// it was posted for a different request.
-func replay(ctx context.Context, tx Tx, key string, hash []byte) (Result, error) {
 	var (
-		res  = Result{Replayed: true}
-		prev []byte
+		res                  Result
+		entryIDs, accountIDs []int64
+		shards               []int16
+		balances, postedAmts []decimal.Decimal
+		postedAccts          []string
 	)
-	err := tx.QueryRow(ctx, `SELECT id, request_hash, created_at FROM ledger_transactions WHERE idempotency_key = $1`, key).
-		Scan(&res.TransactionID, &prev, &res.CreatedAt)
+	err = tx.QueryRow(ctx, postSQL, p.IdempotencyKey, hash, p.Kind, orderID, p.Memo, accounts, amounts).
+		Scan(&res.TransactionID, &res.CreatedAt, &res.Replayed, &entryIDs, &accountIDs, &shards, &balances, &postedAccts, &postedAmts)
 	if err != nil {
-		return Result{}, fmt.Errorf("load posted transaction %q: %w", key, err)
+		return Result{}, postError(err)
 	}
-	if string(prev) != string(hash) {
-		return Result{}, ErrIdempotencyConflict
+	// A new posting's entries are the legs, in order; a replay's are read
+	// back from the ledger.
+	if !res.Replayed {
+		postedAccts, postedAmts = accounts, amounts
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT e.id, e.account_id, a.code, e.amount, e.balance_after
-		FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-		WHERE e.transaction_id = $1 ORDER BY e.id`, res.TransactionID)
-	if err != nil {
-		return Result{}, fmt.Errorf("load posted entries: %w", err)
+	// Entry ids are taken in leg order, as the entries are written.
+	slices.Sort(entryIDs)
+	n := len(entryIDs)
+	if n == 0 || len(accountIDs) != n || len(shards) != n || len(balances) != n || len(postedAccts) != n || len(postedAmts) != n {
+		return Result{}, fmt.Errorf("post ledger transaction %q: %d entries returned with mismatched columns", p.IdempotencyKey, n)
 	}
-	res.Entries, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
-		var e Entry
-		err := r.Scan(&e.ID, &e.AccountID, &e.Account, &e.Amount, &e.BalanceAfter)
-		return e, err
-	})
-	if err != nil {
-		return Result{}, fmt.Errorf("load posted entries: %w", err)
+	res.Entries = make([]Entry, n)
+	for i := range res.Entries {
+		res.Entries[i] = Entry{ID: entryIDs[i], AccountID: accountIDs[i], Account: postedAccts[i], Shard: int(shards[i]),
+			Amount: postedAmts[i], BalanceAfter: balances[i]}
 	}
 	return res, nil
 }
 
-// EnsurePlatformAccounts creates the platform accounts that do not exist.
+// postError maps ledger_post's refusals to the package's errors.
+func postError(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return fmt.Errorf("post ledger transaction: %w", err)
+	}
+	switch pgErr.Code {
+	case codeIdempotency:
+		return ErrIdempotencyConflict
+	case codeInsufficientFunds:
+		return &InsufficientFundsError{Account: pgErr.Detail}
+	case codeUnknownAccount:
+		return invalidPosting("account %s does not exist", pgErr.Detail)
+	case codeInvalidPosting:
+		return invalidPosting("%s", strings.TrimPrefix(pgErr.Message, "ledger: "))
+	default:
+		return fmt.Errorf("post ledger transaction: %w", err)
+	}
+}
+
+// EnsurePlatformAccounts creates the platform accounts that do not exist,
+// each with PlatformShards shards. Existing accounts are left as they are.
 func EnsurePlatformAccounts(ctx context.Context, tx Tx) error {
 	_, err := tx.Exec(ctx, `
-		INSERT INTO ledger_accounts (code, kind, allow_negative) VALUES
-		    ($1, 'revenue', false), ($2, 'world', true), ($3, 'payouts_pending', false)
-		ON CONFLICT (code) DO NOTHING`, RevenueAccount, WorldAccount, PayoutsPendingAccount)
+		WITH created AS (
+		    INSERT INTO ledger_accounts (code, kind, allow_negative, shards) VALUES
+		        ($1, 'revenue', false, $4), ($2, 'world', true, $4), ($3, 'payouts_pending', false, $4)
+		    ON CONFLICT (code) DO NOTHING
+		    RETURNING id, shards
+		)
+		INSERT INTO ledger_account_shards (account_id, shard)
+		SELECT c.id, s FROM created c CROSS JOIN LATERAL generate_series(1, c.shards) AS s`,
+		RevenueAccount, WorldAccount, PayoutsPendingAccount, PlatformShards)
 	if err != nil {
 		return fmt.Errorf("create platform accounts: %w", err)
 	}
@@ -367,11 +375,41 @@ func UserWallet(ctx context.Context, tx Tx, userID int64) (Wallet, error) {
 	return w, nil
 }
 
-// AccountBalance reads one account's cached balance.
+// AccountBalance reads one account's balance: the cached balance of its
+// row plus, for a sharded account, of its shards. A missing account is an
+// error wrapping pgx.ErrNoRows.
 func AccountBalance(ctx context.Context, tx Tx, code string) (decimal.Decimal, error) {
 	var b decimal.Decimal
-	if err := tx.QueryRow(ctx, `SELECT balance FROM ledger_accounts WHERE code = $1`, code).Scan(&b); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT balance FROM ledger_account_balances WHERE code = $1`, code).Scan(&b); err != nil {
 		return decimal.Zero, fmt.Errorf("read balance of %s: %w", code, err)
 	}
 	return b, nil
+}
+
+// Balances reads the balances of the given accounts, as AccountBalance
+// does, in one query; accounts that do not exist are left out of the map.
+// SQL that needs a platform account's balance reads the view
+// ledger_account_balances the same way: ledger_accounts.balance holds
+// only its first shard.
+func Balances(ctx context.Context, tx Tx, codes ...string) (map[string]decimal.Decimal, error) {
+	rows, err := tx.Query(ctx, `SELECT code, balance FROM ledger_account_balances WHERE code = ANY($1)`, codes)
+	if err != nil {
+		return nil, fmt.Errorf("read balances: %w", err)
+	}
+	out := make(map[string]decimal.Decimal, len(codes))
+	for rows.Next() {
+		var (
+			code string
+			b    decimal.Decimal
+		)
+		if err := rows.Scan(&code, &b); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read balances: %w", err)
+		}
+		out[code] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read balances: %w", err)
+	}
+	return out, nil
 }

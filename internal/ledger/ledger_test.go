@@ -403,13 +403,15 @@ func TestConcurrentTransfers(t *testing.T) {
 	require.Equal(t, writers*perWriter, ok+refused)
 	t.Logf("%d postings, %d refused for insufficient funds", ok, refused)
 
+	// Platform revenue is sharded: its balance is read from
+	// ledger_account_balances (row plus shards), not ledger_accounts.
 	var total, revenue decimal.Decimal
-	require.NoError(t, db.QueryRow(ctx, `SELECT sum(balance) FROM ledger_accounts WHERE user_id IS NOT NULL`).Scan(&total))
-	require.NoError(t, db.QueryRow(ctx, `SELECT balance FROM ledger_accounts WHERE code = $1`, ledger.RevenueAccount).Scan(&revenue))
+	require.NoError(t, db.QueryRow(ctx, `SELECT sum(balance) FROM ledger_account_balances WHERE user_id IS NOT NULL`).Scan(&total))
+	require.NoError(t, db.QueryRow(ctx, `SELECT balance FROM ledger_account_balances WHERE code = $1`, ledger.RevenueAccount).Scan(&revenue))
 	require.Equal(t, "10000.00", total.Add(revenue).StringFixed(2), "money inside the system is conserved")
 	require.Equal(t, decimal.New(int64(ok), -2).StringFixed(2), revenue.StringFixed(2), "one cent of revenue per posting")
 	var negative int
-	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM ledger_accounts WHERE NOT allow_negative AND balance < 0`).Scan(&negative))
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM ledger_account_balances WHERE NOT allow_negative AND balance < 0`).Scan(&negative))
 	require.Zero(t, negative)
 	rep, err := ledger.VerifySnapshot(ctx, db)
 	require.NoError(t, err)

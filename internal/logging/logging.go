@@ -1,9 +1,10 @@
 // Package logging builds Ordem's process logger: JSON lines (log/slog) at
-// LOG_LEVEL on stderr and, when LOG_DIR is set, in rotated files per
-// concern (api.log, worker.log, and <concern>-errors.log with only the
-// errors, as the replaced system's erros_criticos.log). Every record goes
-// through Redact, so secrets never reach a log line whatever a caller
-// passes.
+// LOG_LEVEL on stderr and, when LOG_DIR is set, in rotated, compressed
+// files: <service>.log (api.log, worker.log), <service>-errors.log with
+// only the errors, and one file per concern the replaced system's
+// operators grep (order operations, audit, critical, auto-confirmation;
+// see Concern). Every record goes through Redact, so secrets never reach
+// a log line whatever a caller passes.
 package logging
 
 import (
@@ -32,13 +33,17 @@ type Options struct {
 	MaxBytes int64
 	// Backups is LOG_BACKUP_COUNT: rotated files kept per log file.
 	Backups int
+	// RetentionDays is LOG_RETENTION_DAYS: rotated files older than this
+	// are deleted, whatever their count (0 keeps them by count only).
+	RetentionDays int
 	// Stderr receives every record too; nil is os.Stderr.
 	Stderr io.Writer
 }
 
 // OptionsFromConfig takes the log settings of the process configuration.
 func OptionsFromConfig(cfg *config.Config) Options {
-	return Options{Level: cfg.LogLevel, Dir: cfg.LogDir, MaxBytes: cfg.LogMaxBytes, Backups: cfg.LogBackupCount}
+	return Options{Level: cfg.LogLevel, Dir: cfg.LogDir, MaxBytes: cfg.LogMaxBytes, Backups: cfg.LogBackupCount,
+		RetentionDays: cfg.LogRetentionDays}
 }
 
 // ParseLevel maps LOG_LEVEL to a slog level; CRITICAL is ERROR (slog has
@@ -56,6 +61,50 @@ func ParseLevel(s string) slog.Level {
 		return slog.LevelInfo
 	}
 }
+
+// Concern is a log file of its own under LOG_DIR, named
+// <service>-<concern>.log, that receives the records carrying ConcernKey
+// with its name, at INFO and above whatever LOG_LEVEL says (they are the
+// operators' record, not diagnostics). Each replaces a file of the old
+// system (docs/observability.md maps them).
+type Concern string
+
+// The concerns.
+const (
+	// OrderOperations: one line per order transition (order, from → to,
+	// actor, amounts); the old order_operations.log.
+	OrderOperations Concern = "order-operations"
+	// Audit: every admin action with its reason, once committed; the old
+	// audit.log.
+	Audit Concern = "audit"
+	// Critical: financial errors, ledger inconsistencies, failed postings;
+	// the old erros_criticos.log.
+	Critical Concern = "critical"
+	// AutoConfirmation: orders released by their deadline, held by
+	// AUTO_CONFIRM_JOB_ENABLED=false, and reminded; the old
+	// auto-confirmation job's log.
+	AutoConfirmation Concern = "auto-confirmation"
+)
+
+// AllConcerns lists every concern file.
+var AllConcerns = []Concern{OrderOperations, Audit, Critical, AutoConfirmation}
+
+// ConcernKey is the attribute that routes a record to concern files: its
+// value is a comma-separated list of concerns (see Concerns).
+const ConcernKey = "log_concern"
+
+// Concerns is the ConcernKey value that sends a record to each of cs,
+// for loggers that take key-value pairs (Temporal's activity logger).
+func Concerns(cs ...Concern) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = string(c)
+	}
+	return strings.Join(names, ",")
+}
+
+// ConcernAttr is the attribute that sends a record to each of cs.
+func ConcernAttr(cs ...Concern) slog.Attr { return slog.String(ConcernKey, Concerns(cs...)) }
 
 // New returns the logger of concern (e.g. "api", "worker") and a closer
 // for its files. Each record carries "service": concern.
@@ -82,6 +131,13 @@ func New(concern string, o Options) (*slog.Logger, io.Closer, error) {
 			}
 		}
 		handlers = append(handlers, NewHandler(all, level), NewHandler(errs, max(level, slog.LevelError)))
+		// Concern files are opened on their first line: a process that
+		// never writes one (the API has no order transitions) leaves none.
+		for _, c := range AllConcerns {
+			f := rotated(filepath.Join(o.Dir, concern+"-"+string(c)+".log"), o)
+			files = append(files, f)
+			handlers = append(handlers, concernHandler{concern: c, inner: NewHandler(f, min(level, slog.LevelInfo))})
+		}
 	}
 	return slog.New(Fanout(handlers...)).With("service", concern), files, nil
 }
@@ -93,7 +149,60 @@ func rotated(path string, o Options) *lumberjack.Logger {
 	if mb < 1 {
 		mb = 1
 	}
-	return &lumberjack.Logger{Filename: path, MaxSize: mb, MaxBackups: o.Backups}
+	// Rotated files are gzipped; they go when more than Backups exist or
+	// when older than RetentionDays (the old guide keeps 30 days).
+	return &lumberjack.Logger{Filename: path, MaxSize: mb, MaxBackups: o.Backups, MaxAge: o.RetentionDays, Compress: true}
+}
+
+// concernHandler passes on only the records that name its concern, in
+// the record or in the logger's attributes (logger.With).
+type concernHandler struct {
+	concern Concern
+	inner   slog.Handler
+	named   bool // a With attribute names the concern
+}
+
+func (h concernHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h concernHandler) Handle(ctx context.Context, r slog.Record) error {
+	named := h.named
+	if !named {
+		r.Attrs(func(a slog.Attr) bool {
+			named = names(a, h.concern)
+			return !named
+		})
+	}
+	if !named {
+		return nil
+	}
+	return h.inner.Handle(ctx, r)
+}
+
+func (h concernHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	named := h.named
+	for _, a := range as {
+		named = named || names(a, h.concern)
+	}
+	return concernHandler{concern: h.concern, inner: h.inner.WithAttrs(as), named: named}
+}
+
+func (h concernHandler) WithGroup(name string) slog.Handler {
+	return concernHandler{concern: h.concern, inner: h.inner.WithGroup(name), named: h.named}
+}
+
+// names reports whether a is ConcernKey with c among its values.
+func names(a slog.Attr, c Concern) bool {
+	if a.Key != ConcernKey {
+		return false
+	}
+	for _, v := range strings.Split(a.Value.String(), ",") {
+		if Concern(strings.TrimSpace(v)) == c {
+			return true
+		}
+	}
+	return false
 }
 
 type multiCloser []*lumberjack.Logger

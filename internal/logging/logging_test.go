@@ -122,3 +122,73 @@ func TestParseLevel(t *testing.T) {
 		require.Equal(t, want, logging.ParseLevel(in), in)
 	}
 }
+
+// Ensure each concern's records reach its own file whatever LOG_LEVEL
+// says, named in the record or in the logger's attributes, and that a
+// process that writes no concern line leaves no concern file.
+func TestConcernFiles(t *testing.T) {
+	dir := t.TempDir()
+	l, closer, err := logging.New("worker", logging.Options{Level: "ERROR", Dir: dir, MaxBytes: 1 << 20, Backups: 2, Stderr: &bytes.Buffer{}})
+	require.NoError(t, err)
+	l.Info("order 7: delivered → completed", logging.ConcernAttr(logging.OrderOperations, logging.AutoConfirmation), "order_id", 7)
+	l.With(logging.ConcernAttr(logging.Audit)).Info("audit", "action", "config.update", "reason", "sla review")
+	l.Error("Ledger violation", logging.ConcernKey, logging.Concerns(logging.Critical), "check", "zero_sum")
+	l.Info("plain diagnostics")
+	api, apiCloser, err := logging.New("api", logging.Options{Level: "INFO", Dir: dir, MaxBytes: 1 << 20, Backups: 2, Stderr: &bytes.Buffer{}})
+	require.NoError(t, err)
+	api.Info("request served")
+	require.NoError(t, closer.Close())
+	require.NoError(t, apiCloser.Close())
+
+	messages := func(name string) []string {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err, name)
+		var out []string
+		for _, m := range lines(t, raw) {
+			require.Equal(t, "worker", m["service"])
+			out = append(out, m["msg"].(string))
+		}
+		return out
+	}
+	require.Equal(t, []string{"order 7: delivered → completed"}, messages("worker-order-operations.log"))
+	require.Equal(t, []string{"order 7: delivered → completed"}, messages("worker-auto-confirmation.log"))
+	require.Equal(t, []string{"audit"}, messages("worker-audit.log"))
+	require.Equal(t, []string{"Ledger violation"}, messages("worker-critical.log"))
+	require.Equal(t, []string{"Ledger violation"}, messages("worker.log"), "LOG_LEVEL still filters the service's own file")
+	for _, c := range logging.AllConcerns {
+		_, err := os.Stat(filepath.Join(dir, "api-"+string(c)+".log"))
+		require.True(t, os.IsNotExist(err), "api-%s.log should not exist", c)
+	}
+}
+
+// Ensure rotated files are compressed and that a backup older than
+// LOG_RETENTION_DAYS goes even when the count would keep it.
+func TestRotationCompressesAndExpires(t *testing.T) {
+	dir := t.TempDir()
+	// lumberjack reads a backup's age from its name.
+	old := filepath.Join(dir, "api-"+time.Now().AddDate(0, 0, -45).UTC().Format("2006-01-02T15-04-05.000")+".log.gz")
+	require.NoError(t, os.WriteFile(old, []byte("old"), 0o640))
+	l, closer, err := logging.New("api", logging.Options{Level: "INFO", Dir: dir, MaxBytes: 1, Backups: 10, RetentionDays: 30, Stderr: &bytes.Buffer{}})
+	require.NoError(t, err)
+	big := strings.Repeat("x", 300<<10)
+	for range 5 { // over 1 MiB: one rotation
+		l.Info("bulk", "data", big)
+	}
+	require.NoError(t, closer.Close())
+	require.Eventually(t, func() bool { // compression and pruning run in the background
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var gz, plain int
+		for _, e := range entries {
+			switch n := e.Name(); {
+			case n == filepath.Base(old):
+				return false // still there
+			case strings.HasPrefix(n, "api-") && strings.HasSuffix(n, ".log.gz"):
+				gz++
+			case strings.HasPrefix(n, "api-") && !strings.HasPrefix(n, "api-errors") && strings.HasSuffix(n, ".log"):
+				plain++
+			}
+		}
+		return gz >= 1 && plain == 0
+	}, 10*time.Second, 20*time.Millisecond)
+}

@@ -41,19 +41,43 @@ func ConnectConfig(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, err
 
 // InTx runs fn in a transaction, committing when it returns nil and
 // rolling back otherwise.
+// Functions given to AfterCommit run once the commit succeeded.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	tx, err := pool.Begin(ctx)
+	raw, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	defer func() { _ = tx.Rollback(ctx) }() // no-op after commit
+	tx := &hookTx{Tx: raw}
+	defer func() { _ = raw.Rollback(ctx) }() // no-op after commit
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := raw.Commit(ctx); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
 	}
+	for _, f := range tx.after {
+		f()
+	}
 	return nil
+}
+
+// hookTx is InTx's transaction: it keeps what must run after the commit.
+type hookTx struct {
+	pgx.Tx
+	after []func()
+}
+
+// AfterCommit runs f once the write made through db is durable: after
+// the commit when db is a transaction of InTx, at once otherwise (a pool
+// or a connection writes in autocommit, so the write already is). It is
+// for side effects that must not claim a change a rollback undid, such
+// as the audit log file's line.
+func AfterCommit(db DBTX, f func()) {
+	if tx, ok := db.(*hookTx); ok {
+		tx.after = append(tx.after, f)
+		return
+	}
+	f()
 }
 
 // IsConstraint reports whether err is a violation of the named constraint.
