@@ -12,7 +12,7 @@ VERSITYGW     ?= $(GOBIN)/versitygw
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export TEST_DATABASE_URL
 
-.PHONY: all build test test-short lint fmt bench dev tools clean fuzz
+.PHONY: all build test test-short lint fmt bench dev tools clean fuzz soak faults
 
 all: lint test build
 
@@ -82,6 +82,15 @@ $(STATICCHECK):
 # evidence tests.
 $(VERSITYGW):
 	$(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+
+## faults: the fault suite alone, rewriting docs/reliability.md's table from its run
+faults: $(VERSITYGW)
+	PATH="$(GOBIN):$$PATH" ORDEM_WRITE_RELIABILITY=1 $(GO) test -count=1 -v -timeout 60m ./internal/faults/
+
+## soak: the model-based random test with new seeds for DURATION (default 1h); a failure prints its seed and shortest action list
+DURATION ?= 1h
+soak: $(VERSITYGW)
+	PATH="$(GOBIN):$$PATH" $(GO) test -count=1 -v -run '^TestModelRandomActions$$' -timeout 0 ./internal/faults/ -args -model.soak $(DURATION)
 
 ## bench: ledger postings/s vs pgbench on this machine, orders index plans (see BENCHMARKS.md)
 bench:

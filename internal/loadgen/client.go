@@ -25,6 +25,9 @@ type apiClient struct {
 	// a 5xx or a 429 is sent again (same Idempotency-Key) before the
 	// failure counts; 0 never retries.
 	retryFor time.Duration
+	// onRetry, when set, sees every failed attempt that is retried: what
+	// the client met during an outage.
+	onRetry func(err *apiError)
 }
 
 // apiError is a non-2xx answer (or a transport failure, Code "network").
@@ -116,6 +119,10 @@ func (c *apiClient) do(ctx context.Context, build func() (*http.Request, error),
 		err := c.once(build, token, out)
 		if err == nil || !retryable(err) || !time.Now().Before(deadline) {
 			return err
+		}
+		var ae *apiError
+		if c.onRetry != nil && errors.As(err, &ae) {
+			c.onRetry(ae)
 		}
 		select {
 		case <-ctx.Done():

@@ -136,6 +136,9 @@ type Result struct {
 	OrdersPerSecond float64                `json:"orders_per_second"`
 	Actions         map[string]Percentiles `json:"actions"`
 	Errors          map[string]int         `json:"errors"`
+	// Retried counts the failed attempts clients sent again (RetryFor),
+	// by "status code": what they met during an outage.
+	Retried map[string]int `json:"retried,omitempty"`
 	// OrderLatency is the time from create to the last action of a
 	// completed order (auto-confirmed ones excluded: their end is a timer).
 	OrderLatency Percentiles `json:"order_latency"`
@@ -154,6 +157,9 @@ type Result struct {
 	MoneyMismatches  []string `json:"money_mismatches,omitempty"`
 	LedgerVerified   bool     `json:"ledger_verified"`
 	LedgerViolations []string `json:"ledger_violations,omitempty"`
+	// ClientIDs and ProviderIDs are the run's users.
+	ClientIDs   []string `json:"-"`
+	ProviderIDs []string `json:"-"`
 }
 
 // OK reports whether the run had no error and every check passed.
@@ -205,11 +211,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.DrainTimeout = cfg.ConfirmDeadline + 2*time.Minute
 	}
 	httpc := newHTTPClient(2*cfg.Users + 8)
+	stats := newStats()
 	clients := make([]*apiClient, len(cfg.BaseURLs))
 	for i, u := range cfg.BaseURLs {
-		clients[i] = &apiClient{http: httpc, base: strings.TrimSuffix(u, "/"), retryFor: cfg.RetryFor}
+		clients[i] = &apiClient{http: httpc, base: strings.TrimSuffix(u, "/"), retryFor: cfg.RetryFor, onRetry: stats.retry}
 	}
-	r := &runner{cfg: cfg, stats: newStats(), c: clients[0]}
+	r := &runner{cfg: cfg, stats: stats, c: clients[0]}
 	if cfg.DatabaseURL != "" {
 		pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
 		if err != nil {
@@ -231,6 +238,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	cpuBefore := sampleCPU(cfg.Processes)
 	res := &Result{Users: cfg.Users, Started: map[Scenario]int{}, Completed: map[Scenario]int{}}
+	for _, u := range users {
+		res.ClientIDs = append(res.ClientIDs, u.client.ID)
+		res.ProviderIDs = append(res.ProviderIDs, u.provider.ID)
+	}
 	var (
 		mu          sync.Mutex
 		autos       []autoOrder
@@ -304,7 +315,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.Elapsed > 0 {
 		res.OrdersPerSecond = float64(completed) / res.Elapsed.Seconds()
 	}
-	res.Actions, res.Errors = r.stats.Actions(), r.stats.Errors()
+	res.Actions, res.Errors, res.Retried = r.stats.Actions(), r.stats.Errors(), r.stats.Retried()
 	res.OrderLatency, res.AutoConfirmLag = summarize(orderLat), summarize(lags)
 	res.CPUByProcess = cpu
 	for _, v := range cpu {
@@ -492,6 +503,10 @@ func WriteReport(w io.Writer, r *Result) {
 	}
 	writeActions(w, r.Actions)
 	writeErrors(w, r.Errors)
+	if len(r.Retried) > 0 {
+		fmt.Fprint(w, "retried attempts (clients sent them again): ")
+		writeCounts(w, r.Retried)
+	}
 	if len(r.CPUByProcess) > 0 {
 		names := make([]string, 0, len(r.CPUByProcess))
 		for n := range r.CPUByProcess {

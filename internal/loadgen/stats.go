@@ -16,10 +16,30 @@ type Stats struct {
 	mu        sync.Mutex
 	latencies map[string][]time.Duration
 	errors    map[string]int // "action code" → count
+	retried   map[string]int // "status code" → failed attempts retried
 }
 
 func newStats() *Stats {
-	return &Stats{latencies: map[string][]time.Duration{}, errors: map[string]int{}}
+	return &Stats{latencies: map[string][]time.Duration{}, errors: map[string]int{}, retried: map[string]int{}}
+}
+
+// retry counts a failed attempt the client sent again.
+func (s *Stats) retry(e *apiError) {
+	s.mu.Lock()
+	s.retried[fmt.Sprintf("%d %s", e.Status, e.Code)]++
+	s.mu.Unlock()
+}
+
+// Retried returns the failed attempts clients retried, by "status code"
+// (status 0: the connection failed).
+func (s *Stats) Retried() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.retried))
+	for k, v := range s.retried {
+		out[k] = v
+	}
+	return out
 }
 
 func (s *Stats) observe(action string, d time.Duration) {
@@ -106,14 +126,20 @@ func writeErrors(w io.Writer, errs map[string]int) {
 		fmt.Fprintln(w, "errors: none")
 		return
 	}
-	keys := make([]string, 0, len(errs))
-	for k := range errs {
+	fmt.Fprint(w, "errors: ")
+	writeCounts(w, errs)
+}
+
+// writeCounts prints "key ×n, …" sorted by key.
+func writeCounts(w io.Writer, counts map[string]int) {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s ×%d", k, errs[k]))
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, counts[k]))
 	}
-	fmt.Fprintln(w, "errors: "+strings.Join(parts, ", "))
+	fmt.Fprintln(w, strings.Join(parts, ", "))
 }
