@@ -255,6 +255,15 @@ func (p *tab) signUp(role, name string) string {
 	return email
 }
 
+// pickProvider searches the new-order form's provider directory for query
+// and picks the provider with id, whose name is then shown as chosen.
+func (p *tab) pickProvider(query, id, name string) {
+	p.t.Helper()
+	p.fill("#provider-search", query)
+	p.click(`#provider-results button[data-provider="` + id + `"]`)
+	p.waitText("#provider-chosen", name)
+}
+
 func (p *tab) logIn(email, password, role string) {
 	p.t.Helper()
 	p.open("/login")
@@ -372,7 +381,7 @@ func TestConsole(t *testing.T) {
 
 		// The client orders; the provider counter-proposes; the client accepts.
 		client.open("/orders/new")
-		client.fill("#new-order input[name=provider_id]", providerID)
+		client.pickProvider("pedro prestador", providerID, "Pedro Prestador")
 		client.fill("#new-order input[name=title]", "Pintura da sala")
 		client.fill("#new-order textarea[name=description]", "Duas demãos, parede de 12 m²")
 		client.fill("#new-order input[name=amount]", "1.234,56")
@@ -381,6 +390,11 @@ func TestConsole(t *testing.T) {
 		orderID := strings.TrimPrefix(eval[string](client, `location.pathname`), "/orders/")
 		client.requireText("#order-amount", "R$ 1.234,56")
 		client.waitText("#deadline", "proposta expira em ")
+		// The parties by name, on the order and in the list.
+		client.requireText("#order-client", "Clara Cliente")
+		client.requireText("#order-provider", "Pedro Prestador")
+		client.open("/orders")
+		client.waitText("#orders", "Pedro Prestador")
 
 		provider.open("/")
 		provider.waitText("#awaiting", "#"+orderID+" Pintura da sala")
@@ -466,6 +480,8 @@ func TestConsole(t *testing.T) {
 		client.requireText("main h1", "Painel")
 
 		admin.open("/orders/" + orderID)
+		admin.requireText("#order-client", "Clara Cliente")
+		admin.requireText("#order-provider", "Pedro Prestador")
 		admin.waitFor(`document.querySelector('#workflow-link') !== null`)
 		href := eval[string](admin, `document.querySelector('#workflow-link').href`)
 		require.Equal(t, env.cfg.TemporalUIURL+"/namespaces/"+env.cfg.TemporalNamespace+"/workflows/order-"+orderID, href)
@@ -639,7 +655,7 @@ func TestConsole(t *testing.T) {
 		// Accepting an order the client cannot pay for: the provider's
 		// accept is refused with insufficient_funds.
 		client.open("/orders/new")
-		client.fill("#new-order input[name=provider_id]", ps.ID)
+		client.pickProvider("Prestador Paciente", ps.ID, "Prestador Paciente")
 		client.fill("#new-order input[name=title]", "Instalação elétrica")
 		client.fill("#new-order input[name=amount]", "2.500,00")
 		client.click("#new-order button[type=submit]")
@@ -658,7 +674,7 @@ func TestConsole(t *testing.T) {
 
 		// A money amount the console cannot read is caught before sending.
 		client.open("/orders/new")
-		client.fill("#new-order input[name=provider_id]", ps.ID)
+		client.pickProvider("paciente", ps.ID, "Prestador Paciente")
 		client.fill("#new-order input[name=title]", "x")
 		client.fill("#new-order input[name=amount]", "doze reais")
 		client.click("#new-order button[type=submit]")

@@ -232,6 +232,8 @@ async function ordersView() {
   const params = new URLSearchParams(location.search);
   const status = params.get('status') || '';
   const body = h('tbody', {});
+  // The other party by name (an admin sees both).
+  const parties = { client: ['provider'], provider: ['client'] }[role()] || ['client', 'provider'];
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, t('common.more'));
   let cursor = '';
   const load = async () => {
@@ -241,9 +243,10 @@ async function ordersView() {
     const page = await api('GET', '/v1/orders?' + q);
     for (const o of page.items) {
       body.append(h('tr', {}, h('td', {}, h('a', { href: '/orders/' + o.id }, '#' + o.id)), h('td', {}, o.title),
+        parties.map((p) => h('td', { class: 'party' }, o[p + '_name'])),
         h('td', {}, statusBadge(o.status)), h('td', { class: 'num' }, fmtMoney(o.amount)), h('td', {}, fmtDate(o.updated_at))));
     }
-    if (!body.children.length) body.append(h('tr', {}, h('td', { colspan: 5 }, t('common.none'))));
+    if (!body.children.length) body.append(h('tr', {}, h('td', { colspan: 5 + parties.length }, t('common.none'))));
     cursor = page.next_cursor || '';
     more.hidden = !cursor;
   };
@@ -255,14 +258,15 @@ async function ordersView() {
     h('div', { class: 'toolbar' }, field(t('common.status'), filter),
       role() === 'client' ? h('a', { href: '/orders/new', class: 'button' }, t('nav.new')) : null),
     h('div', { class: 'table-wrap' }, h('table', { id: 'orders' },
-      h('thead', {}, h('tr', {}, [t('common.id'), t('common.title'), t('common.status'), t('common.amount'), t('common.date')]
+      h('thead', {}, h('tr', {}, [t('common.id'), t('common.title'), ...parties.map((p) => t('role.' + p)), t('common.status'),
+        t('common.amount'), t('common.date')]
         .map((x) => h('th', { scope: 'col' }, x)))), body)), more);
 }
 
 function newOrderView() {
   const f = h('form', { class: 'card narrow', id: 'new-order', novalidate: true },
     h('h1', {}, t('order.new')),
-    field(t('order.provider'), h('input', { name: 'provider_id', inputmode: 'numeric', required: true })),
+    providerPicker(),
     field(t('common.title'), h('input', { name: 'title', required: true, maxlength: 200 })),
     field(t('order.description'), h('textarea', { name: 'description', rows: 3, maxlength: 5000 })),
     field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, placeholder: new Intl.NumberFormat(getLang(), { minimumFractionDigits: 2 }).format('1234.56') })),
@@ -272,12 +276,45 @@ function newOrderView() {
   return onSubmit(f, async (d) => {
     const amount = money.parseInput(d.get('amount'), getLang());
     if (!amount) throw new Error(t('err.amount'));
-    const body = { provider_id: String(d.get('provider_id')).trim(), title: d.get('title'), description: d.get('description'), amount };
+    if (!d.get('provider_id')) throw new Error(t('dir.pick'));
+    const body = { provider_id: String(d.get('provider_id')), title: d.get('title'), description: d.get('description'), amount };
     if (d.get('due_date')) body.due_date = new Date(d.get('due_date')).toISOString();
     const o = await api('POST', '/v1/orders', body, { idempotent: true });
     announce(t('order.created'));
     navigate('/orders/' + o.id);
   });
+}
+
+// providerPicker searches the provider directory as the client types and
+// keeps the chosen provider's id in a hidden provider_id field.
+function providerPicker() {
+  const chosen = h('input', { type: 'hidden', name: 'provider_id' });
+  const picked = h('p', { id: 'provider-chosen', 'aria-live': 'polite' }, t('dir.none'));
+  const list = h('ul', { id: 'provider-results', class: 'list' });
+  const search = h('input', { type: 'search', id: 'provider-search', autocomplete: 'off', maxlength: 100,
+    'aria-controls': 'provider-results' });
+  const day = new Intl.DateTimeFormat(getLang(), { dateStyle: 'medium' });
+  let seq = 0;
+  let timer = null;
+  const load = async () => {
+    const mine = ++seq;
+    const q = new URLSearchParams({ limit: '10' });
+    if (search.value.trim()) q.set('q', search.value.trim());
+    let items;
+    try { items = (await api('GET', '/v1/providers?' + q)).items; } catch (err) { items = err; }
+    if (mine !== seq) return; // a later search answers instead
+    list.textContent = '';
+    if (!Array.isArray(items)) return list.append(h('li', { class: 'error', role: 'alert' }, errorText(items)));
+    if (!items.length) list.append(h('li', {}, t('dir.noMatch')));
+    for (const p of items) {
+      list.append(h('li', {}, h('button', { type: 'button', class: 'link', 'data-provider': p.id,
+        onclick: () => { chosen.value = p.id; picked.textContent = t('dir.chosen', { name: p.name }); } }, p.name), ' ',
+      h('small', { class: 'hint' }, t('dir.stats', { n: p.completed_orders, d: day.format(new Date(p.member_since)) }))));
+    }
+  };
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 250); });
+  load();
+  return [field(t('dir.search'), search, t('dir.hint')), list, picked, chosen];
 }
 
 // ---------------------------------------------------------------- wallet

@@ -95,6 +95,9 @@ const pt = {
   'apiErr.penalty_changed': 'A multa de cancelamento mudou; recarregue e confira antes de cancelar.',
   'apiErr.unavailable': 'Serviço temporariamente indisponível; tente de novo em instantes.',
   'apiErr.detail': '{head} (detalhe: {detail})',
+  'dir.search': 'Prestador', 'dir.hint': 'Busque pelo nome e escolha na lista.', 'dir.none': 'Nenhum prestador escolhido.',
+  'dir.chosen': 'Prestador escolhido: {name}', 'dir.pick': 'Escolha um prestador na lista.',
+  'dir.noMatch': 'Nenhum prestador com esse nome.', 'dir.stats': '{n} pedidos concluídos · desde {d}',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
 };
 
@@ -176,6 +179,9 @@ const en = {
   'deposit.done': 'Deposit of {amount} credited.', 'deposit.source': 'Source',
   'err.network': 'Cannot reach the server. Try again.', 'err.amount': 'Enter an amount such as 1,234.56.',
   'err.required': 'Fill in this field.',
+  'dir.search': 'Provider', 'dir.hint': 'Search by name and pick from the list.', 'dir.none': 'No provider chosen.',
+  'dir.chosen': 'Chosen provider: {name}', 'dir.pick': 'Pick a provider from the list.',
+  'dir.noMatch': 'No provider with that name.', 'dir.stats': '{n} completed orders · since {d}',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
 };
 
