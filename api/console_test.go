@@ -782,6 +782,24 @@ func TestConsole(t *testing.T) {
 		client.open("/wallet")
 		client.requireText("#balance-available", brl(dec("200.00").Sub(penalty)))
 		client.requireText("#balance-blocked", "R$ 0,00")
+
+		// The client withdraws all that is left from the wallet page, as
+		// providers do: the refund is not trapped.
+		left := dec("200.00").Sub(penalty)
+		client.fill("#payout-form input[name=amount]", strings.TrimPrefix(brl(left), "R$ "))
+		client.click("#payout-form button[type=submit]")
+		client.waitText("#status", "Saque pedido.")
+		client.requireText("#balance-available", "R$ 0,00")
+		client.waitText("#wallet", "Pendente")
+		require.Equal(t, "0.00/0.00", env.wallet(t, c))
+		res = env.call(t, "GET", "/v1/wallet/payouts", c.Token, nil)
+		require.Equal(t, 200, res.Status)
+		var payouts api.Page[api.Payout]
+		res.json(t, &payouts)
+		require.Len(t, payouts.Items, 1)
+		require.Equal(t, left.StringFixed(2), payouts.Items[0].Amount.StringFixed(2))
+		require.Equal(t, "pending", payouts.Items[0].Status)
+		env.requireLedgerClean(t)
 	})
 
 	t.Run("phone width and the admin dashboard", func(t *testing.T) {
