@@ -802,6 +802,46 @@ func TestConsole(t *testing.T) {
 		env.requireLedgerClean(t)
 	})
 
+	t.Run("notification inbox: unread count, mark one, mark all", func(t *testing.T) {
+		c, p := env.newUser(t, "client"), env.newUser(t, "provider")
+		env.fund(t, c, "100.00")
+		o := env.newOrder(t, c, p, "60.00")
+		for _, a := range []string{"accept", "deliver"} {
+			res := env.act(t, p, o.ID, a, nil)
+			require.Equal(t, 200, res.Status, string(res.Body))
+		}
+		inbox := func() api.NotificationPage {
+			res := env.call(t, "GET", "/v1/notifications", c.Token, nil)
+			require.Equal(t, 200, res.Status, string(res.Body))
+			var page api.NotificationPage
+			res.json(t, &page)
+			return page
+		}
+		before := inbox()
+		require.GreaterOrEqual(t, before.UnreadCount, int64(2))
+		client := newTab(t, browser, "client")
+		client.logIn(c.Email, "s3cret-password", "client")
+		client.requireText("#unread-count", fmt.Sprint(before.UnreadCount))
+		client.click("#inbox-link")
+		client.waitText("main h1", "Notificações")
+		first := before.Items[0]
+		client.waitText(`#inbox li[data-notification="`+first.ID+`"]`, first.Title)
+		client.click(`#inbox button[data-read="` + first.ID + `"]`)
+		client.requireText("#unread-count", fmt.Sprint(before.UnreadCount-1))
+		after := inbox()
+		require.Equal(t, before.UnreadCount-1, after.UnreadCount)
+		require.True(t, after.Items[0].Read)
+		require.False(t, after.Items[1].Read)
+		client.click("#read-all")
+		client.waitText("#status", "Todas as notificações foram lidas.")
+		client.requireText("#unread-count", "0")
+		require.Equal(t, int64(0), inbox().UnreadCount)
+		require.Equal(t, 0, eval[int](client, `document.querySelectorAll('#inbox button[data-read]').length`))
+		client.choose("#lang", "en")
+		client.waitText("main h1", "Notifications")
+		client.choose("#lang", "pt-BR")
+	})
+
 	t.Run("phone width and the admin dashboard", func(t *testing.T) {
 		admin.open("/")
 		admin.waitText("#dashboard-admin", "Taxa de confirmação automática")

@@ -56,9 +56,23 @@ function renderHeader() {
     s ? h('nav', { 'aria-label': 'Menu' }, h('ul', {}, navLinks().map(([href, key]) =>
       h('li', {}, h('a', { href, 'aria-current': here === href ? 'page' : null }, t(key)))))) : null,
     h('div', { class: 'who' },
+      s ? h('a', { href: '/notifications', id: 'inbox-link', 'aria-current': here === '/notifications' ? 'page' : null },
+        t('nav.inbox'), ' ', h('span', { id: 'unread-count', class: 'count' })) : null,
       s ? h('span', { id: 'whoami' }, s.user.name + ' · ' + t('role.' + s.user.role)) : null,
       langSel,
       s ? h('button', { type: 'button', class: 'link', id: 'logout', onclick: logout }, t('nav.logout')) : null));
+  if (s) refreshUnread();
+}
+
+// refreshUnread shows the number of unread notifications in the header.
+async function refreshUnread() {
+  const el = document.getElementById('unread-count');
+  let n;
+  try { n = (await api('GET', '/v1/notifications?limit=1&unread=true')).unread_count; } catch { return; }
+  if (!el.isConnected) return;
+  el.textContent = String(n);
+  el.dataset.count = String(n);
+  el.setAttribute('aria-label', t('inbox.unread', { n }));
 }
 
 async function logout() {
@@ -75,6 +89,7 @@ const routes = [
   [/^\/orders\/new$/, newOrderView, ['client']],
   [/^\/orders\/(\d+)$/, (m) => orderView(m[1], { navigate, render }), ['client', 'provider', 'admin']],
   [/^\/wallet$/, walletView, ['client', 'provider']],
+  [/^\/notifications$/, inboxView, ['client', 'provider', 'admin']],
   [/^\/admin\/disputes$/, disputesView, ['admin']],
   [/^\/admin\/config$/, configView, ['admin']],
   [/^\/admin\/users$/, usersView, ['admin']],
@@ -345,6 +360,55 @@ async function walletView() {
   parts.push(h('section', { class: 'card' }, h('h2', {}, t('wallet.statement')),
     table([t('common.date'), t('wallet.account'), t('wallet.kind'), t('common.id'), t('common.amount'), t('wallet.balanceAfter')], rows)));
   return h('section', { id: 'wallet' }, parts);
+}
+
+// ---------------------------------------------------------------- inbox
+
+// inboxView lists the user's notifications, newest first; each unread one
+// can be marked read, or all at once.
+async function inboxView() {
+  const list = h('ul', { id: 'inbox', class: 'inbox' });
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, t('common.more'));
+  const box = errorBox();
+  let cursor = '';
+  const item = (n) => {
+    const li = h('li', { 'data-notification': n.id, class: n.read ? 'read' : 'unread' },
+      h('strong', {}, n.title), ' ', h('time', { datetime: n.created_at }, fmtDate(n.created_at)),
+      h('p', {}, n.body), n.order_id ? h('a', { href: '/orders/' + n.order_id }, t('inbox.order', { id: n.order_id })) : null);
+    if (!n.read) {
+      const b = h('button', { type: 'button', class: 'link', 'data-read': n.id }, t('inbox.markRead'));
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        try {
+          await api('POST', '/v1/notifications/' + n.id + '/read');
+          li.className = 'read';
+          b.remove();
+          refreshUnread();
+        } catch (err) { box.textContent = errorText(err); b.disabled = false; }
+      });
+      li.append(' ', b);
+    }
+    return li;
+  };
+  const load = async () => {
+    const page = await api('GET', '/v1/notifications?limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    page.items.forEach((n) => list.append(item(n)));
+    if (!list.children.length) list.append(h('li', {}, t('common.none')));
+    cursor = page.next_cursor || '';
+    more.hidden = !cursor;
+  };
+  more.addEventListener('click', () => load().catch((err) => { box.textContent = errorText(err); }));
+  await load();
+  const all = h('button', { type: 'button', id: 'read-all' }, t('inbox.readAll'));
+  all.addEventListener('click', async () => {
+    all.disabled = true;
+    try {
+      await api('POST', '/v1/notifications/read-all');
+      announce(t('inbox.allRead'));
+      render();
+    } catch (err) { box.textContent = errorText(err); all.disabled = false; }
+  });
+  return h('section', {}, h('h1', {}, t('nav.inbox')), h('div', { class: 'toolbar' }, all), box, list, more);
 }
 
 // ---------------------------------------------------------------- admin

@@ -98,6 +98,8 @@ const pt = {
   'dir.search': 'Prestador', 'dir.hint': 'Busque pelo nome e escolha na lista.', 'dir.none': 'Nenhum prestador escolhido.',
   'dir.chosen': 'Prestador escolhido: {name}', 'dir.pick': 'Escolha um prestador na lista.',
   'dir.noMatch': 'Nenhum prestador com esse nome.', 'dir.stats': '{n} pedidos concluídos · desde {d}',
+  'nav.inbox': 'Notificações', 'inbox.unread': '{n} não lidas', 'inbox.markRead': 'Marcar como lida',
+  'inbox.readAll': 'Marcar todas como lidas', 'inbox.allRead': 'Todas as notificações foram lidas.', 'inbox.order': 'Pedido #{id}',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
 };
 
@@ -182,6 +184,8 @@ const en = {
   'dir.search': 'Provider', 'dir.hint': 'Search by name and pick from the list.', 'dir.none': 'No provider chosen.',
   'dir.chosen': 'Chosen provider: {name}', 'dir.pick': 'Pick a provider from the list.',
   'dir.noMatch': 'No provider with that name.', 'dir.stats': '{n} completed orders · since {d}',
+  'nav.inbox': 'Notifications', 'inbox.unread': '{n} unread', 'inbox.markRead': 'Mark as read',
+  'inbox.readAll': 'Mark all as read', 'inbox.allRead': 'All notifications read.', 'inbox.order': 'Order #{id}',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
 };
 
