@@ -111,7 +111,7 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 			"", order.StatusNegotiating, false, data, in.At); err != nil {
 			return err
 		}
-		if err := writeNotices(ctx, tx, o.OrderID, []notice{{to: []int64{o.ProviderID}, kind: "order_created",
+		if err := a.writeNotices(ctx, tx, o.OrderID, []notice{{to: []int64{o.ProviderID}, kind: "order_created",
 			title: "Novo pedido", body: fmt.Sprintf("Você recebeu um pedido: %s (R$ %s)", o.Title, fixed(o.Amount))}}, data, in.At); err != nil {
 			return err
 		}
@@ -467,7 +467,7 @@ func (a *Activities) SendReminder(ctx context.Context, in order.ReminderInput) e
 				body: fmt.Sprintf("A disputa do pedido %d (%s) está aberta desde antes de %s.", in.OrderID, title,
 					in.Deadline.UTC().Format("02/01/2006 15:04 UTC"))}
 		}
-		if err := writeNotices(ctx, tx, in.OrderID, []notice{n}, data, in.At); err != nil {
+		if err := a.writeNotices(ctx, tx, in.OrderID, []notice{n}, data, in.At); err != nil {
 			return err
 		}
 		typ := webhook.OrderReminder

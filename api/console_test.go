@@ -29,6 +29,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/api"
 )
 
@@ -643,9 +644,9 @@ func TestConsole(t *testing.T) {
 		other.fill(`#login-form input[name=email]`, clientEmail)
 		other.fill(`#login-form input[name=password]`, "not-the-password")
 		other.click(`#login-form button[type=submit]`)
-		// In pt-BR the error code's meaning leads and the API's words follow;
-		// in English the API's message alone.
-		other.requireText("#login-form .error", "Não foi possível entrar: confira o e-mail e a senha. (detalhe: wrong e-mail or password)")
+		// The console asks for its language (Accept-Language) and shows the
+		// API's own words.
+		other.requireText("#login-form .error", "E-mail ou senha incorretos.")
 		other.choose("#lang", "en")
 		other.fill(`#login-form input[name=email]`, clientEmail)
 		other.fill(`#login-form input[name=password]`, "not-the-password")
@@ -664,12 +665,16 @@ func TestConsole(t *testing.T) {
 		provider.open("/orders/" + orderID)
 		provider.click("#do-accept")
 		provider.waitFor(`document.querySelector('form[data-action=accept] .error').textContent !== ''`)
-		refused := env.act(t, ps, orderID, "accept", nil)
+		refused := env.call(t, "POST", "/v1/orders/"+orderID+"/accept", ps.Token,
+			map[string]int{"proposal_version": env.proposalVersion(t, ps, orderID)}, "Accept-Language", "pt-BR")
 		require.Equal(t, 402, refused.Status, string(refused.Body))
-		var body struct{ Error struct{ Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		refused.json(t, &body)
-		require.NotEmpty(t, body.Error.Message)
-		provider.requireText("form[data-action=accept] .error", "Saldo insuficiente. (detalhe: "+body.Error.Message+")")
+		require.Equal(t, "insufficient_funds", body.Error.Code)
+		require.Equal(t, "Saldo disponível insuficiente.", body.Error.Message)
+		provider.requireText("form[data-action=accept] .error", body.Error.Message)
 		provider.orderStatus("negotiating")
 
 		// A money amount the console cannot read is caught before sending.
@@ -702,11 +707,13 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, 422, apiRefusal.Status, string(apiRefusal.Body))
 		var e api.ErrorBody
 		apiRefusal.json(t, &e)
-		want := e.Error.Message
-		for k, v := range e.Error.Fields {
+		// What the API answers in pt-BR, as the console asked.
+		msg, fields := ordem.Localize(&ordem.Error{Code: e.Error.Code, Message: e.Error.Message, Fields: e.Error.Fields}, "pt-BR")
+		want := msg
+		for k, v := range fields {
 			want += " " + k + ": " + v
 		}
-		client.requireText("form[data-action=add_evidence] .error", "Dados ou arquivo recusados. (detalhe: "+want+")")
+		client.requireText("form[data-action=add_evidence] .error", want)
 		client.requireText("#evidence p", "Nenhuma evidência ainda.")
 		client.screenshot("client-refusal.png")
 	})
@@ -839,6 +846,23 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, 0, eval[int](client, `document.querySelectorAll('#inbox button[data-read]').length`))
 		client.choose("#lang", "en")
 		client.waitText("main h1", "Notifications")
+		client.choose("#lang", "pt-BR")
+
+		// Settings: the language and time zone of the texts Ordem sends; a
+		// zone the API refuses shows its own (pt-BR) words, nothing changes.
+		client.open("/settings")
+		client.choose("#settings-form select[name=locale]", "en")
+		client.fill("#settings-form input[name=time_zone]", "Europe/Atlantis")
+		client.click("#settings-form button[type=submit]")
+		client.requireText("#settings-form .error", "Dados recusados. time_zone: deve ser um fuso horário IANA, como America/Sao_Paulo")
+		got := me(t, c)
+		require.Equal(t, []string{"pt-BR", "America/Sao_Paulo"}, []string{got.Locale, got.TimeZone})
+		client.fill("#settings-form input[name=time_zone]", "Asia/Tokyo")
+		client.click("#settings-form button[type=submit]")
+		client.waitText("#status", "Settings saved.")
+		client.requireText("main h1", "Settings")
+		got = me(t, c)
+		require.Equal(t, []string{"en", "Asia/Tokyo"}, []string{got.Locale, got.TimeZone})
 		client.choose("#lang", "pt-BR")
 	})
 

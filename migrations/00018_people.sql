@@ -25,7 +25,16 @@ CREATE INDEX users_provider_name_trgm_idx ON users USING gin (ordem_fold(name) g
 CREATE INDEX users_provider_name_idx ON users (ordem_fold(name), id)
     WHERE role = 'provider' AND deleted_at IS NULL;
 
+-- Each user's language and time zone (spec §8): the texts sent to them
+-- (notifications, e-mails) are in their locale, times in their zone. The
+-- API validates the zone against Go's time zone database; the check here
+-- keeps the locale to the ones Ordem has texts for.
+ALTER TABLE users
+    ADD COLUMN locale    TEXT NOT NULL DEFAULT 'pt-BR' CHECK (locale IN ('pt-BR', 'en')),
+    ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'America/Sao_Paulo' CHECK (length(time_zone) BETWEEN 1 AND 64);
+
 -- +goose Down
+ALTER TABLE users DROP COLUMN time_zone, DROP COLUMN locale;
 DROP INDEX users_provider_name_idx;
 DROP INDEX users_provider_name_trgm_idx;
 DROP FUNCTION ordem_fold(TEXT);

@@ -40,6 +40,7 @@ function navLinks() {
     links.push(['/orders', 'nav.orders'], ['/admin/disputes', 'nav.disputes'], ['/admin/deposits', 'nav.deposits'],
       ['/admin/payouts', 'nav.payouts'], ['/admin/users', 'nav.users'], ['/admin/config', 'nav.config']);
   }
+  links.push(['/settings', 'nav.settings']);
   return links;
 }
 
@@ -90,6 +91,7 @@ const routes = [
   [/^\/orders\/(\d+)$/, (m) => orderView(m[1], { navigate, render }), ['client', 'provider', 'admin']],
   [/^\/wallet$/, walletView, ['client', 'provider']],
   [/^\/notifications$/, inboxView, ['client', 'provider', 'admin']],
+  [/^\/settings$/, settingsView, ['client', 'provider', 'admin']],
   [/^\/admin\/disputes$/, disputesView, ['admin']],
   [/^\/admin\/config$/, configView, ['admin']],
   [/^\/admin\/users$/, usersView, ['admin']],
@@ -161,7 +163,10 @@ function signupView() {
     h('button', { type: 'submit' }, t('auth.signup')),
     h('p', {}, t('auth.haveAccount') + ' ', h('a', { href: '/login' }, t('auth.login'))));
   return onSubmit(f, async (d) => {
-    const body = { name: d.get('name'), email: d.get('email'), phone: d.get('phone'), password: d.get('password'), role: d.get('role') };
+    // The texts Ordem sends follow the language chosen here (the time
+    // zone is set in the settings: America/Sao_Paulo until then).
+    const body = { name: d.get('name'), email: d.get('email'), phone: d.get('phone'), password: d.get('password'), role: d.get('role'),
+      locale: getLang() };
     await api('POST', '/v1/auth/register', body);
     const r = await api('POST', '/v1/auth/login', { email: body.email, password: body.password });
     setSession({ token: r.token, user: r.user, expires_at: r.expires_at });
@@ -409,6 +414,32 @@ async function inboxView() {
     } catch (err) { box.textContent = errorText(err); all.disabled = false; }
   });
   return h('section', {}, h('h1', {}, t('nav.inbox')), h('div', { class: 'toolbar' }, all), box, list, more);
+}
+
+// ---------------------------------------------------------------- settings
+
+// settingsView edits the user's language and time zone: the texts Ordem
+// sends them (notifications, e-mails) follow these, not the browser.
+async function settingsView() {
+  const me = await api('GET', '/v1/me');
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  const f = h('form', { class: 'card narrow', id: 'settings-form', novalidate: true },
+    h('h1', {}, t('nav.settings')),
+    field(t('settings.locale'), h('select', { name: 'locale' },
+      languages.map(([code, name]) => h('option', { value: code, selected: code === me.locale }, name)))),
+    field(t('settings.timeZone'), h('input', { name: 'time_zone', value: me.time_zone, list: 'zones', autocomplete: 'off' }),
+      t('settings.timeZoneHint')),
+    h('datalist', { id: 'zones' }, zones.map((z) => h('option', { value: z }))),
+    errorBox(), h('button', { type: 'submit' }, t('common.save')));
+  return onSubmit(f, async (d) => {
+    const u = await api('PATCH', '/v1/me', { locale: d.get('locale'), time_zone: String(d.get('time_zone')).trim() });
+    const s = getSession();
+    setSession({ ...s, user: u });
+    // The console speaks the language chosen for the texts too.
+    setLang(u.locale);
+    announce(t('settings.saved'));
+    render();
+  });
 }
 
 // ---------------------------------------------------------------- admin
