@@ -58,4 +58,3 @@ func TestNoticesFollowEachRecipient(t *testing.T) {
 	require.Equal(t, "[Ordem] New order", subject)
 	f.RequireLedgerClean(t)
 }
-
