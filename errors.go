@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -89,4 +90,99 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "An internal error has occurred."
+}
+
+// Localized messages (spec §8): an error's code never changes, its human
+// message follows the caller's language (the API reads Accept-Language).
+// English is each error's own message; pt-BR is the exact translation of a
+// message when the catalogue has one, else the meaning of its code. The
+// catalogue is here, in one place, next to the codes.
+
+// LocalePtBR is the one language besides English the API answers in.
+const LocalePtBR = "pt-BR"
+
+// messagesPtBR says what each code means, in pt-BR.
+var messagesPtBR = map[string]string{
+	EInvalid:             "Requisição malformada.",
+	EUnauthenticated:     "É preciso entrar: o token está ausente, inválido ou expirado.",
+	EForbidden:           "Seu papel não permite esta ação.",
+	ENotFound:            "Não encontrado.",
+	EInsufficientFunds:   "Saldo disponível insuficiente.",
+	EInvalidTransition:   "Esta ação não é possível na situação atual.",
+	EIdempotencyConflict: "Esta Idempotency-Key já foi usada em outra requisição, ou a anterior ainda está em andamento.",
+	ETooLarge:            "Grande demais.",
+	EValidation:          "Dados recusados.",
+	ERateLimited:         "Muitas requisições; aguarde e tente de novo.",
+	EInternal:            "Ocorreu um erro interno.",
+	EPreconditionFailed:  "O pedido mudou desde que você o viu; recarregue e tente de novo.",
+	EProposalChanged:     "A proposta mudou; recarregue e confira a nova antes de aceitar.",
+	EPenaltyChanged:      "A multa de cancelamento mudou; recarregue e confira antes de cancelar.",
+	EUnavailable:         "Serviço temporariamente indisponível; tente de novo em instantes.",
+}
+
+// translationsPtBR are messages (and field messages) with their own pt-BR
+// words; a message not listed gets its code's meaning instead.
+var translationsPtBR = map[string]string{
+	"wrong e-mail or password":                 "E-mail ou senha incorretos.",
+	"a valid bearer token is required":         "É preciso entrar: o token está ausente, inválido ou expirado.",
+	"no such order":                            "Pedido não encontrado.",
+	"no such notification":                     "Notificação não encontrada.",
+	"no such user":                             "Usuário não encontrado.",
+	"no such route":                            "Rota inexistente.",
+	"this order no longer accepts actions":     "Este pedido não aceita mais ações.",
+	"an admin cannot delete their own account": "Um administrador não pode desativar a própria conta.",
+	"this e-mail is already registered":        "Este e-mail já está cadastrado.",
+	// Field messages.
+	"is required":                                         "é obrigatório",
+	"is already registered":                               "já está cadastrado",
+	"must be a valid e-mail address":                      "deve ser um e-mail válido",
+	"must have at least 8 characters":                     "deve ter pelo menos 8 caracteres",
+	"must be client or provider":                          "deve ser client ou provider",
+	"must be in the future":                               "deve estar no futuro",
+	"must not be negative":                                "não pode ser negativo",
+	"must be the id of a provider":                        "deve ser o número de um prestador",
+	"is not an active provider":                           "não é um prestador ativo",
+	"is not a cursor this API returned":                   "não é um cursor desta API",
+	"must be a whole number between 1 and 100":            "deve ser um número inteiro entre 1 e 100",
+	"must be pt-BR or en":                                 "deve ser pt-BR ou en",
+	"must be an IANA time zone such as America/Sao_Paulo": "deve ser um fuso horário IANA, como America/Sao_Paulo",
+	"must not contain line breaks":                        "não pode conter quebras de linha",
+	"must not contain tabs":                               "não pode conter tabulações",
+	"must be valid UTF-8 text":                            "deve ser texto UTF-8 válido",
+	"must not contain NUL characters":                     "não pode conter caracteres NUL",
+}
+
+// InternalMessage is the message of an internal error, which quotes the
+// request id logged with it and nothing else.
+func InternalMessage(locale, requestID string) string {
+	if locale == LocalePtBR {
+		return "Ocorreu um erro interno; informe ao suporte o id de requisição " + requestID + "."
+	}
+	return "An internal error has occurred; quote the request id " + requestID + " to support."
+}
+
+// Localize returns e's message and field messages in locale ("" or any
+// other locale: English, as they are). e is not changed.
+func Localize(e *Error, locale string) (message string, fields map[string]string) {
+	if locale != LocalePtBR {
+		return e.Message, e.Fields
+	}
+	message, ok := translationsPtBR[e.Message]
+	if !ok {
+		if message, ok = messagesPtBR[e.Code]; !ok {
+			message = e.Message
+		}
+	}
+	if len(e.Fields) > 0 {
+		fields = make(map[string]string, len(e.Fields))
+		for k, v := range e.Fields {
+			if tr, ok := translationsPtBR[v]; ok {
+				v = tr
+			} else if n, ok := strings.CutPrefix(v, "must be at most "); ok && strings.HasSuffix(n, " characters") {
+				v = "deve ter no máximo " + strings.TrimSuffix(n, " characters") + " caracteres"
+			}
+			fields[k] = v
+		}
+	}
+	return message, fields
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/locale"
 	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/postgres"
@@ -40,6 +41,16 @@ type Activities struct {
 	// Mail sends the e-mail outbox (SendEmail); nil logs each e-mail's
 	// recipient and subject instead.
 	Mail mail.Sender
+	// Currency is the deployment's currency (CURRENCY) the texts sent to
+	// users write amounts in; empty is BRL.
+	Currency string
+}
+
+func (a *Activities) currency() string {
+	if a.Currency == "" {
+		return "BRL"
+	}
+	return a.Currency
 }
 
 // EvidenceStore is the part of the object store the activities use.
@@ -130,7 +141,7 @@ func (a *Activities) apply(ctx context.Context, s step) (order.TransitionResult,
 					return err
 				}
 			}
-			if err := writeNotices(ctx, tx, s.t.OrderID, s.notices, s.data, s.t.At); err != nil {
+			if err := a.writeNotices(ctx, tx, s.t.OrderID, s.notices, s.data, s.t.At); err != nil {
 				return err
 			}
 			// The webhook outbox, in the same transaction: written once,
@@ -285,35 +296,87 @@ func nullID(id *int64) *int64 {
 	return id
 }
 
-func writeNotices(ctx context.Context, tx pgx.Tx, orderID int64, notices []notice, data map[string]any, at time.Time) error {
+// writeNotices writes each notice to its recipients' inboxes, and to
+// their e-mail when its kind goes out by e-mail, in each recipient's
+// language, with amounts in the deployment's currency and times in the
+// recipient's zone (the templates of internal/locale, filled from the
+// step's data). A kind without templates keeps the notice's own words.
+func (a *Activities) writeNotices(ctx context.Context, tx pgx.Tx, orderID int64, notices []notice, data map[string]any, at time.Time) error {
 	payload, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode notification data: %w", err)
 	}
+	var vars map[string]any
 	for _, n := range notices {
-		if len(n.to) > 0 {
+		if vars == nil && locale.Has(n.kind) {
+			if vars, err = noticeVars(ctx, tx, orderID, data); err != nil {
+				return err
+			}
+		}
+		// The recipients: the users named (deleted or not, as before) and,
+		// for admins, every live admin; each once.
+		rows, err := tx.Query(ctx, `
+			SELECT id, locale, time_zone FROM users
+			WHERE id = ANY($1::bigint[]) OR ($2 AND role = 'admin' AND deleted_at IS NULL) ORDER BY id`, n.to, n.admins)
+		if err != nil {
+			return fmt.Errorf("read recipients of %s: %w", n.kind, err)
+		}
+		type text struct{ title, body string }
+		var (
+			uid        int64
+			lang, zone string
+			texts      []text
+			to         = map[text][]int64{}
+		)
+		_, err = pgx.ForEachRow(rows, []any{&uid, &lang, &zone}, func() error {
+			x := text{n.title, n.body}
+			title, body, ok, err := locale.Texts{Locale: lang, TimeZone: zone, Currency: a.currency()}.Render(n.kind, vars)
+			if err != nil {
+				return err
+			}
+			if ok {
+				x = text{title, body}
+			}
+			if _, seen := to[x]; !seen {
+				texts = append(texts, x)
+			}
+			to[x] = append(to[x], uid)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("render notification %s: %w", n.kind, err)
+		}
+		// One row per recipient, written per distinct text.
+		for _, x := range texts {
 			_, err := tx.Exec(ctx, `
 				INSERT INTO notifications (user_id, order_id, kind, title, body, data, created_at)
 				SELECT u, $2, $3, $4, $5, $6, $7 FROM unnest($1::bigint[]) AS u`,
-				n.to, orderID, n.kind, n.title, n.body, payload, at)
+				to[x], orderID, n.kind, x.title, x.body, payload, at)
 			if err != nil {
 				return fmt.Errorf("write notification %s: %w", n.kind, err)
 			}
-		}
-		if n.admins {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO notifications (user_id, order_id, kind, title, body, data, created_at)
-				SELECT id, $1, $2, $3, $4, $5, $6 FROM users WHERE role = 'admin' AND deleted_at IS NULL`,
-				orderID, n.kind, n.title, n.body, payload, at)
-			if err != nil {
-				return fmt.Errorf("write admin notification %s: %w", n.kind, err)
+			if err := writeEmails(ctx, tx, orderID, notice{to: to[x], kind: n.kind, title: x.title, body: x.body}, at); err != nil {
+				return err
 			}
-		}
-		if err := writeEmails(ctx, tx, orderID, n, at); err != nil {
-			return err
 		}
 	}
 	return nil
+}
+
+// noticeVars are what the texts may quote: the step's data, the order's
+// id and title.
+func noticeVars(ctx context.Context, tx pgx.Tx, orderID int64, data map[string]any) (map[string]any, error) {
+	vars := make(map[string]any, len(data)+2)
+	for k, v := range data {
+		vars[k] = v
+	}
+	var title string
+	err := tx.QueryRow(ctx, `SELECT title FROM orders WHERE id = $1`, orderID).Scan(&title)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("read order %d title: %w", orderID, err)
+	}
+	vars["order_id"], vars["order_title"] = strconv.FormatInt(orderID, 10), title
+	return vars, nil
 }
 
 // readBalances reads the parties' balances inside the step's transaction.

@@ -118,7 +118,7 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 			logTransition(ctx, order.Transition{OrderID: o.OrderID, Step: "create", Action: "create", Actor: client, At: in.At,
 				Next: order.State{OrderID: o.OrderID, Status: order.StatusNegotiating, Amount: o.Amount}}, "")
 		})
-		if err := writeNotices(ctx, tx, o.OrderID, []notice{{to: []int64{o.ProviderID}, kind: "order_created",
+		if err := a.writeNotices(ctx, tx, o.OrderID, []notice{{to: []int64{o.ProviderID}, kind: "order_created",
 			title: "Novo pedido", body: fmt.Sprintf("Você recebeu um pedido: %s (R$ %s)", o.Title, fixed(o.Amount))}}, data, in.At); err != nil {
 			return err
 		}
@@ -474,7 +474,7 @@ func (a *Activities) SendReminder(ctx context.Context, in order.ReminderInput) e
 				body: fmt.Sprintf("A disputa do pedido %d (%s) está aberta desde antes de %s.", in.OrderID, title,
 					in.Deadline.UTC().Format("02/01/2006 15:04 UTC"))}
 		}
-		if err := writeNotices(ctx, tx, in.OrderID, []notice{n}, data, in.At); err != nil {
+		if err := a.writeNotices(ctx, tx, in.OrderID, []notice{n}, data, in.At); err != nil {
 			return err
 		}
 		if in.Kind == order.ReminderConfirmation {

@@ -14,16 +14,21 @@ import (
 	"github.com/ordem/ordem/internal/auth"
 	"github.com/ordem/ordem/internal/input"
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/locale"
 	"github.com/ordem/ordem/internal/postgres"
 )
 
 // User is a user as the API shows it.
 type User struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Email     string     `json:"email"`
-	Phone     string     `json:"phone"`
-	Role      ordem.Role `json:"role"`
+	ID    string     `json:"id"`
+	Name  string     `json:"name"`
+	Email string     `json:"email"`
+	Phone string     `json:"phone"`
+	Role  ordem.Role `json:"role"`
+	// Locale (pt-BR or en) and TimeZone (IANA) are the language and zone
+	// of the texts Ordem sends the user; PATCH /v1/me changes them.
+	Locale    string     `json:"locale"`
+	TimeZone  string     `json:"time_zone"`
 	CreatedAt time.Time  `json:"created_at"`
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 }
@@ -59,10 +64,11 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	}
 	p := &principal{}
 	err := s.Pool.QueryRow(c.UserContext(), `
-		SELECT u.id, u.name, u.email, u.phone, u.role, u.created_at
+		SELECT u.id, u.name, u.email, u.phone, u.role, u.created_at, u.locale, u.time_zone
 		FROM api_sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.deleted_at IS NULL`,
-		auth.HashToken(token), s.now()).Scan(&p.ID, &p.User.Name, &p.User.Email, &p.User.Phone, &p.Role, &p.User.CreatedAt)
+		auth.HashToken(token), s.now()).Scan(&p.ID, &p.User.Name, &p.User.Email, &p.User.Phone, &p.Role, &p.User.CreatedAt,
+		&p.User.Locale, &p.User.TimeZone)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errUnauthenticated
 	}
@@ -92,6 +98,7 @@ func (s *Server) mountAuth(r, admin fiber.Router) {
 	r.Post("/auth/login", s.login)
 	r.Post("/auth/logout", s.authenticate, s.logout)
 	r.Get("/me", s.authenticate, s.me)
+	r.Patch("/me", s.authenticate, s.updateMe)
 	admin.Get("/users", s.listUsers)
 	admin.Delete("/users/:id", s.deleteUser)
 }
@@ -102,6 +109,9 @@ type registerRequest struct {
 	Phone    string     `json:"phone"`
 	Password string     `json:"password"`
 	Role     ordem.Role `json:"role"`
+	// Locale and TimeZone are optional (pt-BR, America/Sao_Paulo).
+	Locale   string `json:"locale"`
+	TimeZone string `json:"time_zone"`
 }
 
 // minPasswordLen follows NIST SP 800-63B's floor for user-chosen secrets.
@@ -128,6 +138,13 @@ func (r *registerRequest) validate() error {
 	if r.Role != ordem.RoleClient && r.Role != ordem.RoleProvider {
 		f.add("role", "must be client or provider")
 	}
+	if r.Locale == "" {
+		r.Locale = locale.Default
+	}
+	if r.TimeZone == "" {
+		r.TimeZone = locale.DefaultTimeZone
+	}
+	checkPeople(f, &r.Locale, &r.TimeZone)
 	return f.err()
 }
 
@@ -147,9 +164,10 @@ func (s *Server) register(c *fiber.Ctx) error {
 	var uid int64
 	err = postgres.InTx(c.UserContext(), s.Pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(c.UserContext(), `
-			INSERT INTO users (name, email, phone, password_hash, role) VALUES ($1, $2, $3, $4, $5)
-			RETURNING id, name, email, phone, role, created_at`,
-			req.Name, req.Email, req.Phone, hash, string(req.Role)).Scan(&uid, &u.Name, &u.Email, &u.Phone, &u.Role, &u.CreatedAt)
+			INSERT INTO users (name, email, phone, password_hash, role, locale, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			RETURNING id, name, email, phone, role, created_at, locale, time_zone`,
+			req.Name, req.Email, req.Phone, hash, string(req.Role), req.Locale, req.TimeZone).Scan(&uid, &u.Name, &u.Email, &u.Phone,
+			&u.Role, &u.CreatedAt, &u.Locale, &u.TimeZone)
 		if postgres.IsUniqueViolation(err) {
 			return &ordem.Error{Code: ordem.EValidation, Message: "this e-mail is already registered",
 				Fields: map[string]string{"email": "is already registered"}}
@@ -195,8 +213,9 @@ func (s *Server) login(c *fiber.Ctx) error {
 		hash string
 	)
 	err := s.Pool.QueryRow(c.UserContext(), `
-		SELECT id, name, email, phone, role, created_at, password_hash FROM users
-		WHERE lower(email) = $1 AND deleted_at IS NULL`, email).Scan(&uid, &u.Name, &u.Email, &u.Phone, &u.Role, &u.CreatedAt, &hash)
+		SELECT id, name, email, phone, role, created_at, password_hash, locale, time_zone FROM users
+		WHERE lower(email) = $1 AND deleted_at IS NULL`, email).Scan(&uid, &u.Name, &u.Email, &u.Phone, &u.Role, &u.CreatedAt, &hash,
+		&u.Locale, &u.TimeZone)
 	found := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
@@ -256,7 +275,7 @@ func (s *Server) listUsers(c *fiber.Ctx) error {
 		return (fieldErrors{"role": "must be client, provider or admin"}).err()
 	}
 	rows, err := s.Pool.Query(c.UserContext(), `
-		SELECT id, name, email, phone, role, created_at, deleted_at FROM users
+		SELECT id, name, email, phone, role, created_at, deleted_at, locale, time_zone FROM users
 		WHERE ($1 = '' OR role = $1) AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
 		ORDER BY created_at DESC, id DESC LIMIT $4`, role, page.after, page.afterID, page.limit+1)
 	if err != nil {
@@ -268,7 +287,7 @@ func (s *Server) listUsers(c *fiber.Ctx) error {
 	}
 	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 		var x row
-		err := r.Scan(&x.uid, &x.Name, &x.Email, &x.Phone, &x.Role, &x.CreatedAt, &x.DeletedAt)
+		err := r.Scan(&x.uid, &x.Name, &x.Email, &x.Phone, &x.Role, &x.CreatedAt, &x.DeletedAt, &x.Locale, &x.TimeZone)
 		x.ID = id(x.uid)
 		return x, err
 	})

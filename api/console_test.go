@@ -29,6 +29,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/api"
 )
 
@@ -255,6 +256,15 @@ func (p *tab) signUp(role, name string) string {
 	return email
 }
 
+// pickProvider searches the new-order form's provider directory for query
+// and picks the provider with id, whose name is then shown as chosen.
+func (p *tab) pickProvider(query, id, name string) {
+	p.t.Helper()
+	p.fill("#provider-search", query)
+	p.click(`#provider-results button[data-provider="` + id + `"]`)
+	p.waitText("#provider-chosen", name)
+}
+
 func (p *tab) logIn(email, password, role string) {
 	p.t.Helper()
 	p.open("/login")
@@ -372,7 +382,7 @@ func TestConsole(t *testing.T) {
 
 		// The client orders; the provider counter-proposes; the client accepts.
 		client.open("/orders/new")
-		client.fill("#new-order input[name=provider_id]", providerID)
+		client.pickProvider("pedro prestador", providerID, "Pedro Prestador")
 		client.fill("#new-order input[name=title]", "Pintura da sala")
 		client.fill("#new-order textarea[name=description]", "Duas demãos, parede de 12 m²")
 		client.fill("#new-order input[name=amount]", "1.234,56")
@@ -381,6 +391,11 @@ func TestConsole(t *testing.T) {
 		orderID := strings.TrimPrefix(eval[string](client, `location.pathname`), "/orders/")
 		client.requireText("#order-amount", "R$ 1.234,56")
 		client.waitText("#deadline", "proposta expira em ")
+		// The parties by name, on the order and in the list.
+		client.requireText("#order-client", "Clara Cliente")
+		client.requireText("#order-provider", "Pedro Prestador")
+		client.open("/orders")
+		client.waitText("#orders", "Pedro Prestador")
 
 		provider.open("/")
 		provider.waitText("#awaiting", "#"+orderID+" Pintura da sala")
@@ -466,6 +481,8 @@ func TestConsole(t *testing.T) {
 		client.requireText("main h1", "Painel")
 
 		admin.open("/orders/" + orderID)
+		admin.requireText("#order-client", "Clara Cliente")
+		admin.requireText("#order-provider", "Pedro Prestador")
 		admin.waitFor(`document.querySelector('#workflow-link') !== null`)
 		href := eval[string](admin, `document.querySelector('#workflow-link').href`)
 		require.Equal(t, env.cfg.TemporalUIURL+"/namespaces/"+env.cfg.TemporalNamespace+"/workflows/order-"+orderID, href)
@@ -627,9 +644,9 @@ func TestConsole(t *testing.T) {
 		other.fill(`#login-form input[name=email]`, clientEmail)
 		other.fill(`#login-form input[name=password]`, "not-the-password")
 		other.click(`#login-form button[type=submit]`)
-		// In pt-BR the error code's meaning leads and the API's words follow;
-		// in English the API's message alone.
-		other.requireText("#login-form .error", "Não foi possível entrar: confira o e-mail e a senha. (detalhe: wrong e-mail or password)")
+		// The console asks for its language (Accept-Language) and shows the
+		// API's own words.
+		other.requireText("#login-form .error", "E-mail ou senha incorretos.")
 		other.choose("#lang", "en")
 		other.fill(`#login-form input[name=email]`, clientEmail)
 		other.fill(`#login-form input[name=password]`, "not-the-password")
@@ -639,7 +656,7 @@ func TestConsole(t *testing.T) {
 		// Accepting an order the client cannot pay for: the provider's
 		// accept is refused with insufficient_funds.
 		client.open("/orders/new")
-		client.fill("#new-order input[name=provider_id]", ps.ID)
+		client.pickProvider("Prestador Paciente", ps.ID, "Prestador Paciente")
 		client.fill("#new-order input[name=title]", "Instalação elétrica")
 		client.fill("#new-order input[name=amount]", "2.500,00")
 		client.click("#new-order button[type=submit]")
@@ -648,17 +665,21 @@ func TestConsole(t *testing.T) {
 		provider.open("/orders/" + orderID)
 		provider.click("#do-accept")
 		provider.waitFor(`document.querySelector('form[data-action=accept] .error').textContent !== ''`)
-		refused := env.act(t, ps, orderID, "accept", nil)
+		refused := env.call(t, "POST", "/v1/orders/"+orderID+"/accept", ps.Token,
+			map[string]int{"proposal_version": env.proposalVersion(t, ps, orderID)}, "Accept-Language", "pt-BR")
 		require.Equal(t, 402, refused.Status, string(refused.Body))
-		var body struct{ Error struct{ Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		refused.json(t, &body)
-		require.NotEmpty(t, body.Error.Message)
-		provider.requireText("form[data-action=accept] .error", "Saldo insuficiente. (detalhe: "+body.Error.Message+")")
+		require.Equal(t, "insufficient_funds", body.Error.Code)
+		require.Equal(t, "Saldo disponível insuficiente.", body.Error.Message)
+		provider.requireText("form[data-action=accept] .error", body.Error.Message)
 		provider.orderStatus("negotiating")
 
 		// A money amount the console cannot read is caught before sending.
 		client.open("/orders/new")
-		client.fill("#new-order input[name=provider_id]", ps.ID)
+		client.pickProvider("paciente", ps.ID, "Prestador Paciente")
 		client.fill("#new-order input[name=title]", "x")
 		client.fill("#new-order input[name=amount]", "doze reais")
 		client.click("#new-order button[type=submit]")
@@ -686,11 +707,13 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, 422, apiRefusal.Status, string(apiRefusal.Body))
 		var e api.ErrorBody
 		apiRefusal.json(t, &e)
-		want := e.Error.Message
-		for k, v := range e.Error.Fields {
+		// What the API answers in pt-BR, as the console asked.
+		msg, fields := ordem.Localize(&ordem.Error{Code: e.Error.Code, Message: e.Error.Message, Fields: e.Error.Fields}, "pt-BR")
+		want := msg
+		for k, v := range fields {
 			want += " " + k + ": " + v
 		}
-		client.requireText("form[data-action=add_evidence] .error", "Dados ou arquivo recusados. (detalhe: "+want+")")
+		client.requireText("form[data-action=add_evidence] .error", want)
 		client.requireText("#evidence p", "Nenhuma evidência ainda.")
 		client.screenshot("client-refusal.png")
 	})
@@ -766,6 +789,81 @@ func TestConsole(t *testing.T) {
 		client.open("/wallet")
 		client.requireText("#balance-available", brl(dec("200.00").Sub(penalty)))
 		client.requireText("#balance-blocked", "R$ 0,00")
+
+		// The client withdraws all that is left from the wallet page, as
+		// providers do: the refund is not trapped.
+		left := dec("200.00").Sub(penalty)
+		client.fill("#payout-form input[name=amount]", strings.TrimPrefix(brl(left), "R$ "))
+		client.click("#payout-form button[type=submit]")
+		client.waitText("#status", "Saque pedido.")
+		client.requireText("#balance-available", "R$ 0,00")
+		client.waitText("#wallet", "Pendente")
+		require.Equal(t, "0.00/0.00", env.wallet(t, c))
+		res = env.call(t, "GET", "/v1/wallet/payouts", c.Token, nil)
+		require.Equal(t, 200, res.Status)
+		var payouts api.Page[api.Payout]
+		res.json(t, &payouts)
+		require.Len(t, payouts.Items, 1)
+		require.Equal(t, left.StringFixed(2), payouts.Items[0].Amount.StringFixed(2))
+		require.Equal(t, "pending", payouts.Items[0].Status)
+		env.requireLedgerClean(t)
+	})
+
+	t.Run("notification inbox: unread count, mark one, mark all", func(t *testing.T) {
+		c, p := env.newUser(t, "client"), env.newUser(t, "provider")
+		env.fund(t, c, "100.00")
+		o := env.newOrder(t, c, p, "60.00")
+		for _, a := range []string{"accept", "deliver"} {
+			res := env.act(t, p, o.ID, a, nil)
+			require.Equal(t, 200, res.Status, string(res.Body))
+		}
+		inbox := func() api.NotificationPage {
+			res := env.call(t, "GET", "/v1/notifications", c.Token, nil)
+			require.Equal(t, 200, res.Status, string(res.Body))
+			var page api.NotificationPage
+			res.json(t, &page)
+			return page
+		}
+		before := inbox()
+		require.GreaterOrEqual(t, before.UnreadCount, int64(2))
+		client := newTab(t, browser, "client")
+		client.logIn(c.Email, "s3cret-password", "client")
+		client.requireText("#unread-count", fmt.Sprint(before.UnreadCount))
+		client.click("#inbox-link")
+		client.waitText("main h1", "Notificações")
+		first := before.Items[0]
+		client.waitText(`#inbox li[data-notification="`+first.ID+`"]`, first.Title)
+		client.click(`#inbox button[data-read="` + first.ID + `"]`)
+		client.requireText("#unread-count", fmt.Sprint(before.UnreadCount-1))
+		after := inbox()
+		require.Equal(t, before.UnreadCount-1, after.UnreadCount)
+		require.True(t, after.Items[0].Read)
+		require.False(t, after.Items[1].Read)
+		client.click("#read-all")
+		client.waitText("#status", "Todas as notificações foram lidas.")
+		client.requireText("#unread-count", "0")
+		require.Equal(t, int64(0), inbox().UnreadCount)
+		require.Equal(t, 0, eval[int](client, `document.querySelectorAll('#inbox button[data-read]').length`))
+		client.choose("#lang", "en")
+		client.waitText("main h1", "Notifications")
+		client.choose("#lang", "pt-BR")
+
+		// Settings: the language and time zone of the texts Ordem sends; a
+		// zone the API refuses shows its own (pt-BR) words, nothing changes.
+		client.open("/settings")
+		client.choose("#settings-form select[name=locale]", "en")
+		client.fill("#settings-form input[name=time_zone]", "Europe/Atlantis")
+		client.click("#settings-form button[type=submit]")
+		client.requireText("#settings-form .error", "Dados recusados. time_zone: deve ser um fuso horário IANA, como America/Sao_Paulo")
+		got := me(t, c)
+		require.Equal(t, []string{"pt-BR", "America/Sao_Paulo"}, []string{got.Locale, got.TimeZone})
+		client.fill("#settings-form input[name=time_zone]", "Asia/Tokyo")
+		client.click("#settings-form button[type=submit]")
+		client.waitText("#status", "Settings saved.")
+		client.requireText("main h1", "Settings")
+		got = me(t, c)
+		require.Equal(t, []string{"en", "Asia/Tokyo"}, []string{got.Locale, got.TimeZone})
+		client.choose("#lang", "pt-BR")
 	})
 
 	t.Run("phone width and the admin dashboard", func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/locale"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -130,6 +131,8 @@ func unavailable(err error) string {
 // logged with the request id and answered without details.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	de := toDomain(err)
+	// Messages follow Accept-Language (pt-BR or English); codes never do.
+	lang := locale.FromAcceptLanguage(c.Get(fiber.HeaderAcceptLanguage))
 	status, ok := statusByCode[de.Code]
 	if !ok {
 		status = fiber.StatusInternalServerError
@@ -137,7 +140,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	switch {
 	case status == fiber.StatusInternalServerError:
 		s.Logger.Error("Internal error", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "error", err)
-		de = &ordem.Error{Code: ordem.EInternal, Message: "An internal error has occurred; quote the request id " + requestID(c) + " to support."}
+		de = &ordem.Error{Code: ordem.EInternal, Message: ordem.InternalMessage(lang, requestID(c))}
 	case status == fiber.StatusServiceUnavailable:
 		s.Logger.Warn("Dependency unavailable", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "error", err)
 	case s.Logger.Enabled(c.UserContext(), slog.LevelDebug):
@@ -146,7 +149,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if de.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((de.RetryAfter+time.Second-1)/time.Second)))
 	}
-	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}})
+	message, fields := de.Message, de.Fields
+	if status != fiber.StatusInternalServerError { // already in lang, with the request id
+		message, fields = ordem.Localize(de, lang)
+	}
+	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: de.Code, Message: message, Fields: fields}})
 }
 
 // isTemporalTimeout reports a gRPC deadline from the Temporal client

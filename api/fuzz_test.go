@@ -95,6 +95,7 @@ var fuzzBodies = []struct {
 	{"noBody", true, fuzzCheckBody[struct{}]},
 	{"register", false, fuzzCheckBody[registerRequest]},
 	{"login", false, fuzzCheckBody[loginRequest]},
+	{"updateMe", false, fuzzCheckBody[updateMeRequest]},
 	{"adminDeposit", false, fuzzCheckBody[adminDepositRequest]},
 	{"depositWebhook", false, fuzzCheckBody[webhookDepositRequest]},
 	{"payout", false, fuzzCheckBody[fuzzPayoutRequest]},

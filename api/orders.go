@@ -72,10 +72,14 @@ type Proposal struct {
 
 // Order is an order as the API shows it.
 type Order struct {
-	ID                string     `json:"id"`
-	WorkflowID        string     `json:"workflow_id"`
-	ClientID          string     `json:"client_id"`
-	ProviderID        string     `json:"provider_id"`
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	ClientID   string `json:"client_id"`
+	ProviderID string `json:"provider_id"`
+	// ClientName and ProviderName name the parties (the provider
+	// directory's names; never their contact details).
+	ClientName        string     `json:"client_name"`
+	ProviderName      string     `json:"provider_name"`
 	Title             string     `json:"title"`
 	Description       string     `json:"description"`
 	Status            string     `json:"status"`
@@ -211,6 +215,9 @@ func (s *Server) respondOrder(c *fiber.Ctx, status int, orderID int64, withPropo
 		return err
 	}
 	s.present(&o, p)
+	if err := s.nameParties(c.UserContext(), &o.Order); err != nil {
+		return err
+	}
 	c.Set(fiber.HeaderETag, etag(o.Version))
 	if withProposals {
 		if o.Proposals, err = s.proposals(c.UserContext(), orderID); err != nil {

@@ -74,8 +74,16 @@ func (s *Server) listOrders(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(list, pg.limit, func(o orderRow) (time.Time, int64) { return o.CreatedAt, o.state.OrderID },
-		func(o orderRow) Order { s.present(&o, p); return o.Order }))
+	out := pageOf(list, pg.limit, func(o orderRow) (time.Time, int64) { return o.CreatedAt, o.state.OrderID },
+		func(o orderRow) Order { s.present(&o, p); return o.Order })
+	named := make([]*Order, len(out.Items))
+	for i := range out.Items {
+		named[i] = &out.Items[i]
+	}
+	if err := s.nameParties(c.UserContext(), named...); err != nil {
+		return err
+	}
+	return c.JSON(out)
 }
 
 func validStatus(s string) bool {

@@ -116,6 +116,7 @@ func (s *Server) App() *fiber.App {
 	s.mountEvidence(v1)
 	s.mountWebhooks(admin)
 	s.mountMeta(v1)
+	s.mountProviders(v1)
 	// The web console at / (embedded assets); it never answers /v1, the
 	// health checks, /metrics or /openapi.yaml, wherever they are mounted.
 	web.New().Mount(app)

@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// The schedule is housekeeping: a Temporal server slow to answer for it
 	// (a dev server just restarted, say) must not keep orders waiting.
 	go keepLedgerVerifySchedule(ctx, c, cfg.TemporalTaskQueue, cfg.LedgerVerifyInterval, logger)
-	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store,
+	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store, Currency: cfg.Currency,
 		Mail: mail.New(cfg, logger.With("component", "mail"))})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

@@ -1,6 +1,7 @@
 // The console's only way to Ordem: the public JSON API with the user's
 // bearer token. Errors come back as ApiError with the API's code, message
-// and field messages.
+// and field messages, in the console's language (Accept-Language).
+import { getLang } from './i18n.js';
 
 const TOKEN_KEY = 'ordem.session';
 
@@ -44,7 +45,7 @@ function toError(status, body) {
 // an Idempotency-Key (POSTs that create or move money); opts.ifMatch an
 // If-Match with the version of the order the user saw.
 export async function api(method, path, body, opts = {}) {
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', 'Accept-Language': getLang() };
   if (session) headers.Authorization = 'Bearer ' + session.token;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (opts.idempotent) headers['Idempotency-Key'] = opts.key || newKey();
@@ -69,7 +70,7 @@ export async function api(method, path, body, opts = {}) {
 // fetchBlob GETs path with the bearer token and returns the body as a
 // Blob (evidence files, for previews through object URLs).
 export async function fetchBlob(path) {
-  const headers = {};
+  const headers = { 'Accept-Language': getLang() };
   if (session) headers.Authorization = 'Bearer ' + session.token;
   let res;
   try {
@@ -95,6 +96,7 @@ export function upload(path, form, onProgress) {
     xhr.open('POST', path);
     if (session) xhr.setRequestHeader('Authorization', 'Bearer ' + session.token);
     xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Accept-Language', getLang());
     xhr.upload.addEventListener('progress', (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); });
     xhr.addEventListener('load', () => {
       let data = null;

@@ -40,6 +40,7 @@ function navLinks() {
     links.push(['/orders', 'nav.orders'], ['/admin/disputes', 'nav.disputes'], ['/admin/deposits', 'nav.deposits'],
       ['/admin/payouts', 'nav.payouts'], ['/admin/users', 'nav.users'], ['/admin/config', 'nav.config']);
   }
+  links.push(['/settings', 'nav.settings']);
   return links;
 }
 
@@ -56,9 +57,23 @@ function renderHeader() {
     s ? h('nav', { 'aria-label': 'Menu' }, h('ul', {}, navLinks().map(([href, key]) =>
       h('li', {}, h('a', { href, 'aria-current': here === href ? 'page' : null }, t(key)))))) : null,
     h('div', { class: 'who' },
+      s ? h('a', { href: '/notifications', id: 'inbox-link', 'aria-current': here === '/notifications' ? 'page' : null },
+        t('nav.inbox'), ' ', h('span', { id: 'unread-count', class: 'count' })) : null,
       s ? h('span', { id: 'whoami' }, s.user.name + ' · ' + t('role.' + s.user.role)) : null,
       langSel,
       s ? h('button', { type: 'button', class: 'link', id: 'logout', onclick: logout }, t('nav.logout')) : null));
+  if (s) refreshUnread();
+}
+
+// refreshUnread shows the number of unread notifications in the header.
+async function refreshUnread() {
+  const el = document.getElementById('unread-count');
+  let n;
+  try { n = (await api('GET', '/v1/notifications?limit=1&unread=true')).unread_count; } catch { return; }
+  if (!el.isConnected) return;
+  el.textContent = String(n);
+  el.dataset.count = String(n);
+  el.setAttribute('aria-label', t('inbox.unread', { n }));
 }
 
 async function logout() {
@@ -75,6 +90,8 @@ const routes = [
   [/^\/orders\/new$/, newOrderView, ['client']],
   [/^\/orders\/(\d+)$/, (m) => orderView(m[1], { navigate, render }), ['client', 'provider', 'admin']],
   [/^\/wallet$/, walletView, ['client', 'provider']],
+  [/^\/notifications$/, inboxView, ['client', 'provider', 'admin']],
+  [/^\/settings$/, settingsView, ['client', 'provider', 'admin']],
   [/^\/admin\/disputes$/, disputesView, ['admin']],
   [/^\/admin\/config$/, configView, ['admin']],
   [/^\/admin\/users$/, usersView, ['admin']],
@@ -146,7 +163,10 @@ function signupView() {
     h('button', { type: 'submit' }, t('auth.signup')),
     h('p', {}, t('auth.haveAccount') + ' ', h('a', { href: '/login' }, t('auth.login'))));
   return onSubmit(f, async (d) => {
-    const body = { name: d.get('name'), email: d.get('email'), phone: d.get('phone'), password: d.get('password'), role: d.get('role') };
+    // The texts Ordem sends follow the language chosen here (the time
+    // zone is set in the settings: America/Sao_Paulo until then).
+    const body = { name: d.get('name'), email: d.get('email'), phone: d.get('phone'), password: d.get('password'), role: d.get('role'),
+      locale: getLang() };
     await api('POST', '/v1/auth/register', body);
     const r = await api('POST', '/v1/auth/login', { email: body.email, password: body.password });
     setSession({ token: r.token, user: r.user, expires_at: r.expires_at });
@@ -232,6 +252,8 @@ async function ordersView() {
   const params = new URLSearchParams(location.search);
   const status = params.get('status') || '';
   const body = h('tbody', {});
+  // The other party by name (an admin sees both).
+  const parties = { client: ['provider'], provider: ['client'] }[role()] || ['client', 'provider'];
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, t('common.more'));
   let cursor = '';
   const load = async () => {
@@ -241,9 +263,10 @@ async function ordersView() {
     const page = await api('GET', '/v1/orders?' + q);
     for (const o of page.items) {
       body.append(h('tr', {}, h('td', {}, h('a', { href: '/orders/' + o.id }, '#' + o.id)), h('td', {}, o.title),
+        parties.map((p) => h('td', { class: 'party' }, o[p + '_name'])),
         h('td', {}, statusBadge(o.status)), h('td', { class: 'num' }, fmtMoney(o.amount)), h('td', {}, fmtDate(o.updated_at))));
     }
-    if (!body.children.length) body.append(h('tr', {}, h('td', { colspan: 5 }, t('common.none'))));
+    if (!body.children.length) body.append(h('tr', {}, h('td', { colspan: 5 + parties.length }, t('common.none'))));
     cursor = page.next_cursor || '';
     more.hidden = !cursor;
   };
@@ -255,14 +278,15 @@ async function ordersView() {
     h('div', { class: 'toolbar' }, field(t('common.status'), filter),
       role() === 'client' ? h('a', { href: '/orders/new', class: 'button' }, t('nav.new')) : null),
     h('div', { class: 'table-wrap' }, h('table', { id: 'orders' },
-      h('thead', {}, h('tr', {}, [t('common.id'), t('common.title'), t('common.status'), t('common.amount'), t('common.date')]
+      h('thead', {}, h('tr', {}, [t('common.id'), t('common.title'), ...parties.map((p) => t('role.' + p)), t('common.status'),
+        t('common.amount'), t('common.date')]
         .map((x) => h('th', { scope: 'col' }, x)))), body)), more);
 }
 
 function newOrderView() {
   const f = h('form', { class: 'card narrow', id: 'new-order', novalidate: true },
     h('h1', {}, t('order.new')),
-    field(t('order.provider'), h('input', { name: 'provider_id', inputmode: 'numeric', required: true })),
+    providerPicker(),
     field(t('common.title'), h('input', { name: 'title', required: true, maxlength: 200 })),
     field(t('order.description'), h('textarea', { name: 'description', rows: 3, maxlength: 5000 })),
     field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true, placeholder: new Intl.NumberFormat(getLang(), { minimumFractionDigits: 2 }).format('1234.56') })),
@@ -272,12 +296,45 @@ function newOrderView() {
   return onSubmit(f, async (d) => {
     const amount = money.parseInput(d.get('amount'), getLang());
     if (!amount) throw new Error(t('err.amount'));
-    const body = { provider_id: String(d.get('provider_id')).trim(), title: d.get('title'), description: d.get('description'), amount };
+    if (!d.get('provider_id')) throw new Error(t('dir.pick'));
+    const body = { provider_id: String(d.get('provider_id')), title: d.get('title'), description: d.get('description'), amount };
     if (d.get('due_date')) body.due_date = new Date(d.get('due_date')).toISOString();
     const o = await api('POST', '/v1/orders', body, { idempotent: true });
     announce(t('order.created'));
     navigate('/orders/' + o.id);
   });
+}
+
+// providerPicker searches the provider directory as the client types and
+// keeps the chosen provider's id in a hidden provider_id field.
+function providerPicker() {
+  const chosen = h('input', { type: 'hidden', name: 'provider_id' });
+  const picked = h('p', { id: 'provider-chosen', 'aria-live': 'polite' }, t('dir.none'));
+  const list = h('ul', { id: 'provider-results', class: 'list' });
+  const search = h('input', { type: 'search', id: 'provider-search', autocomplete: 'off', maxlength: 100,
+    'aria-controls': 'provider-results' });
+  const day = new Intl.DateTimeFormat(getLang(), { dateStyle: 'medium' });
+  let seq = 0;
+  let timer = null;
+  const load = async () => {
+    const mine = ++seq;
+    const q = new URLSearchParams({ limit: '10' });
+    if (search.value.trim()) q.set('q', search.value.trim());
+    let items;
+    try { items = (await api('GET', '/v1/providers?' + q)).items; } catch (err) { items = err; }
+    if (mine !== seq) return; // a later search answers instead
+    list.textContent = '';
+    if (!Array.isArray(items)) return list.append(h('li', { class: 'error', role: 'alert' }, errorText(items)));
+    if (!items.length) list.append(h('li', {}, t('dir.noMatch')));
+    for (const p of items) {
+      list.append(h('li', {}, h('button', { type: 'button', class: 'link', 'data-provider': p.id,
+        onclick: () => { chosen.value = p.id; picked.textContent = t('dir.chosen', { name: p.name }); } }, p.name), ' ',
+      h('small', { class: 'hint' }, t('dir.stats', { n: p.completed_orders, d: day.format(new Date(p.member_since)) }))));
+    }
+  };
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 250); });
+  load();
+  return [field(t('dir.search'), search, t('dir.hint')), list, picked, chosen];
 }
 
 // ---------------------------------------------------------------- wallet
@@ -308,6 +365,81 @@ async function walletView() {
   parts.push(h('section', { class: 'card' }, h('h2', {}, t('wallet.statement')),
     table([t('common.date'), t('wallet.account'), t('wallet.kind'), t('common.id'), t('common.amount'), t('wallet.balanceAfter')], rows)));
   return h('section', { id: 'wallet' }, parts);
+}
+
+// ---------------------------------------------------------------- inbox
+
+// inboxView lists the user's notifications, newest first; each unread one
+// can be marked read, or all at once.
+async function inboxView() {
+  const list = h('ul', { id: 'inbox', class: 'inbox' });
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, t('common.more'));
+  const box = errorBox();
+  let cursor = '';
+  const item = (n) => {
+    const li = h('li', { 'data-notification': n.id, class: n.read ? 'read' : 'unread' },
+      h('strong', {}, n.title), ' ', h('time', { datetime: n.created_at }, fmtDate(n.created_at)),
+      h('p', {}, n.body), n.order_id ? h('a', { href: '/orders/' + n.order_id }, t('inbox.order', { id: n.order_id })) : null);
+    if (!n.read) {
+      const b = h('button', { type: 'button', class: 'link', 'data-read': n.id }, t('inbox.markRead'));
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        try {
+          await api('POST', '/v1/notifications/' + n.id + '/read');
+          li.className = 'read';
+          b.remove();
+          refreshUnread();
+        } catch (err) { box.textContent = errorText(err); b.disabled = false; }
+      });
+      li.append(' ', b);
+    }
+    return li;
+  };
+  const load = async () => {
+    const page = await api('GET', '/v1/notifications?limit=50' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    page.items.forEach((n) => list.append(item(n)));
+    if (!list.children.length) list.append(h('li', {}, t('common.none')));
+    cursor = page.next_cursor || '';
+    more.hidden = !cursor;
+  };
+  more.addEventListener('click', () => load().catch((err) => { box.textContent = errorText(err); }));
+  await load();
+  const all = h('button', { type: 'button', id: 'read-all' }, t('inbox.readAll'));
+  all.addEventListener('click', async () => {
+    all.disabled = true;
+    try {
+      await api('POST', '/v1/notifications/read-all');
+      announce(t('inbox.allRead'));
+      render();
+    } catch (err) { box.textContent = errorText(err); all.disabled = false; }
+  });
+  return h('section', {}, h('h1', {}, t('nav.inbox')), h('div', { class: 'toolbar' }, all), box, list, more);
+}
+
+// ---------------------------------------------------------------- settings
+
+// settingsView edits the user's language and time zone: the texts Ordem
+// sends them (notifications, e-mails) follow these, not the browser.
+async function settingsView() {
+  const me = await api('GET', '/v1/me');
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  const f = h('form', { class: 'card narrow', id: 'settings-form', novalidate: true },
+    h('h1', {}, t('nav.settings')),
+    field(t('settings.locale'), h('select', { name: 'locale' },
+      languages.map(([code, name]) => h('option', { value: code, selected: code === me.locale }, name)))),
+    field(t('settings.timeZone'), h('input', { name: 'time_zone', value: me.time_zone, list: 'zones', autocomplete: 'off' }),
+      t('settings.timeZoneHint')),
+    h('datalist', { id: 'zones' }, zones.map((z) => h('option', { value: z }))),
+    errorBox(), h('button', { type: 'submit' }, t('common.save')));
+  return onSubmit(f, async (d) => {
+    const u = await api('PATCH', '/v1/me', { locale: d.get('locale'), time_zone: String(d.get('time_zone')).trim() });
+    const s = getSession();
+    setSession({ ...s, user: u });
+    // The console speaks the language chosen for the texts too.
+    setLang(u.locale);
+    announce(t('settings.saved'));
+    render();
+  });
 }
 
 // ---------------------------------------------------------------- admin

@@ -81,20 +81,13 @@ const pt = {
   'deposit.done': 'Depósito de {amount} creditado.', 'deposit.source': 'Origem',
   'err.network': 'Sem conexão com o servidor. Tente de novo.', 'err.amount': 'Informe um valor como 1.234,56.',
   'err.required': 'Preencha este campo.',
-  // What each API error code means, shown before the API's own (English)
-  // words; English has none of these: the API's message says it already.
-  'apiErr.invalid_request': 'Requisição inválida.', 'apiErr.unauthenticated': 'Não foi possível entrar: confira o e-mail e a senha.',
-  'apiErr.forbidden': 'Você não tem permissão para isso.', 'apiErr.not_found': 'Não encontrado.',
-  'apiErr.insufficient_funds': 'Saldo insuficiente.',
-  'apiErr.invalid_transition': 'Esta ação não é possível na situação atual do pedido.',
-  'apiErr.idempotency_conflict': 'Conflito com um envio anterior; tente de novo.',
-  'apiErr.too_large': 'Grande demais.', 'apiErr.validation_failed': 'Dados ou arquivo recusados.',
-  'apiErr.rate_limited': 'Muitas tentativas; aguarde um pouco.', 'apiErr.internal': 'Erro no servidor; tente de novo.',
-  'apiErr.precondition_failed': 'O pedido mudou desde que você o abriu; recarregue e confira.',
-  'apiErr.proposal_changed': 'A proposta mudou; recarregue e confira a nova antes de aceitar.',
-  'apiErr.penalty_changed': 'A multa de cancelamento mudou; recarregue e confira antes de cancelar.',
-  'apiErr.unavailable': 'Serviço temporariamente indisponível; tente de novo em instantes.',
-  'apiErr.detail': '{head} (detalhe: {detail})',
+  'dir.search': 'Prestador', 'dir.hint': 'Busque pelo nome e escolha na lista.', 'dir.none': 'Nenhum prestador escolhido.',
+  'dir.chosen': 'Prestador escolhido: {name}', 'dir.pick': 'Escolha um prestador na lista.',
+  'dir.noMatch': 'Nenhum prestador com esse nome.', 'dir.stats': '{n} pedidos concluídos · desde {d}',
+  'nav.inbox': 'Notificações', 'inbox.unread': '{n} não lidas', 'inbox.markRead': 'Marcar como lida',
+  'nav.settings': 'Preferências', 'settings.locale': 'Idioma (também das notificações e e-mails)',
+  'settings.timeZone': 'Fuso horário', 'settings.timeZoneHint': 'Ex.: America/Sao_Paulo', 'settings.saved': 'Preferências salvas.',
+  'inbox.readAll': 'Marcar todas como lidas', 'inbox.allRead': 'Todas as notificações foram lidas.', 'inbox.order': 'Pedido #{id}',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
 };
 
@@ -176,6 +169,13 @@ const en = {
   'deposit.done': 'Deposit of {amount} credited.', 'deposit.source': 'Source',
   'err.network': 'Cannot reach the server. Try again.', 'err.amount': 'Enter an amount such as 1,234.56.',
   'err.required': 'Fill in this field.',
+  'dir.search': 'Provider', 'dir.hint': 'Search by name and pick from the list.', 'dir.none': 'No provider chosen.',
+  'dir.chosen': 'Chosen provider: {name}', 'dir.pick': 'Pick a provider from the list.',
+  'dir.noMatch': 'No provider with that name.', 'dir.stats': '{n} completed orders · since {d}',
+  'nav.inbox': 'Notifications', 'inbox.unread': '{n} unread', 'inbox.markRead': 'Mark as read',
+  'nav.settings': 'Settings', 'settings.locale': 'Language (of notifications and e-mails too)',
+  'settings.timeZone': 'Time zone', 'settings.timeZoneHint': 'E.g. America/Sao_Paulo', 'settings.saved': 'Settings saved.',
+  'inbox.readAll': 'Mark all as read', 'inbox.allRead': 'All notifications read.', 'inbox.order': 'Order #{id}',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
 };
 
@@ -204,7 +204,3 @@ export function t(key, vars) {
 
 // has reports whether key has a message (for optional labels).
 export function has(key) { return key in pt; }
-
-// hasOwn reports whether the current language itself translates key
-// (without the fallback to pt-BR).
-export function hasOwn(key) { return key in dicts[lang]; }

@@ -1,6 +1,6 @@
 // Small DOM helpers: elements are built with createElement and text nodes,
 // never from HTML strings, so user text cannot inject markup.
-import { t, getLang, hasOwn } from './i18n.js';
+import { t, getLang } from './i18n.js';
 import { ApiError } from './api.js';
 import * as money from './money.js';
 
@@ -109,12 +109,9 @@ export function field(label, control, hint) {
 export function errorText(err) {
   if (err instanceof ApiError) {
     if (err.code === 'network') return t('err.network');
+    // The API's own words, in the language the console asked for.
     let msg = err.message || err.code;
     if (err.fields) msg += ' ' + Object.entries(err.fields).map(([k, v]) => k + ': ' + v).join('; ');
-    // The API answers in English: in another language the meaning of its
-    // stable code leads, and its own words follow as the detail.
-    const head = 'apiErr.' + err.code;
-    if (hasOwn(head)) return t('apiErr.detail', { head: t(head), detail: msg });
     return msg;
   }
   return String(err && err.message ? err.message : err);
