@@ -33,12 +33,18 @@ const (
 	EPenaltyChanged = "penalty_changed"
 	// EUnavailable: a dependency is down or the order is busy; retry later.
 	EUnavailable = "unavailable"
+	// EReasonRequired: an admin action that changes state came without a
+	// reason (spec: admin actions always carry one, for the audit log).
+	EReasonRequired = "reason_required"
+	// EHasOpenOrders: a user with open orders cannot be deleted unless the
+	// same request cancels them; Details lists the orders.
+	EHasOpenOrders = "has_open_orders"
 )
 
 // Codes lists every error code: a code outside it is not a refusal.
 var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
 	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
-	EPenaltyChanged, EUnavailable}
+	EPenaltyChanged, EUnavailable, EReasonRequired, EHasOpenOrders}
 
 // IsRefusal reports whether code is a known code other than EInternal:
 // something the caller can understand and act on.
@@ -56,6 +62,9 @@ type Error struct {
 	// RetryAfter, when set, tells the caller when a retry may succeed
 	// (rate limits, unavailable dependencies).
 	RetryAfter time.Duration
+	// Details is machine-readable context of the refusal (the open orders
+	// of has_open_orders), encoded as JSON in the envelope; nil: none.
+	Details any
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

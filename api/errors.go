@@ -36,6 +36,8 @@ var statusByCode = map[string]int{
 	ordem.EProposalChanged:     fiber.StatusConflict,
 	ordem.EPenaltyChanged:      fiber.StatusConflict,
 	ordem.EUnavailable:         fiber.StatusServiceUnavailable,
+	ordem.EReasonRequired:      fiber.StatusUnprocessableEntity,
+	ordem.EHasOpenOrders:       fiber.StatusConflict,
 }
 
 // ErrorBody is the one error envelope: {"error": {"code", "message"}}.
@@ -48,6 +50,9 @@ type ErrorDetail struct {
 	Code    string            `json:"code"`
 	Message string            `json:"message"`
 	Fields  map[string]string `json:"fields,omitempty"`
+	// Details is the refusal's machine-readable context, when it has one
+	// (has_open_orders: {"orders": [{"id", "status"}]}).
+	Details any `json:"details,omitempty"`
 }
 
 // toDomain turns any error a handler returns into a domain error: domain
@@ -146,7 +151,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if de.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((de.RetryAfter+time.Second-1)/time.Second)))
 	}
-	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}})
+	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields, Details: de.Details}})
 }
 
 // isTemporalTimeout reports a gRPC deadline from the Temporal client
