@@ -358,7 +358,7 @@ func TestWebhookDeliveriesThroughStack(t *testing.T) {
 	require.Equal(t, 201, res.Status, string(res.Body))
 	var pr api.PayoutResult
 	res.json(t, &pr)
-	res = env.call(t, "POST", "/v1/admin/payouts/"+pr.Payout.ID+"/mark-paid", env.admin.Token, map[string]string{"gateway_ref": "E2E-1"})
+	res = env.call(t, "POST", "/v1/admin/payouts/"+pr.Payout.ID+"/mark-paid", env.admin.Token, map[string]string{"gateway_ref": "E2E-1", "reason": "PIX enviado"})
 	require.Equal(t, 200, res.Status, string(res.Body))
 	require.Eventually(t, func() bool { return len(h.of("payout_id", pr.Payout.ID)) == 1 }, 30*time.Second, 50*time.Millisecond)
 	paid := h.of("payout_id", pr.Payout.ID)[0]
@@ -369,9 +369,9 @@ func TestWebhookDeliveriesThroughStack(t *testing.T) {
 
 	// A disabled endpoint gets nothing new, and its deliveries are not
 	// redelivered.
-	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"active": false})
+	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"active": false, "reason": "pausa"})
 	require.Equal(t, 200, res.Status)
-	res = env.call(t, "POST", "/v1/admin/webhook-deliveries/"+one.ID+"/redeliver", env.admin.Token, nil)
+	res = env.call(t, "POST", "/v1/admin/webhook-deliveries/"+one.ID+"/redeliver", env.admin.Token, map[string]string{"reason": "de novo"})
 	require.Equal(t, 409, res.Status, string(res.Body))
 	require.Equal(t, "invalid_transition", res.errorCode())
 	o2 := env.newOrder(t, client, provider, "10.00")
