@@ -34,12 +34,18 @@ const (
 	EPenaltyChanged = "penalty_changed"
 	// EUnavailable: a dependency is down or the order is busy; retry later.
 	EUnavailable = "unavailable"
+	// EReasonRequired: an admin action that changes state came without a
+	// reason (spec: admin actions always carry one, for the audit log).
+	EReasonRequired = "reason_required"
+	// EHasOpenOrders: a user with open orders cannot be deleted unless the
+	// same request cancels them; Details lists the orders.
+	EHasOpenOrders = "has_open_orders"
 )
 
 // Codes lists every error code: a code outside it is not a refusal.
 var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
 	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
-	EPenaltyChanged, EUnavailable}
+	EPenaltyChanged, EUnavailable, EReasonRequired, EHasOpenOrders}
 
 // IsRefusal reports whether code is a known code other than EInternal:
 // something the caller can understand and act on.
@@ -57,6 +63,9 @@ type Error struct {
 	// RetryAfter, when set, tells the caller when a retry may succeed
 	// (rate limits, unavailable dependencies).
 	RetryAfter time.Duration
+	// Details is machine-readable context of the refusal (the open orders
+	// of has_open_orders), encoded as JSON in the envelope; nil: none.
+	Details any
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -118,6 +127,8 @@ var messagesPtBR = map[string]string{
 	EProposalChanged:     "A proposta mudou; recarregue e confira a nova antes de aceitar.",
 	EPenaltyChanged:      "A multa de cancelamento mudou; recarregue e confira antes de cancelar.",
 	EUnavailable:         "Serviço temporariamente indisponível; tente de novo em instantes.",
+	EReasonRequired:      "Informe o motivo: toda ação de administrador fica registrada na auditoria.",
+	EHasOpenOrders:       "O usuário tem pedidos em aberto: cancele-os antes ou peça para cancelá-los nesta mesma ação.",
 }
 
 // translationsPtBR are messages (and field messages) with their own pt-BR

@@ -161,7 +161,7 @@ func (s *Server) updateConfig(c *fiber.Ctx) error {
 	} else {
 		value = d.String()
 	}
-	checkLine(f, "reason", req.Reason, true, 2000)
+	checkReason(f, req.Reason)
 	if err := f.err(); err != nil {
 		return err
 	}
@@ -195,7 +195,8 @@ func (s *Server) updateConfig(c *fiber.Ctx) error {
 		}
 		data := map[string]any{"key": k.Name, "old_value": old, "new_value": value, "change_id": id(changeID)}
 		if err := audit.Record(ctx, tx, audit.Entry{ActorID: p.ID, ActorRole: string(p.Role), Action: "update_config",
-			TargetType: "system_config", TargetID: k.Name, Reason: reason, Data: data, At: now}); err != nil {
+			TargetType: "system_config", TargetID: k.Name, Reason: reason, Data: data, At: now, RequestID: requestID(c),
+			Before: map[string]any{"value": old}, After: map[string]any{"value": value}}); err != nil {
 			return err
 		}
 		entries, err = configEntries(ctx, tx, k.Name)

@@ -297,32 +297,3 @@ func (s *Server) listUsers(c *fiber.Ctx) error {
 	return c.JSON(pageOf(items, page.limit, func(x row) (time.Time, int64) { return x.CreatedAt, x.uid },
 		func(x row) User { return x.User }))
 }
-
-func (s *Server) deleteUser(c *fiber.Ctx) error {
-	uid, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	p := caller(c)
-	if uid == p.ID {
-		return ordem.Errorf(ordem.EInvalidTransition, "an admin cannot delete their own account")
-	}
-	err = postgres.InTx(c.UserContext(), s.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(c.UserContext(), `UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL`, uid, s.now())
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ordem.Errorf(ordem.ENotFound, "no such user")
-		}
-		// Their sessions end now: a deleted user can no longer act.
-		if _, err := tx.Exec(c.UserContext(), `UPDATE api_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, uid, s.now()); err != nil {
-			return err
-		}
-		return auditLog(c, tx, p, "delete_user", "user", uid, c.Query("reason"), nil)
-	})
-	if err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusNoContent)
-}

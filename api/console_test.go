@@ -373,6 +373,7 @@ func TestConsole(t *testing.T) {
 		admin.fill("#deposit-form input[name=user_id]", clientID)
 		admin.fill("#deposit-form input[name=amount]", "1.500,00")
 		admin.fill("#deposit-form input[name=reference]", fmt.Sprintf("pix-%d", rand.Int64()))
+		admin.fill("#deposit-form input[name=reason]", "PIX conferido no extrato")
 		admin.click("#deposit-form button[type=submit]")
 		admin.waitText("#status", "Depósito de R$ 1.500,00 creditado.")
 
@@ -462,7 +463,8 @@ func TestConsole(t *testing.T) {
 		admin.open("/admin/payouts")
 		formSel := fmt.Sprintf(`tr[data-user="%s"] form`, providerID)
 		admin.waitFor(`document.querySelector(` + js(formSel) + `) !== null`)
-		admin.fill(formSel+" input", "E2E-PIX-0001")
+		admin.fill(formSel+" input[name=ref]", "E2E-PIX-0001")
+		admin.fill(formSel+" input[name=reason]", "PIX enviado")
 		admin.click(formSel + " button[name=paid]")
 		admin.waitText("#status", "Feito.")
 		provider.open("/wallet")
@@ -764,6 +766,22 @@ func TestConsole(t *testing.T) {
 		admin.click(row + " button[type=submit]")
 		admin.waitText(row, "desativado em")
 		require.Equal(t, 401, env.call(t, "GET", "/v1/me", victim.Token, nil).Status)
+
+		// The audit log page shows that deletion with its reason, filtered
+		// by the object; in English too.
+		admin.open("/admin/audit")
+		admin.fill("#audit-filters input[name=object_type]", "user")
+		admin.fill("#audit-filters input[name=object_id]", victim.ID)
+		admin.click("#audit-filters button[type=submit]")
+		admin.waitText("#audit tbody", "Conta duplicada")
+		admin.waitText("#audit tbody", "delete_user")
+		require.Equal(t, 1, eval[int](admin, `document.querySelectorAll('#audit tbody tr').length`))
+		admin.requireText("main h1", "Auditoria")
+		admin.choose("#lang", "en")
+		admin.waitText("main h1", "Audit log")
+		admin.waitText("#audit thead", "Before → after")
+		admin.choose("#lang", "pt-BR")
+		admin.waitText("main h1", "Auditoria")
 	})
 
 	t.Run("client cancels with the penalty shown first", func(t *testing.T) {

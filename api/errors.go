@@ -37,6 +37,8 @@ var statusByCode = map[string]int{
 	ordem.EProposalChanged:     fiber.StatusConflict,
 	ordem.EPenaltyChanged:      fiber.StatusConflict,
 	ordem.EUnavailable:         fiber.StatusServiceUnavailable,
+	ordem.EReasonRequired:      fiber.StatusUnprocessableEntity,
+	ordem.EHasOpenOrders:       fiber.StatusConflict,
 }
 
 // ErrorBody is the one error envelope: {"error": {"code", "message"}}.
@@ -49,6 +51,9 @@ type ErrorDetail struct {
 	Code    string            `json:"code"`
 	Message string            `json:"message"`
 	Fields  map[string]string `json:"fields,omitempty"`
+	// Details is the refusal's machine-readable context, when it has one
+	// (has_open_orders: {"orders": [{"id", "status"}]}).
+	Details any `json:"details,omitempty"`
 }
 
 // toDomain turns any error a handler returns into a domain error: domain
@@ -153,7 +158,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if status != fiber.StatusInternalServerError { // already in lang, with the request id
 		message, fields = ordem.Localize(de, lang)
 	}
-	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: de.Code, Message: message, Fields: fields}})
+	return c.Status(status).JSON(ErrorBody{Error: ErrorDetail{Code: de.Code, Message: message, Fields: fields, Details: de.Details}})
 }
 
 // isTemporalTimeout reports a gRPC deadline from the Temporal client

@@ -102,6 +102,7 @@ var fuzzBodies = []struct {
 	{"decidePayout", true, fuzzCheckBody[decidePayoutRequest]},
 	{"updateConfig", false, fuzzCheckBody[updateConfigRequest]},
 	{"webhook", false, fuzzCheckBody[webhookRequest]},
+	{"deleteUser", true, fuzzCheckBody[deleteUserRequest]},
 }
 
 // fuzzFieldNames are the JSON names of struct T's fields, exactly.

@@ -101,10 +101,11 @@ func decodeCursor(s string) (time.Time, int64, bool) {
 	return t, n, true
 }
 
-// auditLog records an admin action in the audit log, in tx.
+// auditLog records an admin action in the audit log, in tx, with the
+// request's id (auditChange records one that replaces something).
 func auditLog(c *fiber.Ctx, tx pgx.Tx, p *principal, action, targetType string, targetID int64, reason string, data any) error {
 	return audit.Record(c.UserContext(), tx, audit.Entry{ActorID: p.ID, ActorRole: string(p.Role), Action: action,
-		TargetType: targetType, TargetID: id(targetID), Reason: reason, Data: data})
+		TargetType: targetType, TargetID: id(targetID), Reason: reason, Data: data, RequestID: requestID(c)})
 }
 
 // pageOf turns up to limit+1 rows, fetched in (created_at, id) descending

@@ -220,7 +220,13 @@ func (f fieldErrors) err() error {
 	if len(f) == 0 {
 		return nil
 	}
-	return &ordem.Error{Code: ordem.EValidation, Message: "invalid fields: " + strings.Join(sortedKeys(f), ", "), Fields: f}
+	code := ordem.EValidation
+	if f["reason"] == reasonMissing {
+		// An admin action without its reason: a code of its own, so a
+		// console can ask for one (the other fields are still named).
+		code = ordem.EReasonRequired
+	}
+	return &ordem.Error{Code: code, Message: "invalid fields: " + strings.Join(sortedKeys(f), ", "), Fields: f}
 }
 
 // decimalString is a non-money decimal (hours, percentages): a JSON string

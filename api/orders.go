@@ -470,17 +470,7 @@ func (s *Server) orderAction(action order.Action, input actionInput) fiber.Handl
 		}
 		wctx, cancel := context.WithTimeout(ctx, requestDeadline)
 		defer cancel()
-		for try := 1; ; try++ {
-			err = s.update(wctx, opts)
-			if order.RefusalCode(err) != ordem.EUnavailable || try == updateRetries {
-				break
-			}
-			select {
-			case <-wctx.Done():
-				return wctx.Err()
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
+		err = s.updateRetrying(wctx, opts)
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			// The workflow closed (the order is terminal) and never saw
@@ -495,6 +485,22 @@ func (s *Server) orderAction(action order.Action, input actionInput) fiber.Handl
 			return err
 		}
 		return s.respondOrder(c, fiber.StatusOK, orderID, false)
+	}
+}
+
+// updateRetrying sends an update, again while it is refused with
+// "unavailable" (up to updateRetries times), and waits for its outcome.
+func (s *Server) updateRetrying(ctx context.Context, opts client.UpdateWorkflowOptions) error {
+	for try := 1; ; try++ {
+		err := s.update(ctx, opts)
+		if order.RefusalCode(err) != ordem.EUnavailable || try == updateRetries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
@@ -620,7 +626,11 @@ func (s *Server) cancelInput(c *fiber.Ctx, a actionContext) (any, error) {
 		return nil, err
 	}
 	f := fieldErrors{}
-	checkLine(f, "reason", req.Reason, a.actor.Role == ordem.RoleAdmin, 2000)
+	if a.actor.Role == ordem.RoleAdmin {
+		checkReason(f, req.Reason)
+	} else {
+		checkLine(f, "reason", req.Reason, false, maxReason)
+	}
 	if req.ExpectedPenalty != nil && req.ExpectedPenalty.IsNegative() {
 		f.add("expected_penalty", "must not be negative")
 	}
@@ -654,7 +664,7 @@ func (s *Server) resolveInput(c *fiber.Ctx, a actionContext) (any, error) {
 	} else if req.RefundAmount.IsNegative() {
 		f.add("refund_amount", "must not be negative")
 	}
-	checkLine(f, "reason", req.Reason, true, 2000)
+	checkReason(f, req.Reason)
 	if err := f.err(); err != nil {
 		return nil, err
 	}
@@ -675,7 +685,7 @@ func (s *Server) extendInput(c *fiber.Ctx, a actionContext) (any, error) {
 	} else if !req.Hours.IsPositive() || req.Hours.GreaterThan(decimal.NewFromInt(720)) {
 		f.add("hours", "must be greater than 0 and at most 720")
 	}
-	checkLine(f, "reason", req.Reason, true, 2000)
+	checkReason(f, req.Reason)
 	if err := f.err(); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func TestOrderLifecycleOverHTTP(t *testing.T) {
 	client := env.newUser(t, "client")
 	provider := env.newUser(t, "provider")
 	res := env.call(t, "POST", "/v1/admin/deposits", env.admin.Token,
-		map[string]string{"user_id": client.ID, "amount": "500.00", "reference": "pix-" + client.ID})
+		map[string]string{"user_id": client.ID, "amount": "500.00", "reference": "pix-" + client.ID, "reason": "PIX recebido"})
 	require.Equal(t, 201, res.Status, string(res.Body))
 	revenueBefore := env.revenue(t)
 

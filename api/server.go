@@ -115,6 +115,7 @@ func (s *Server) App() *fiber.App {
 	s.mountAdmin(v1, admin)
 	s.mountEvidence(v1)
 	s.mountWebhooks(admin)
+	s.mountAudit(admin)
 	s.mountMeta(v1)
 	s.mountProviders(v1)
 	// The web console at / (embedded assets); it never answers /v1, the

@@ -426,7 +426,8 @@ type adminDepositRequest struct {
 	UserID    string `json:"user_id"`
 	Amount    *Money `json:"amount"`
 	Reference string `json:"reference"`
-	// Reason is an optional note for the audit log.
+	// Reason says why the admin credits it (required: the audit log
+	// keeps it).
 	Reason string `json:"reason"`
 }
 
@@ -444,10 +445,11 @@ func (s *Server) adminDeposit(c *fiber.Ctx) error {
 	checkAmount(f, "amount", req.Amount)
 	req.Reference = strings.TrimSpace(req.Reference)
 	checkReference(f, "reference", req.Reference, true)
-	checkLine(f, "reason", req.Reason, false, 2000)
+	checkReason(f, req.Reason)
 	if err := f.err(); err != nil {
 		return err
 	}
+	req.Reason = strings.TrimSpace(req.Reason)
 	ctx := c.UserContext()
 	var (
 		out      DepositResult
@@ -799,16 +801,13 @@ func (s *Server) decidePayout(outcome string) fiber.Handler {
 			return ordem.Errorf(ordem.ENotFound, "no such payout")
 		}
 		var req decidePayoutRequest
-		// A failed payout needs its reason: its body is not optional.
-		decode := decodeOptionalJSON
-		if outcome == payoutFailed {
-			decode = decodeJSON
-		}
-		if err := decode(c, &req); err != nil {
+		// Either decision needs its reason (an admin action); a missing
+		// body is a missing reason.
+		if err := decodeOptionalJSON(c, &req); err != nil {
 			return err
 		}
 		f := fieldErrors{}
-		checkLine(f, "reason", req.Reason, outcome == payoutFailed, 2000)
+		checkReason(f, req.Reason)
 		checkReference(f, "gateway_ref", req.GatewayRef, false)
 		if outcome == payoutFailed && req.GatewayRef != "" {
 			f.add("gateway_ref", "is only for paid payouts")
@@ -816,6 +815,7 @@ func (s *Server) decidePayout(outcome string) fiber.Handler {
 		if err := f.err(); err != nil {
 			return err
 		}
+		req.Reason = strings.TrimSpace(req.Reason)
 		ctx := c.UserContext()
 		var row payoutRow
 		err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
@@ -863,8 +863,10 @@ func (s *Server) decidePayout(outcome string) fiber.Handler {
 			if err != nil {
 				return err
 			}
-			if err := auditLog(c, tx, p, "mark_payout_"+outcome, "payout", payoutID, req.Reason, map[string]any{
-				"user_id": row.UserID, "amount": row.Amount, "gateway": row.Gateway, "gateway_ref": row.GatewayRef}); err != nil {
+			if err := auditChange(c, tx, p, "mark_payout_"+outcome, "payout", payoutID, req.Reason, map[string]any{
+				"user_id": row.UserID, "amount": row.Amount, "gateway": row.Gateway, "gateway_ref": row.GatewayRef},
+				map[string]any{"status": cur.Status, "gateway_ref": cur.GatewayRef},
+				map[string]any{"status": row.Status, "gateway_ref": row.GatewayRef, "failure_reason": row.FailureReason}); err != nil {
 				return err
 			}
 			if outcome != payoutPaid {

@@ -52,7 +52,7 @@ func uniqueRef(prefix string) string { return fmt.Sprintf("%s-%d", prefix, rand.
 func deposit(t *testing.T, s session, amount string) api.DepositResult {
 	t.Helper()
 	res := env.call(t, "POST", "/v1/admin/deposits", env.admin.Token,
-		map[string]string{"user_id": s.ID, "amount": amount, "reference": uniqueRef("dep")})
+		map[string]string{"user_id": s.ID, "amount": amount, "reference": uniqueRef("dep"), "reason": "PIX recebido"})
 	require.Equal(t, 201, res.Status, string(res.Body))
 	var out api.DepositResult
 	res.json(t, &out)
@@ -203,7 +203,7 @@ func TestAdminDeposit(t *testing.T) {
 
 	// The same reference credits once: the first deposit comes back.
 	res = env.call(t, "POST", "/v1/admin/deposits", env.admin.Token,
-		map[string]string{"user_id": client.ID, "amount": "150.00", "reference": ref})
+		map[string]string{"user_id": client.ID, "amount": "150.00", "reference": ref, "reason": "PIX recebido"})
 	require.Equal(t, 200, res.Status, string(res.Body))
 	var again api.DepositResult
 	res.json(t, &again)
@@ -216,8 +216,8 @@ func TestAdminDeposit(t *testing.T) {
 	// The same reference for another amount or user is a conflict.
 	other := env.newUser(t, "provider")
 	for _, body := range []map[string]string{
-		{"user_id": client.ID, "amount": "151.00", "reference": ref},
-		{"user_id": other.ID, "amount": "150.00", "reference": ref},
+		{"user_id": client.ID, "amount": "151.00", "reference": ref, "reason": "r"},
+		{"user_id": other.ID, "amount": "150.00", "reference": ref, "reason": "r"},
 	} {
 		res = env.call(t, "POST", "/v1/admin/deposits", env.admin.Token, body)
 		require.Equal(t, 409, res.Status, string(res.Body))
@@ -228,7 +228,7 @@ func TestAdminDeposit(t *testing.T) {
 
 	// Idempotency-Key: a retry gets the first response.
 	key := uniqueRef("idem")
-	body := map[string]string{"user_id": other.ID, "amount": "20.50", "reference": uniqueRef("ted")}
+	body := map[string]string{"user_id": other.ID, "amount": "20.50", "reference": uniqueRef("ted"), "reason": "TED recebida"}
 	res = env.call(t, "POST", "/v1/admin/deposits", env.admin.Token, body, "Idempotency-Key", key)
 	require.Equal(t, 201, res.Status, string(res.Body))
 	res2 := env.call(t, "POST", "/v1/admin/deposits", env.admin.Token, body, "Idempotency-Key", key)
@@ -251,11 +251,11 @@ func TestAdminDeposit(t *testing.T) {
 
 	// The user must be an active client or provider.
 	gone := env.newUser(t, "client")
-	res = env.call(t, "DELETE", "/v1/admin/users/"+gone.ID, env.admin.Token, nil)
+	res = env.call(t, "DELETE", "/v1/admin/users/"+gone.ID, env.admin.Token, map[string]string{"reason": "conta encerrada"})
 	require.Equal(t, 204, res.Status, string(res.Body))
 	for _, uid := range []string{"999999999", gone.ID, env.admin.ID} {
 		res = env.call(t, "POST", "/v1/admin/deposits", env.admin.Token,
-			map[string]string{"user_id": uid, "amount": "10.00", "reference": uniqueRef("x")})
+			map[string]string{"user_id": uid, "amount": "10.00", "reference": uniqueRef("x"), "reason": "r"})
 		require.Equal(t, 422, res.Status, uid+": "+string(res.Body))
 		require.Equal(t, "validation_failed", res.errorCode())
 		require.Contains(t, string(res.Body), `"user_id"`)
@@ -391,7 +391,7 @@ func TestDepositWebhook(t *testing.T) {
 	// Signed but invalid content: refused, nothing recorded, so a corrected
 	// delivery of the same event may still credit.
 	gone := env.newUser(t, "client")
-	require.Equal(t, 204, env.call(t, "DELETE", "/v1/admin/users/"+gone.ID, env.admin.Token, nil).Status)
+	require.Equal(t, 204, env.call(t, "DELETE", "/v1/admin/users/"+gone.ID, env.admin.Token, map[string]string{"reason": "conta encerrada"}).Status)
 	badEvent := uniqueRef("evt")
 	for _, tc := range []struct {
 		body   string
@@ -603,7 +603,7 @@ func TestPayoutPaidAndFailed(t *testing.T) {
 	requireDelta(t, ledger.WorldAccount, worldBefore, "100.00")
 	require.Equal(t, 1, count(t, `SELECT count(*) FROM audit_log WHERE action = 'mark_payout_failed' AND target_id = $1 AND reason = $2`,
 		p2.ID, "chave PIX inválida"))
-	res = env.call(t, "POST", "/v1/admin/payouts/"+p2.ID+"/mark-paid", env.admin.Token, nil)
+	res = env.call(t, "POST", "/v1/admin/payouts/"+p2.ID+"/mark-paid", env.admin.Token, map[string]string{"reason": "again"})
 	require.Equal(t, 409, res.Status)
 	require.Equal(t, "invalid_transition", res.errorCode())
 	require.Equal(t, "200.00/0.00", env.wallet(t, provider))
@@ -642,7 +642,7 @@ func TestPayoutPaidAndFailed(t *testing.T) {
 		"payout_request -100.00 200.00", "deposit 300.00 300.00"}, kinds)
 
 	// Unknown payouts.
-	require.Equal(t, 404, env.call(t, "POST", "/v1/admin/payouts/999999999/mark-paid", env.admin.Token, nil).Status)
+	require.Equal(t, 404, env.call(t, "POST", "/v1/admin/payouts/999999999/mark-paid", env.admin.Token, map[string]string{"reason": "x"}).Status)
 	require.Equal(t, 404, env.call(t, "POST", "/v1/admin/payouts/abc/mark-failed", env.admin.Token, map[string]string{"reason": "x"}).Status)
 	require.Equal(t, 404, env.call(t, "GET", "/v1/admin/payouts/999999999", env.admin.Token, nil).Status)
 	res = env.call(t, "GET", "/v1/admin/payouts/"+p2.ID, env.admin.Token, nil)
@@ -724,7 +724,7 @@ func TestClientWithdrawal(t *testing.T) {
 	require.Equal(t, "pending", out.Payout.Status)
 	require.Equal(t, "0.00", out.Wallet.Available.StringFixed(2))
 	requireDelta(t, ledger.PayoutsPendingAccount, pendingBefore, "80.00")
-	res = env.call(t, "POST", "/v1/admin/payouts/"+out.Payout.ID+"/mark-paid", env.admin.Token, map[string]string{"gateway_ref": "E2E-1"})
+	res = env.call(t, "POST", "/v1/admin/payouts/"+out.Payout.ID+"/mark-paid", env.admin.Token, map[string]string{"gateway_ref": "E2E-1", "reason": "PIX enviado"})
 	require.Equal(t, 200, res.Status, string(res.Body))
 	requireDelta(t, ledger.PayoutsPendingAccount, pendingBefore, "0")
 	requireDelta(t, ledger.WorldAccount, worldBefore, "80.00")

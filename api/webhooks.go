@@ -105,7 +105,7 @@ type webhookRequest struct {
 	Description *string   `json:"description"`
 	EventTypes  *[]string `json:"event_types"`
 	Active      *bool     `json:"active"`
-	// Reason is recorded in the audit log.
+	// Reason is recorded in the audit log (required: an admin action).
 	Reason string `json:"reason"`
 }
 
@@ -150,7 +150,8 @@ func (s *Server) checkWebhook(req *webhookRequest, create bool) ([]string, error
 			}
 		}
 	}
-	checkLine(f, "reason", req.Reason, false, 2000)
+	checkReason(f, req.Reason)
+	req.Reason = strings.TrimSpace(req.Reason)
 	if req.URL == nil && req.Description == nil && req.EventTypes == nil && req.Active == nil && !create {
 		f.add("body", "must change at least one of url, description, event_types, active")
 	}
@@ -285,9 +286,10 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		return auditLog(c, tx, p, "update_webhook", "webhook", wid, req.Reason, map[string]any{
-			"old": map[string]any{"url": old.URL, "description": old.Description, "event_types": old.EventTypes, "active": old.Active},
-			"new": map[string]any{"url": out.URL, "description": out.Description, "event_types": out.EventTypes, "active": out.Active}})
+		before := map[string]any{"url": old.URL, "description": old.Description, "event_types": old.EventTypes, "active": old.Active}
+		after := map[string]any{"url": out.URL, "description": out.Description, "event_types": out.EventTypes, "active": out.Active}
+		return auditChange(c, tx, p, "update_webhook", "webhook", wid, req.Reason, map[string]any{"old": before, "new": after},
+			before, after)
 	})
 	if err != nil {
 		return err
@@ -300,7 +302,7 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 // deliveries included, is signed with it.
 func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {
 	p := caller(c)
-	req, err := optionalReason(c)
+	req, err := reasonBody(c)
 	if err != nil {
 		return err
 	}
@@ -333,8 +335,12 @@ func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {
 // readable); pending deliveries to it fail instead of being sent.
 func (s *Server) deleteWebhook(c *fiber.Ctx) error {
 	p := caller(c)
+	reason, err := queryReason(c)
+	if err != nil {
+		return err
+	}
 	ctx := c.UserContext()
-	err := postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
 		w, wid, err := s.liveWebhook(c, tx, true)
 		if err != nil {
 			return err
@@ -342,7 +348,8 @@ func (s *Server) deleteWebhook(c *fiber.Ctx) error {
 		if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = now(), active = false, updated_at = now() WHERE id = $1`, wid); err != nil {
 			return err
 		}
-		return auditLog(c, tx, p, "delete_webhook", "webhook", wid, c.Query("reason"), map[string]any{"url": w.URL})
+		return auditChange(c, tx, p, "delete_webhook", "webhook", wid, reason, map[string]any{"url": w.URL},
+			map[string]any{"url": w.URL, "active": w.Active, "deleted": false}, map[string]any{"url": w.URL, "active": false, "deleted": true})
 	})
 	if err != nil {
 		return err
@@ -452,18 +459,6 @@ func (s *Server) getWebhookDelivery(c *fiber.Ctx) error {
 	return c.JSON(d.WebhookDelivery)
 }
 
-// optionalReason reads the body of an action whose {"reason"} may be left
-// out (redeliver, rotate-secret).
-func optionalReason(c *fiber.Ctx) (reasonRequest, error) {
-	var req reasonRequest
-	if err := decodeOptionalJSON(c, &req); err != nil {
-		return req, err
-	}
-	f := fieldErrors{}
-	checkLine(f, "reason", req.Reason, false, 2000)
-	return req, f.err()
-}
-
 // redeliverWebhook sends a finished delivery (succeeded or failed) again,
 // with the same event id and body, to its live endpoint: it goes back to
 // pending and the worker's dispatcher starts a new delivery run. A
@@ -474,7 +469,7 @@ func (s *Server) redeliverWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return ordem.Errorf(ordem.ENotFound, "no such delivery")
 	}
-	req, err := optionalReason(c)
+	req, err := reasonBody(c)
 	if err != nil {
 		return err
 	}

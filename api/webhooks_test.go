@@ -33,6 +33,9 @@ func webhookCounts(t *testing.T) [2]int {
 
 func createHook(t *testing.T, body map[string]any) api.WebhookCreated {
 	t.Helper()
+	if _, ok := body["reason"]; !ok {
+		body["reason"] = "test endpoint"
+	}
 	res := env.call(t, "POST", "/v1/admin/webhooks", env.admin.Token, body)
 	require.Equal(t, 201, res.Status, string(res.Body))
 	var w api.WebhookCreated
@@ -65,6 +68,9 @@ func TestWebhookAdminAPI(t *testing.T) {
 		{`{"url": 5}`, 400, ""},
 		{`not json`, 400, ""},
 	} {
+		if m, ok := tc.body.(map[string]any); ok {
+			m["reason"] = "integração" // so that the field under test is the one refused
+		}
 		res := env.call(t, "POST", "/v1/admin/webhooks", env.admin.Token, tc.body)
 		require.Equal(t, tc.status, res.Status, "%v: %s", tc.body, res.Body)
 		if tc.field != "" {
@@ -171,19 +177,19 @@ func TestWebhookAdminAPI(t *testing.T) {
 
 	for _, path := range []string{"/v1/admin/webhooks/999999999", "/v1/admin/webhooks/abc"} {
 		require.Equal(t, 404, env.call(t, "GET", path, env.admin.Token, nil).Status)
-		require.Equal(t, 404, env.call(t, "PATCH", path, env.admin.Token, map[string]any{"active": true}).Status)
-		require.Equal(t, 404, env.call(t, "DELETE", path, env.admin.Token, nil).Status)
-		require.Equal(t, 404, env.call(t, "POST", path+"/rotate-secret", env.admin.Token, nil).Status)
+		require.Equal(t, 404, env.call(t, "PATCH", path, env.admin.Token, map[string]any{"active": true, "reason": "x"}).Status)
+		require.Equal(t, 404, env.call(t, "DELETE", path+"?reason=x", env.admin.Token, nil).Status)
+		require.Equal(t, 404, env.call(t, "POST", path+"/rotate-secret", env.admin.Token, map[string]string{"reason": "x"}).Status)
 	}
 	require.Equal(t, 404, env.call(t, "GET", "/v1/admin/webhook-deliveries/999999999", env.admin.Token, nil).Status)
-	require.Equal(t, 404, env.call(t, "POST", "/v1/admin/webhook-deliveries/999999999/redeliver", env.admin.Token, nil).Status)
+	require.Equal(t, 404, env.call(t, "POST", "/v1/admin/webhook-deliveries/999999999/redeliver", env.admin.Token, map[string]string{"reason": "x"}).Status)
 	require.Equal(t, 422, env.call(t, "GET", "/v1/admin/webhooks/"+w.ID+"/deliveries?status=lost", env.admin.Token, nil).Status)
 
 	// Delete: gone from reads, the log stays, audited.
 	res = env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID+"?reason=fim", env.admin.Token, nil)
 	require.Equal(t, 204, res.Status, string(res.Body))
 	require.Equal(t, 404, env.call(t, "GET", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil).Status)
-	require.Equal(t, 404, env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil).Status)
+	require.Equal(t, 404, env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID+"?reason=fim", env.admin.Token, nil).Status)
 	require.Equal(t, 200, env.call(t, "GET", "/v1/admin/webhooks/"+w.ID+"/deliveries", env.admin.Token, nil).Status)
 	require.NoError(t, env.pool.QueryRow(ctx, `SELECT action, reason FROM audit_log
 		WHERE target_type = 'webhook' AND target_id = $1 ORDER BY id DESC LIMIT 1`, w.ID).Scan(&action, &reason))
@@ -261,7 +267,7 @@ func TestWebhookDeliveriesThroughStack(t *testing.T) {
 	h.mu.Lock()
 	h.secret = w.Secret
 	h.mu.Unlock()
-	t.Cleanup(func() { env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil) })
+	t.Cleanup(func() { env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID+"?reason=cleanup", env.admin.Token, nil) })
 
 	client := env.newUser(t, "client")
 	provider := env.newUser(t, "provider")
@@ -352,7 +358,7 @@ func TestWebhookDeliveriesThroughStack(t *testing.T) {
 	require.Equal(t, 201, res.Status, string(res.Body))
 	var pr api.PayoutResult
 	res.json(t, &pr)
-	res = env.call(t, "POST", "/v1/admin/payouts/"+pr.Payout.ID+"/mark-paid", env.admin.Token, map[string]string{"gateway_ref": "E2E-1"})
+	res = env.call(t, "POST", "/v1/admin/payouts/"+pr.Payout.ID+"/mark-paid", env.admin.Token, map[string]string{"gateway_ref": "E2E-1", "reason": "PIX enviado"})
 	require.Equal(t, 200, res.Status, string(res.Body))
 	require.Eventually(t, func() bool { return len(h.of("payout_id", pr.Payout.ID)) == 1 }, 30*time.Second, 50*time.Millisecond)
 	paid := h.of("payout_id", pr.Payout.ID)[0]
@@ -363,9 +369,9 @@ func TestWebhookDeliveriesThroughStack(t *testing.T) {
 
 	// A disabled endpoint gets nothing new, and its deliveries are not
 	// redelivered.
-	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"active": false})
+	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"active": false, "reason": "pausa"})
 	require.Equal(t, 200, res.Status)
-	res = env.call(t, "POST", "/v1/admin/webhook-deliveries/"+one.ID+"/redeliver", env.admin.Token, nil)
+	res = env.call(t, "POST", "/v1/admin/webhook-deliveries/"+one.ID+"/redeliver", env.admin.Token, map[string]string{"reason": "de novo"})
 	require.Equal(t, 409, res.Status, string(res.Body))
 	require.Equal(t, "invalid_transition", res.errorCode())
 	o2 := env.newOrder(t, client, provider, "10.00")
@@ -386,7 +392,7 @@ func TestWebhookDoubleDispatch(t *testing.T) {
 	h.mu.Lock()
 	h.secret = w.Secret
 	h.mu.Unlock()
-	t.Cleanup(func() { env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID, env.admin.Token, nil) })
+	t.Cleanup(func() { env.call(t, "DELETE", "/v1/admin/webhooks/"+w.ID+"?reason=cleanup", env.admin.Token, nil) })
 
 	key := "double-dispatch-" + time.Now().Format(time.RFC3339Nano)
 	n, err := hook.Enqueue(ctx, env.pool, hook.Event{Key: key, Type: hook.PayoutPaid, At: time.Now(),

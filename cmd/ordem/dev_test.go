@@ -325,7 +325,7 @@ func TestDevStackEndToEnd(t *testing.T) {
 	client, _ := d.register("client")
 	provider, _ := d.register("provider")
 	d.call("POST", "/v1/admin/deposits", admin.Token, map[string]string{
-		"user_id": client.ID, "amount": "1000.00", "reference": fmt.Sprintf("e2e-%d", rand.Int64())}, 201, nil)
+		"user_id": client.ID, "amount": "1000.00", "reference": fmt.Sprintf("e2e-%d", rand.Int64()), "reason": "PIX recebido"}, 201, nil)
 	require.Equal(t, "1000.00/0.00", d.wallet(client))
 
 	// 1: counter-proposal, accept, deliver, confirm.

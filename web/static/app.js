@@ -38,7 +38,8 @@ function navLinks() {
   if (r === 'provider') links.push(['/orders', 'nav.jobs'], ['/wallet', 'nav.earnings']);
   if (r === 'admin') {
     links.push(['/orders', 'nav.orders'], ['/admin/disputes', 'nav.disputes'], ['/admin/deposits', 'nav.deposits'],
-      ['/admin/payouts', 'nav.payouts'], ['/admin/users', 'nav.users'], ['/admin/config', 'nav.config']);
+      ['/admin/payouts', 'nav.payouts'], ['/admin/users', 'nav.users'], ['/admin/config', 'nav.config'],
+      ['/admin/audit', 'nav.audit']);
   }
   links.push(['/settings', 'nav.settings']);
   return links;
@@ -97,6 +98,7 @@ const routes = [
   [/^\/admin\/users$/, usersView, ['admin']],
   [/^\/admin\/deposits$/, depositsView, ['admin']],
   [/^\/admin\/payouts$/, payoutsView, ['admin']],
+  [/^\/admin\/audit$/, auditView, ['admin']],
 ];
 
 let renderSeq = 0;
@@ -477,11 +479,15 @@ async function usersView() {
     else {
       const f = h('form', { class: 'inline', novalidate: true },
         h('label', { class: 'sr-only', for: 'reason-' + u.id }, t('common.reason')),
-        h('input', { id: 'reason-' + u.id, name: 'reason', placeholder: t('common.reason') }),
+        h('input', { id: 'reason-' + u.id, name: 'reason', placeholder: t('common.reason'), required: true, maxlength: 2000 }),
+        h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'cancel_open_orders' }), ' ' + t('users.cancelOpen')),
         h('button', { type: 'submit', class: 'danger' }, t('users.delete')), errorBox());
       cell = onSubmit(f, async (d) => {
         if (!confirm(t('users.confirmDelete', { name: u.name }))) return;
-        await api('DELETE', '/v1/admin/users/' + u.id + '?reason=' + encodeURIComponent(d.get('reason') || ''));
+        // A user with open orders is refused (has_open_orders lists them)
+        // unless the box asks to cancel them, with full refunds.
+        await api('DELETE', '/v1/admin/users/' + u.id, { reason: d.get('reason'),
+          cancel_open_orders: d.get('cancel_open_orders') === 'on' });
         announce(t('common.done'));
         render();
       });
@@ -500,7 +506,7 @@ async function depositsView() {
       field(t('deposit.user'), h('input', { name: 'user_id', inputmode: 'numeric', required: true })),
       field(t('common.amount'), h('input', { name: 'amount', inputmode: 'decimal', required: true })),
       field(t('deposit.reference'), h('input', { name: 'reference', required: true })),
-      field(t('common.reason'), h('input', { name: 'reason' }))),
+      field(t('common.reason'), h('input', { name: 'reason', required: true, maxlength: 2000 }))),
     errorBox(), h('button', { type: 'submit' }, t('deposit.new')));
   onSubmit(f, async (d) => {
     const amount = money.parseInput(d.get('amount'), getLang());
@@ -529,12 +535,14 @@ async function payoutsView() {
       const f = h('form', { class: 'inline', novalidate: true },
         h('label', { class: 'sr-only', for: 'ref-' + p.id }, t('payout.gatewayRef')),
         h('input', { id: 'ref-' + p.id, name: 'ref', placeholder: t('payout.gatewayRef') }),
+        h('label', { class: 'sr-only', for: 'payout-reason-' + p.id }, t('common.reason')),
+        h('input', { id: 'payout-reason-' + p.id, name: 'reason', placeholder: t('common.reason'), required: true, maxlength: 2000 }),
         h('button', { type: 'submit', name: 'paid' }, t('payout.markPaid')),
         h('button', { type: 'submit', name: 'failed', class: 'secondary' }, t('payout.markFailed')), errorBox());
       cell = onSubmit(f, async (d, submitter) => {
         const failed = submitter && submitter.name === 'failed';
         await api('POST', '/v1/admin/payouts/' + p.id + (failed ? '/mark-failed' : '/mark-paid'),
-          failed ? { reason: d.get('ref') } : { gateway_ref: d.get('ref') }, { idempotent: true });
+          failed ? { reason: d.get('reason') } : { gateway_ref: d.get('ref'), reason: d.get('reason') }, { idempotent: true });
         announce(t('common.done'));
         render();
       });
@@ -544,6 +552,62 @@ async function payoutsView() {
   });
   return h('section', {}, h('h1', {}, t('nav.payouts')), h('div', { class: 'toolbar' }, field(t('common.status'), filter)),
     table([t('common.id'), t('common.user'), t('common.amount'), t('common.status'), t('common.date'), t('common.actions')], rows));
+}
+
+// ---------------------------------------------------------------- audit log
+
+const AUDIT_FILTERS = ['actor_id', 'action', 'object_type', 'object_id', 'from', 'to'];
+
+// auditView lists the audit log, newest first, filtered by the query
+// string (the API's own filters), a page at a time.
+async function auditView() {
+  const params = new URLSearchParams(location.search);
+  const query = new URLSearchParams();
+  for (const k of AUDIT_FILTERS) {
+    const v = params.get(k);
+    if (!v) continue;
+    // datetime-local inputs give local time without a zone: sent as an instant.
+    query.set(k, k === 'from' || k === 'to' ? new Date(v).toISOString() : v);
+  }
+  query.set('limit', '50');
+  const filters = h('form', { class: 'card', id: 'audit-filters', novalidate: true },
+    h('div', { class: 'row' },
+      field(t('audit.actor'), h('input', { name: 'actor_id', inputmode: 'numeric', value: params.get('actor_id') || '' })),
+      field(t('audit.action'), h('input', { name: 'action', value: params.get('action') || '' })),
+      field(t('audit.objectType'), h('input', { name: 'object_type', value: params.get('object_type') || '' })),
+      field(t('audit.objectId'), h('input', { name: 'object_id', value: params.get('object_id') || '' })),
+      field(t('audit.from'), h('input', { type: 'datetime-local', name: 'from', value: params.get('from') || '' })),
+      field(t('audit.to'), h('input', { type: 'datetime-local', name: 'to', value: params.get('to') || '' }))),
+    errorBox(), h('button', { type: 'submit' }, t('audit.filter')));
+  onSubmit(filters, async (d) => {
+    const q = new URLSearchParams();
+    for (const k of AUDIT_FILTERS) { const v = String(d.get(k) || '').trim(); if (v) q.set(k, v); }
+    navigate('/admin/audit' + (q.toString() ? '?' + q : ''));
+  });
+  const page = await api('GET', '/v1/admin/audit?' + query);
+  const json = (v) => (v === null || v === undefined ? '' : JSON.stringify(v));
+  const row = (e) => h('tr', { 'data-audit': e.id },
+    h('td', {}, fmtDate(e.created_at)),
+    h('td', {}, e.actor_id ? '#' + e.actor_id + ' (' + e.actor_role + ')' : e.actor_role || t('audit.system')),
+    h('td', {}, h('code', {}, e.action)),
+    h('td', {}, e.object_type === 'order' ? h('a', { href: '/orders/' + e.object_id }, 'order #' + e.object_id) : e.object_type + ' ' + e.object_id),
+    h('td', { class: 'audit-reason' }, e.reason),
+    h('td', {}, h('code', { class: 'audit-change' }, [json(e.before), e.before || e.after ? ' → ' : '', json(e.after)].join(''))),
+    h('td', {}, h('small', {}, e.request_id)));
+  const body = h('tbody', {}, page.items.map(row));
+  const tbl = table([t('common.date'), t('audit.actor'), t('audit.action'), t('audit.object'), t('common.reason'),
+    t('audit.change'), t('audit.request')], []);
+  tbl.querySelector('tbody')?.replaceWith(body);
+  let next = page.next_cursor;
+  const more = h('button', { type: 'button', id: 'audit-more', class: 'secondary', hidden: !next, onclick: async () => {
+    query.set('cursor', next);
+    const p = await api('GET', '/v1/admin/audit?' + query);
+    body.append(...p.items.map(row));
+    next = p.next_cursor;
+    more.hidden = !next;
+  } }, t('common.more'));
+  return h('section', { id: 'audit' }, h('h1', {}, t('nav.audit')), filters,
+    page.items.length ? tbl : h('p', { class: 'hint' }, t('common.none')), more);
 }
 
 // ---------------------------------------------------------------- start
