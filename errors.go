@@ -33,12 +33,21 @@ const (
 	EPenaltyChanged = "penalty_changed"
 	// EUnavailable: a dependency is down or the order is busy; retry later.
 	EUnavailable = "unavailable"
+	// ESettlementChanged: accept_settlement named an offer that is no
+	// longer the latest.
+	ESettlementChanged = "settlement_changed"
+	// EOfferLimit: the party already made the most settlement offers
+	// allowed on a dispute.
+	EOfferLimit = "offer_limit_reached"
+	// ERevisionLimit: the order already had max_revisions revisions; only
+	// confirm or contest remain.
+	ERevisionLimit = "revision_limit_reached"
 )
 
 // Codes lists every error code: a code outside it is not a refusal.
 var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
 	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
-	EPenaltyChanged, EUnavailable}
+	EPenaltyChanged, EUnavailable, ESettlementChanged, EOfferLimit, ERevisionLimit}
 
 // IsRefusal reports whether code is a known code other than EInternal:
 // something the caller can understand and act on.
