@@ -35,6 +35,9 @@ var statusByCode = map[string]int{
 	ordem.EPreconditionFailed:  fiber.StatusPreconditionFailed,
 	ordem.EProposalChanged:     fiber.StatusConflict,
 	ordem.EPenaltyChanged:      fiber.StatusConflict,
+	ordem.ESettlementChanged:   fiber.StatusConflict,
+	ordem.EOfferLimit:          fiber.StatusConflict,
+	ordem.ERevisionLimit:       fiber.StatusConflict,
 	ordem.EUnavailable:         fiber.StatusServiceUnavailable,
 }
 
