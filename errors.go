@@ -40,12 +40,21 @@ const (
 	// EHasOpenOrders: a user with open orders cannot be deleted unless the
 	// same request cancels them; Details lists the orders.
 	EHasOpenOrders = "has_open_orders"
+	// ESettlementChanged: accept_settlement named an offer that is no
+	// longer the latest.
+	ESettlementChanged = "settlement_changed"
+	// EOfferLimit: the party already made the most settlement offers
+	// allowed on a dispute.
+	EOfferLimit = "offer_limit_reached"
+	// ERevisionLimit: the order already had max_revisions revisions; only
+	// confirm or contest remain.
+	ERevisionLimit = "revision_limit_reached"
 )
 
 // Codes lists every error code: a code outside it is not a refusal.
 var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
 	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
-	EPenaltyChanged, EUnavailable, EReasonRequired, EHasOpenOrders}
+	EPenaltyChanged, EUnavailable, EReasonRequired, EHasOpenOrders, ESettlementChanged, EOfferLimit, ERevisionLimit}
 
 // IsRefusal reports whether code is a known code other than EInternal:
 // something the caller can understand and act on.
@@ -129,6 +138,9 @@ var messagesPtBR = map[string]string{
 	EUnavailable:         "Serviço temporariamente indisponível; tente de novo em instantes.",
 	EReasonRequired:      "Informe o motivo: toda ação de administrador fica registrada na auditoria.",
 	EHasOpenOrders:       "O usuário tem pedidos em aberto: cancele-os antes ou peça para cancelá-los nesta mesma ação.",
+	ESettlementChanged:   "A proposta de acordo mudou; recarregue e confira a nova antes de aceitar.",
+	EOfferLimit:          "Você já fez o máximo de propostas de acordo: aceite a da outra parte ou peça uma decisão.",
+	ERevisionLimit:       "As revisões deste pedido acabaram: confirme ou conteste a entrega.",
 }
 
 // translationsPtBR are messages (and field messages) with their own pt-BR

@@ -84,6 +84,11 @@ func (a *Activities) Register(r Registry) {
 		order.ActivityExpireOrder:    a.ExpireOrder,
 		order.ActivitySendReminder:   a.SendReminder,
 		order.ActivityRecordRefusal:  a.RecordRefusal,
+
+		order.ActivityRecordSettlementOffer: a.RecordSettlementOffer,
+		order.ActivityAcceptSettlement:      a.AcceptSettlement,
+		order.ActivityQueueDispute:          a.QueueDispute,
+		order.ActivityRequestRevision:       a.RequestRevision,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -256,8 +261,19 @@ func writeOrder(ctx context.Context, tx pgx.Tx, t order.Transition) error {
 		role := string(t.Actor.Role)
 		cancelledByRole = &role
 		cancelledBy = &t.Actor.UserID
-	case order.ActionResolve:
+	case order.ActionResolve, order.ActionAcceptSettlement:
 		resolutionReason = &reason
+	}
+	var (
+		settlementVersion int
+		settlementRefund  *decimal.Decimal
+		settlementBy      *int64
+		settlementRole    *string
+	)
+	if o := s.Settlement; o != nil {
+		settlementVersion, settlementRefund, settlementBy = o.Version, &o.RefundAmount, &o.OfferedBy
+		role := string(o.Role)
+		settlementRole = &role
 	}
 	var refund, penalty *decimal.Decimal
 	refund, penalty = s.Outcome.Refund, s.Outcome.Penalty
@@ -272,14 +288,19 @@ func writeOrder(ctx context.Context, tx pgx.Tx, t order.Transition) error {
 		    resolution_reason = coalesce($25, resolution_reason), cancelled_by = coalesce($26, cancelled_by),
 		    cancelled_by_role = coalesce($27, cancelled_by_role),
 		    -- 0: a step scheduled by a workflow from before versions existed.
-		    version = CASE WHEN $28 = 0 THEN version + 1 ELSE $28 END
+		    version = CASE WHEN $28 = 0 THEN version + 1 ELSE $28 END,
+		    negotiation_ends_at = $29, dispute_queued_at = $30, settlement_version = $31,
+		    resolved_by = NULLIF($32, ''), settlement_refund = $33, settlement_offered_by = $34,
+		    settlement_offered_role = $35, client_offers = $36, provider_offers = $37, revision_count = $38
 		WHERE id = $1`,
 		s.OrderID, string(s.Status), s.Amount, s.DueDate, s.ProposalVersion, s.LastProposedBy,
 		s.ProposalExpiresAt, s.Outcome.PlatformRevenue, s.Outcome.ProviderNet, refund,
 		penalty, s.ContestFeeHeld, s.AcceptedAt, s.DeliveredAt,
 		s.ConfirmDeadline, s.AutoConfirmHeld, s.AutoConfirmed, s.ContestedAt,
 		s.EvidenceCount, s.Extensions, s.ClosedAt, s.UpdatedAt,
-		contestReason, cancelReason, resolutionReason, nullID(cancelledBy), cancelledByRole, s.Version)
+		contestReason, cancelReason, resolutionReason, nullID(cancelledBy), cancelledByRole, s.Version,
+		s.NegotiationEndsAt, s.QueuedAt(), settlementVersion, s.ResolvedBy, settlementRefund, settlementBy,
+		settlementRole, s.ClientOffers, s.ProviderOffers, s.Revisions)
 	if err != nil {
 		return fmt.Errorf("update order %d: %w", s.OrderID, err)
 	}

@@ -47,11 +47,12 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 			res.Replayed = true
 			return tx.QueryRow(ctx, `
 				SELECT platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
-				       confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours
+				       confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours,
+				       coalesce(dispute_negotiation_hours, 0), coalesce(max_revisions, 0)
 				FROM orders WHERE id = $1`, o.OrderID).Scan(
 				&res.Terms.PlatformFeePercentage, &res.Terms.ContestationFee, &res.Terms.CancellationFeePercentage,
 				&res.Terms.ConfirmationDeadlineHours, &res.Terms.ProposalExpiryHours, &res.Terms.ConfirmationReminderHours,
-				&res.Terms.DisputeSLAHours)
+				&res.Terms.DisputeSLAHours, &res.Terms.DisputeNegotiationHours, &res.Terms.MaxRevisions)
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("look up order %d: %w", o.OrderID, err)
@@ -74,6 +75,8 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 			ProposalExpiryHours:       values[sysconfig.ProposalExpiryHours],
 			ConfirmationReminderHours: values[sysconfig.ConfirmationReminderHours],
 			DisputeSLAHours:           values[sysconfig.DisputeSLAHours],
+			DisputeNegotiationHours:   values[sysconfig.DisputeNegotiationHours],
+			MaxRevisions:              int(values[sysconfig.MaxRevisions].IntPart()),
 		}
 		t := res.Terms
 		expires := in.At.Add(order.Hours(t.ProposalExpiryHours))
@@ -88,16 +91,18 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 			    proposal_version, last_proposed_by, proposal_expires_at,
 			    platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
 			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours,
-			    created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, 'negotiating', $6, $7, 1, $2, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+			    created_at, updated_at, dispute_negotiation_hours, max_revisions)
+			VALUES ($1, $2, $3, $4, $5, 'negotiating', $6, $7, 1, $2, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)
 			RETURNING platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
-			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours`,
+			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours,
+			    dispute_negotiation_hours, max_revisions`,
 			o.OrderID, o.ClientID, o.ProviderID, o.Title, o.Description, o.Amount, o.DueDate, expires,
 			t.PlatformFeePercentage, t.ContestationFee, t.CancellationFeePercentage,
-			t.ConfirmationDeadlineHours, t.ProposalExpiryHours, t.ConfirmationReminderHours, t.DisputeSLAHours, in.At).Scan(
+			t.ConfirmationDeadlineHours, t.ProposalExpiryHours, t.ConfirmationReminderHours, t.DisputeSLAHours, in.At,
+			t.DisputeNegotiationHours, t.MaxRevisions).Scan(
 			&res.Terms.PlatformFeePercentage, &res.Terms.ContestationFee, &res.Terms.CancellationFeePercentage,
 			&res.Terms.ConfirmationDeadlineHours, &res.Terms.ProposalExpiryHours, &res.Terms.ConfirmationReminderHours,
-			&res.Terms.DisputeSLAHours)
+			&res.Terms.DisputeSLAHours, &res.Terms.DisputeNegotiationHours, &res.Terms.MaxRevisions)
 		if err != nil {
 			return fmt.Errorf("insert order %d: %w", o.OrderID, err)
 		}
@@ -410,11 +415,22 @@ func validExtension(ext string) bool {
 // the rest to the provider minus the platform fee, the contestation fee
 // back to the client (R > 0) or to the platform (R = 0).
 func (a *Activities) ResolveDispute(ctx context.Context, in order.ResolveActivityInput) (order.TransitionResult, error) {
+	st := resolveStep(in)
+	st.data["resolved_by"] = order.ResolvedByAdmin
+	st.extra = func(ctx context.Context, tx pgx.Tx) error {
+		return writeAudit(ctx, tx, in.Transition, "resolve_dispute")
+	}
+	return a.apply(ctx, st)
+}
+
+// resolveStep is the money of a dispute's end with refund R, an admin's
+// ruling or the parties' settlement alike (spec §3).
+func resolveStep(in order.ResolveActivityInput) step {
 	t := in.Transition
 	s := t.Next
 	r := in.Resolution
 	held := in.Amount.Add(r.ContestFeeToClient).Add(r.ContestFeeToPlatform)
-	return a.apply(ctx, step{
+	return step{
 		t:          t,
 		ledgerKind: "resolve",
 		legs: []ledger.Leg{
@@ -429,7 +445,96 @@ func (a *Activities) ResolveDispute(ctx context.Context, in order.ResolveActivit
 		notices: []notice{{to: []int64{s.ClientID, s.ProviderID}, kind: "dispute_resolved", title: "Disputa resolvida",
 			body: fmt.Sprintf("A disputa de %s foi resolvida: R$ %s ao cliente, R$ %s ao prestador.", s.Title,
 				fixed(r.Refund.Add(r.ContestFeeToClient)), fixed(r.Release.ProviderShare))}},
-		extra: func(ctx context.Context, tx pgx.Tx) error { return writeAudit(ctx, tx, t, "resolve_dispute") },
+	}
+}
+
+// RecordSettlementOffer records a party's settlement offer, versioned and
+// audited, and tells the other party.
+func (a *Activities) RecordSettlementOffer(ctx context.Context, in order.SettlementOfferActivityInput) (order.TransitionResult, error) {
+	t := in.Transition
+	o := in.Offer
+	var prev any
+	if in.PreviousRefund != nil {
+		prev = fixed(*in.PreviousRefund)
+	}
+	return a.apply(ctx, step{
+		t: t,
+		data: map[string]any{"offer_version": o.Version, "refund_amount": fixed(o.RefundAmount), "previous_refund": prev,
+			"note": o.Note},
+		notices: []notice{{to: []int64{other(t)}, kind: "settlement_offered", title: "Proposta de acordo",
+			body: fmt.Sprintf("Proposta de acordo na disputa de %s: R$ %s de reembolso ao cliente. Aceite-a ou faça outra.",
+				t.Next.Title, fixed(o.RefundAmount))}},
+		extra: func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO order_settlement_offers (order_id, version, offered_by, offered_role, refund_amount,
+				    previous_refund, note, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				t.OrderID, o.Version, t.Actor.UserID, string(t.Actor.Role), o.RefundAmount, in.PreviousRefund, o.Note, t.At)
+			if err != nil {
+				return fmt.Errorf("insert settlement offer v%d: %w", o.Version, err)
+			}
+			return auditlog.Record(ctx, tx, auditlog.Entry{ActorID: t.Actor.UserID, ActorRole: string(t.Actor.Role),
+				Action: "offer_settlement", TargetType: "order", TargetID: fmt.Sprint(t.OrderID),
+				Reason: fmt.Sprintf("v%d: refund %s (was %v): %s", o.Version, fixed(o.RefundAmount), prev, o.Note), At: t.At})
+		},
+	})
+}
+
+// AcceptSettlement resolves a dispute on the terms of the latest offer,
+// moving exactly the money of an admin ruling with the same refund. It
+// shares the ruling's step key: only one of them can ever post.
+func (a *Activities) AcceptSettlement(ctx context.Context, in order.ResolveActivityInput) (order.TransitionResult, error) {
+	st := resolveStep(in)
+	st.data["settlement_version"] = in.SettlementVersion
+	st.data["resolved_by"] = order.ResolvedBySettlement
+	st.notices[0].kind = "dispute_settled"
+	st.notices[0].title = "Acordo aceito"
+	st.notices[0].body = fmt.Sprintf("As partes fizeram um acordo na disputa de %s: R$ %s ao cliente, R$ %s ao prestador.",
+		in.Next.Title, fixed(in.Resolution.Refund.Add(in.Resolution.ContestFeeToClient)), fixed(in.Resolution.Release.ProviderShare))
+	st.extra = func(ctx context.Context, tx pgx.Tx) error {
+		return auditlog.Record(ctx, tx, auditlog.Entry{ActorID: in.Actor.UserID, ActorRole: string(in.Actor.Role),
+			Action: "accept_settlement", TargetType: "order", TargetID: fmt.Sprint(in.OrderID),
+			Reason: fmt.Sprintf("offer v%d: refund %s", in.SettlementVersion, fixed(in.Resolution.Refund)), At: in.At})
+	}
+	return a.apply(ctx, st)
+}
+
+// RequestRevision records the client's revision request and tells the
+// provider: the order is in progress again until the next delivery.
+func (a *Activities) RequestRevision(ctx context.Context, in order.RevisionActivityInput) (order.TransitionResult, error) {
+	t := in.Transition
+	return a.apply(ctx, step{
+		t:    t,
+		data: map[string]any{"revision": in.Number, "max_revisions": t.Next.Terms.MaxRevisions, "reason": t.Reason},
+		notices: []notice{{to: []int64{t.Next.ProviderID}, kind: "revision_requested", title: "Revisão solicitada",
+			body: fmt.Sprintf("O cliente pediu a revisão %d de %d de %s: %s", in.Number, t.Next.Terms.MaxRevisions,
+				t.Next.Title, t.Reason)}},
+		extra: func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO order_revisions (order_id, number, requested_by, reason, delivered_at, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6)`, t.OrderID, in.Number, t.Actor.UserID, t.Reason, in.DeliveredAt, t.At)
+			if err != nil {
+				return fmt.Errorf("insert revision %d: %w", in.Number, err)
+			}
+			return nil
+		},
+	})
+}
+
+// QueueDispute puts a dispute in the admins' queue, when its negotiation
+// window ended or a party asked for a ruling: the admins are told, and
+// the dispute SLA runs from now.
+func (a *Activities) QueueDispute(ctx context.Context, t order.Transition) (order.TransitionResult, error) {
+	why := "o prazo de negociação terminou sem acordo"
+	if t.Actor.Role != ordem.RoleSystem {
+		why = "uma das partes pediu a decisão de um administrador"
+	}
+	to := []int64{t.Next.ClientID, t.Next.ProviderID}
+	return a.apply(ctx, step{
+		t:    t,
+		data: map[string]any{"queued_at": t.At, "reason": t.Reason, "negotiation_ends_at": t.Next.NegotiationEndsAt},
+		notices: []notice{{to: to, admins: true, kind: "dispute_queued", title: "Disputa aguardando decisão",
+			body: fmt.Sprintf("A disputa de %s foi para a fila dos administradores: %s.", t.Next.Title, why)}},
 	})
 }
 

@@ -37,8 +37,28 @@ func (a *Activities) registerOutbox(r Registry) {
 // ---------------------------------------------------------------------------
 // Outbox writes, inside a step's transaction
 
-// stepEvent is the webhook event type of a committed step ("" for steps
-// without one: proposals, extensions, expiry, a held auto-confirm).
+// stepEvents are the webhook event types of a committed step (none for
+// steps without one: proposals, extensions, expiry, a held auto-confirm).
+// A settlement is announced as such and as the order's resolution.
+func stepEvents(t order.Transition) []string {
+	switch order.Action(t.Action) {
+	case order.ActionOfferSettlement:
+		return []string{webhook.DisputeSettlementOffered}
+	case order.ActionAcceptSettlement:
+		return []string{webhook.DisputeSettled, webhook.OrderResolved}
+	case order.ActionRequestRuling, order.StepNegotiationEnded:
+		return []string{webhook.DisputeQueued}
+	case order.ActionRequestRevision:
+		return []string{webhook.OrderRevisionRequested}
+	}
+	if typ := stepEvent(t); typ != "" {
+		return []string{typ}
+	}
+	return nil
+}
+
+// stepEvent is the one webhook event type of a step of the original
+// table ("" for none).
 func stepEvent(t order.Transition) string {
 	switch order.Action(t.Action) {
 	case order.ActionAccept:
@@ -84,13 +104,14 @@ func orderEventData(t order.Transition, stepData map[string]any) map[string]any 
 // step's transaction: only a step that claimed its key gets here, so a
 // replayed step writes no second event.
 func writeStepEvent(ctx context.Context, tx pgx.Tx, s step) error {
-	typ := stepEvent(s.t)
-	if typ == "" {
-		return nil
+	for _, typ := range stepEvents(s.t) {
+		_, err := webhook.Enqueue(ctx, tx, webhook.Event{Key: s.t.IdempotencyKey() + "#" + typ, Type: typ,
+			OrderID: s.t.OrderID, At: s.t.At, Data: orderEventData(s.t, s.data)})
+		if err != nil {
+			return err
+		}
 	}
-	_, err := webhook.Enqueue(ctx, tx, webhook.Event{Key: s.t.IdempotencyKey() + "#" + typ, Type: typ,
-		OrderID: s.t.OrderID, At: s.t.At, Data: orderEventData(s.t, s.data)})
-	return err
+	return nil
 }
 
 // emailKinds are the notifications that also go out by e-mail: the ones
@@ -102,6 +123,10 @@ var emailKinds = map[string]bool{
 	"order_contested":          true, // provider and admins
 	order.ReminderDisputeSLA:   true, // admins: a dispute waits for a ruling
 	"dispute_resolved":         true,
+	"dispute_settled":          true,
+	"settlement_offered":       true, // the other party: accept or counter
+	"dispute_queued":           true,
+	"revision_requested":       true, // provider: deliver again
 	"order_auto_confirmed":     true,
 	"order_cancelled":          true,
 	"auto_confirm_held":        true, // admins: escrow waits for them

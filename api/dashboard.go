@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -47,6 +48,10 @@ type AwaitingOrder struct {
 	Amount   Money          `json:"amount"`
 	Actions  []order.Action `json:"actions"`
 	Deadline *time.Time     `json:"deadline"`
+	// Revisions is how many revisions the client requested; RevisionReason
+	// the latest one's reason (a provider's order sent back to work on).
+	Revisions      int     `json:"revisions"`
+	RevisionReason *string `json:"revision_reason,omitempty"`
 }
 
 // PayoutSummary sums payouts.
@@ -92,11 +97,14 @@ type AdminDashboard struct {
 	Role           ordem.Role   `json:"role"`
 	OrdersByStatus StatusCounts `json:"orders_by_status"`
 	KPIs           KPIs         `json:"kpis"`
-	// DisputeQueue lists open disputes, oldest contest first, at most
-	// disputeQueueLimit (orders_by_status.disputed has the total).
-	DisputeQueue   []DisputedOrder `json:"dispute_queue"`
-	PendingPayouts PayoutSummary   `json:"pending_payouts"`
-	GeneratedAt    time.Time       `json:"generated_at"`
+	// DisputeQueue lists the disputes in the admins' queue (their
+	// negotiation window ended or a party asked for a ruling), oldest
+	// first, at most disputeQueueLimit; DisputesNegotiating counts the
+	// open disputes whose parties may still settle.
+	DisputesNegotiating int64           `json:"disputes_negotiating"`
+	DisputeQueue        []DisputedOrder `json:"dispute_queue"`
+	PendingPayouts      PayoutSummary   `json:"pending_payouts"`
+	GeneratedAt         time.Time       `json:"generated_at"`
 }
 
 // Party is a user named in a list.
@@ -115,8 +123,12 @@ type DisputedOrder struct {
 	ContestedAt   time.Time `json:"contested_at"`
 	ContestReason string    `json:"contest_reason"`
 	EvidenceCount int       `json:"evidence_count"`
-	// SLADeadline is when admins get the dispute-SLA reminder
-	// (contested_at + the order's dispute_sla_hours).
+	// QueuedAt is when the dispute entered the admins' queue.
+	QueuedAt time.Time `json:"queued_at"`
+	// SettlementOffers counts the parties' offers so far.
+	SettlementOffers int `json:"settlement_offers"`
+	// SLADeadline is when admins get the dispute-SLA reminder (queued_at
+	// + the order's dispute_sla_hours).
 	SLADeadline time.Time `json:"sla_deadline"`
 }
 
@@ -175,6 +187,12 @@ type KPIs struct {
 	// fees and forfeited contestation fees).
 	PlatformRevenue Money  `json:"platform_revenue"`
 	Currency        string `json:"currency"`
+	// SettledByParties: resolved disputes the parties settled themselves
+	// (an accepted settlement offer) / all resolved disputes.
+	SettledByParties Rate `json:"settled_by_parties"`
+	// MeanTimeToSettle: mean seconds from the contest to the accepted
+	// settlement, over the disputes the parties settled.
+	MeanTimeToSettle MeanDuration `json:"mean_time_to_settle"`
 }
 
 const (
@@ -244,7 +262,7 @@ func collectAwaiting(rows pgx.Rows) ([]AwaitingOrder, error) {
 			oid    int64
 			amount decimal.Decimal
 		)
-		err := r.Scan(&oid, &a.Title, &a.Status, &amount, &a.Deadline)
+		err := r.Scan(&oid, &a.Title, &a.Status, &amount, &a.Deadline, &a.Revisions, &a.RevisionReason)
 		a.ID, a.Amount = id(oid), M(amount)
 		switch order.Status(a.Status) {
 		case order.StatusDelivered:
@@ -273,7 +291,8 @@ func (s *Server) clientDashboard(ctx context.Context, tx pgx.Tx, p *principal) (
 	// index's predicate and key so the planner can match them.
 	rows, err := tx.Query(ctx, `
 		SELECT id, title, status, amount,
-		       CASE status WHEN 'delivered' THEN confirm_deadline ELSE proposal_expires_at END AS deadline
+		       CASE status WHEN 'delivered' THEN confirm_deadline ELSE proposal_expires_at END AS deadline,
+		       revision_count, NULL::text
 		FROM orders
 		WHERE client_id = $1
 		  AND (status = 'delivered' OR (status = 'negotiating' AND last_proposed_by <> client_id))
@@ -316,7 +335,9 @@ func (s *Server) providerDashboard(ctx context.Context, tx pgx.Tx, p *principal)
 	// orders_provider_awaiting_idx, as for the client.
 	rows, err := tx.Query(ctx, `
 		SELECT id, title, status, amount,
-		       CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END AS deadline
+		       CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END AS deadline,
+		       revision_count,
+		       (SELECT r.reason FROM order_revisions r WHERE r.order_id = orders.id AND r.number = orders.revision_count)
 		FROM orders
 		WHERE provider_id = $1
 		  AND (status = 'in_progress' OR (status = 'negotiating' AND last_proposed_by <> provider_id))
@@ -338,14 +359,18 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 		return nil, err
 	}
 	d.KPIs.Currency = s.Config.Currency
-	// orders_disputed_idx (contested_at) WHERE status = 'disputed'.
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM orders WHERE status = 'disputed' AND dispute_queued_at IS NULL`).
+		Scan(&d.DisputesNegotiating); err != nil {
+		return nil, err
+	}
+	// orders_dispute_queue_idx (dispute_queued_at) WHERE status = 'disputed'.
 	rows, err := tx.Query(ctx, `
 		SELECT o.id, o.title, o.client_id, cu.name, o.provider_id, pu.name, o.amount, o.contested_at,
-		       coalesce(o.contest_reason, ''), o.evidence_count,
-		       o.contested_at + o.dispute_sla_hours * interval '1 hour'
+		       coalesce(o.contest_reason, ''), o.evidence_count, o.dispute_queued_at, o.settlement_version,
+		       o.dispute_queued_at + o.dispute_sla_hours * interval '1 hour'
 		FROM orders o JOIN users cu ON cu.id = o.client_id JOIN users pu ON pu.id = o.provider_id
-		WHERE o.status = 'disputed'
-		ORDER BY o.contested_at, o.id LIMIT $1`, disputeQueueLimit)
+		WHERE o.status = 'disputed' AND o.dispute_queued_at IS NOT NULL
+		ORDER BY o.dispute_queued_at, o.id LIMIT $1`, disputeQueueLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +381,7 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 			amount        decimal.Decimal
 		)
 		err := r.Scan(&oid, &o.Title, &cid, &o.Client.Name, &pid, &o.Provider.Name, &amount, &o.ContestedAt,
-			&o.ContestReason, &o.EvidenceCount, &o.SLADeadline)
+			&o.ContestReason, &o.EvidenceCount, &o.QueuedAt, &o.SettlementOffers, &o.SLADeadline)
 		o.ID, o.Client.ID, o.Provider.ID, o.Amount = id(oid), id(cid), id(pid), M(amount)
 		return o, err
 	})
@@ -434,5 +459,20 @@ func MarketplaceKPIs(ctx context.Context, q ledger.Tx) (StatusCounts, KPIs, erro
 		return nil, KPIs{}, err
 	}
 	k.PlatformRevenue = M(revenue)
+	// orders_resolved_by_idx: an index-only pass over resolved disputes.
+	var settled, resolved int64
+	var settleSecs decimal.Decimal
+	if err := q.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE resolved_by = 'settlement'), count(*),
+		       coalesce(sum(extract(epoch FROM closed_at - contested_at)) FILTER (WHERE resolved_by = 'settlement'), 0)
+		FROM orders WHERE status = 'resolved'`).Scan(&settled, &resolved, &settleSecs); err != nil {
+		return nil, KPIs{}, fmt.Errorf("read settlement KPIs: %w", err)
+	}
+	k.SettledByParties = newRate(settled, resolved)
+	k.MeanTimeToSettle = MeanDuration{Count: settled}
+	if settled > 0 {
+		v, _ := settleSecs.DivRound(decimal.NewFromInt(settled), 3).Float64()
+		k.MeanTimeToSettle.Seconds = &v
+	}
 	return counts, k, nil
 }

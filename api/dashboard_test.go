@@ -157,9 +157,12 @@ func TestDashboardKPIs(t *testing.T) {
 	x := e.newOrder(t, client, provider, "50.00")
 	drive(t, e, x.ID, step{client, "cancel", nil})
 	eo := e.newOrder(t, client, provider, "80.00")
-	drive(t, e, eo.ID, accept, deliver, contest("não entregue"))
+	// E and F enter the admins' queue at the provider's request (issue 17:
+	// otherwise after the 72 h negotiation window).
+	ruling := step{provider, "request-ruling", nil}
+	drive(t, e, eo.ID, accept, deliver, contest("não entregue"), ruling)
 	f := e.newOrder(t, client, provider, "60.00")
-	drive(t, e, f.ID, accept, deliver, contest("qualidade ruim"))
+	drive(t, e, f.ID, accept, deliver, contest("qualidade ruim"), ruling)
 	g := e.newOrder(t, client, provider, "70.00")
 	drive(t, e, g.ID, step{provider, "proposals", map[string]any{"amount": "75.00", "note": "material extra"}})
 	j := e.newOrder(t, client, provider, "90.00")
@@ -233,6 +236,11 @@ func TestDashboardKPIs(t *testing.T) {
 	require.Equal(t, "50.00", admin.PendingPayouts.Total.StringFixed(2))
 
 	require.Len(t, admin.DisputeQueue, 2)
+	require.Equal(t, int64(0), admin.DisputesNegotiating)
+	// B was ruled by an admin: none settled by the parties yet.
+	require.Equal(t, int64(0), kpi.SettledByParties.Numerator)
+	require.Equal(t, int64(1), kpi.SettledByParties.Denominator)
+	require.Nil(t, kpi.MeanTimeToSettle.Seconds)
 	for n, want := range []api.Order{orders["e"], orders["f"]} {
 		got := admin.DisputeQueue[n]
 		require.Equal(t, want.ID, got.ID, "oldest contest first")
@@ -245,7 +253,8 @@ func TestDashboardKPIs(t *testing.T) {
 		require.True(t, want.ContestedAt.Equal(got.ContestedAt))
 		require.Equal(t, *want.ContestReason, got.ContestReason)
 		require.Equal(t, 0, got.EvidenceCount)
-		require.True(t, want.ContestedAt.Add(48*time.Hour).Equal(got.SLADeadline), "default dispute SLA of 48 h")
+		require.True(t, want.DisputeQueuedAt.Equal(got.QueuedAt))
+		require.True(t, want.DisputeQueuedAt.Add(48*time.Hour).Equal(got.SLADeadline), "default dispute SLA of 48 h, from the queue time")
 	}
 
 	// The client sees only their own orders (not K), their balances and

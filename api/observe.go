@@ -124,6 +124,7 @@ type KPICollector struct {
 
 	up, orders, autoConfirm, contest, cancel, response, responses, volume, revenue,
 	disputes, disputeAge, overdue, overdueAge, verifyOK, verifyViolations, verifyLast, configHours *prometheus.Desc
+	settled, settleTime, settlements, disputesNegotiating *prometheus.Desc
 }
 
 func kpiDesc(name, help string, labels ...string) *prometheus.Desc {
@@ -135,30 +136,35 @@ func kpiDesc(name, help string, labels ...string) *prometheus.Desc {
 func NewKPICollector(pool *pgxpool.Pool, currency string, logger *slog.Logger) *KPICollector {
 	return &KPICollector{
 		pool: pool, currency: currency, logger: logger, timeout: 5 * time.Second,
-		up:               kpiDesc("kpi_up", "1 when the KPI queries of this scrape succeeded, 0 when they failed (the KPI series are then absent)."),
-		orders:           kpiDesc("orders", "Orders by current status.", "status"),
-		autoConfirm:      kpiDesc("auto_confirmation_ratio", "Completed orders released by the confirmation deadline / all completed orders (absent while none completed)."),
-		contest:          kpiDesc("contest_ratio", "Orders ever contested / orders ever delivered (absent while none delivered)."),
-		cancel:           kpiDesc("cancellation_ratio", "Cancelled orders / closed orders (completed, resolved, cancelled, expired; absent while none closed)."),
-		response:         kpiDesc("client_response_seconds_mean", "Mean time from delivery to the client's confirm or contest (auto-confirmed orders excluded; absent while no answer)."),
-		responses:        kpiDesc("client_responses", "Client answers (confirm or contest) the mean response time is computed over."),
-		volume:           kpiDesc("transaction_volume", "Sum of the amounts of completed and resolved orders, in currency units.", "currency"),
-		revenue:          kpiDesc("platform_revenue", "Balance of the platform revenue account (fees and forfeited contestation fees), in currency units.", "currency"),
-		disputes:         kpiDesc("disputes_open", "Orders in dispute, awaiting an admin ruling."),
-		disputeAge:       kpiDesc("dispute_oldest_age_seconds", "Age of the oldest open dispute (since its contest); 0 when none."),
-		overdue:          kpiDesc("orders_past_confirm_deadline", "Delivered orders past their confirmation deadline that auto-confirmation has not released (held orders, AUTO_CONFIRM_JOB_ENABLED=false, excluded)."),
-		overdueAge:       kpiDesc("orders_past_confirm_deadline_oldest_seconds", "How long the most overdue of those orders has been past its deadline; 0 when none."),
-		verifyOK:         kpiDesc("ledger_verify_ok", "1 when the latest periodic ledger verification found no violation, 0 when it found some (absent before the first)."),
-		verifyViolations: kpiDesc("ledger_verify_violations", "Violations found by the latest periodic ledger verification."),
-		verifyLast:       kpiDesc("ledger_verify_last_run_timestamp_seconds", "Unix time the latest periodic ledger verification finished; 0 before the first."),
-		configHours:      kpiDesc("config_hours", "Current value of each *_hours system configuration key (dispute_sla_hours, confirmation_deadline_hours, …), so alert rules follow the configuration instead of copying it.", "key"),
+		up:                  kpiDesc("kpi_up", "1 when the KPI queries of this scrape succeeded, 0 when they failed (the KPI series are then absent)."),
+		orders:              kpiDesc("orders", "Orders by current status.", "status"),
+		autoConfirm:         kpiDesc("auto_confirmation_ratio", "Completed orders released by the confirmation deadline / all completed orders (absent while none completed)."),
+		contest:             kpiDesc("contest_ratio", "Orders ever contested / orders ever delivered (absent while none delivered)."),
+		cancel:              kpiDesc("cancellation_ratio", "Cancelled orders / closed orders (completed, resolved, cancelled, expired; absent while none closed)."),
+		response:            kpiDesc("client_response_seconds_mean", "Mean time from delivery to the client's confirm or contest (auto-confirmed orders excluded; absent while no answer)."),
+		responses:           kpiDesc("client_responses", "Client answers (confirm or contest) the mean response time is computed over."),
+		volume:              kpiDesc("transaction_volume", "Sum of the amounts of completed and resolved orders, in currency units.", "currency"),
+		revenue:             kpiDesc("platform_revenue", "Balance of the platform revenue account (fees and forfeited contestation fees), in currency units.", "currency"),
+		disputes:            kpiDesc("disputes_open", "Orders in dispute, awaiting an admin ruling."),
+		disputeAge:          kpiDesc("dispute_oldest_age_seconds", "Age of the oldest dispute in the admins' queue (since it entered the queue: its negotiation window ended or a party asked for a ruling); 0 when none."),
+		overdue:             kpiDesc("orders_past_confirm_deadline", "Delivered orders past their confirmation deadline that auto-confirmation has not released (held orders, AUTO_CONFIRM_JOB_ENABLED=false, excluded)."),
+		overdueAge:          kpiDesc("orders_past_confirm_deadline_oldest_seconds", "How long the most overdue of those orders has been past its deadline; 0 when none."),
+		verifyOK:            kpiDesc("ledger_verify_ok", "1 when the latest periodic ledger verification found no violation, 0 when it found some (absent before the first)."),
+		verifyViolations:    kpiDesc("ledger_verify_violations", "Violations found by the latest periodic ledger verification."),
+		verifyLast:          kpiDesc("ledger_verify_last_run_timestamp_seconds", "Unix time the latest periodic ledger verification finished; 0 before the first."),
+		settled:             kpiDesc("disputes_settled_ratio", "Resolved disputes the parties settled themselves / all resolved disputes (absent while none resolved)."),
+		settleTime:          kpiDesc("dispute_settle_seconds_mean", "Mean time from the contest to the accepted settlement (absent while none settled)."),
+		settlements:         kpiDesc("disputes_settled", "Disputes the parties settled themselves, which the mean time to settle is computed over."),
+		disputesNegotiating: kpiDesc("disputes_negotiating", "Open disputes still in their negotiation window (not yet in the admins' queue)."),
+		configHours:         kpiDesc("config_hours", "Current value of each *_hours system configuration key (dispute_sla_hours, confirmation_deadline_hours, …), so alert rules follow the configuration instead of copying it.", "key"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (k *KPICollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{k.up, k.orders, k.autoConfirm, k.contest, k.cancel, k.response, k.responses,
-		k.volume, k.revenue, k.disputes, k.disputeAge, k.overdue, k.overdueAge, k.verifyOK, k.verifyViolations, k.verifyLast, k.configHours} {
+		k.volume, k.revenue, k.disputes, k.disputeAge, k.overdue, k.overdueAge, k.verifyOK, k.verifyViolations, k.verifyLast, k.configHours,
+		k.settled, k.settleTime, k.settlements, k.disputesNegotiating} {
 		ch <- d
 	}
 }
@@ -205,7 +211,8 @@ func (k *KPICollector) collect(ctx context.Context) ([]prometheus.Metric, error)
 	for _, r := range []struct {
 		d *prometheus.Desc
 		r Rate
-	}{{k.autoConfirm, kpis.AutoConfirmationRate}, {k.contest, kpis.ContestRate}, {k.cancel, kpis.CancellationRate}} {
+	}{{k.autoConfirm, kpis.AutoConfirmationRate}, {k.contest, kpis.ContestRate}, {k.cancel, kpis.CancellationRate},
+		{k.settled, kpis.SettledByParties}} {
 		if r.r.Denominator > 0 {
 			gauge(r.d, ratio(r.r.Numerator, r.r.Denominator))
 		}
@@ -214,11 +221,15 @@ func (k *KPICollector) collect(ctx context.Context) ([]prometheus.Metric, error)
 		gauge(k.response, *kpis.MeanClientResponse.Seconds)
 	}
 	gauge(k.responses, float64(kpis.MeanClientResponse.Count))
+	if kpis.MeanTimeToSettle.Seconds != nil {
+		gauge(k.settleTime, *kpis.MeanTimeToSettle.Seconds)
+	}
+	gauge(k.settlements, float64(kpis.MeanTimeToSettle.Count))
 	gauge(k.volume, float(kpis.Volume.Decimal), k.currency)
 	gauge(k.revenue, float(kpis.PlatformRevenue.Decimal), k.currency)
 
 	var (
-		overdue                int64
+		overdue, negotiating   int64
 		disputeAge, overdueAge float64
 		verified               bool
 		verifyOK               bool
@@ -233,16 +244,18 @@ func (k *KPICollector) collect(ctx context.Context) ([]prometheus.Metric, error)
 	// while auto-confirmation keeps up).
 	disputes := counts[string(order.StatusDisputed)]
 	err = tx.QueryRow(ctx, `
-		SELECT coalesce((SELECT extract(epoch FROM now() - min(contested_at))::float8 FROM orders WHERE status = 'disputed'), 0),
+		SELECT coalesce((SELECT extract(epoch FROM now() - min(dispute_queued_at))::float8 FROM orders WHERE status = 'disputed'), 0),
+		       (SELECT count(*) FROM orders WHERE status = 'disputed' AND dispute_queued_at IS NULL),
 		       (SELECT count(*) FROM orders WHERE status = 'delivered' AND NOT auto_confirm_held AND confirm_deadline < now()),
 		       coalesce((SELECT extract(epoch FROM now() - min(confirm_deadline))::float8 FROM orders
 		                 WHERE status = 'delivered' AND NOT auto_confirm_held AND confirm_deadline < now()), 0)`).
-		Scan(&disputeAge, &overdue, &overdueAge)
+		Scan(&disputeAge, &negotiating, &overdue, &overdueAge)
 	if err != nil {
 		return nil, err
 	}
 	gauge(k.disputes, float64(disputes))
 	gauge(k.disputeAge, disputeAge)
+	gauge(k.disputesNegotiating, float64(negotiating))
 	gauge(k.overdue, float64(overdue))
 	gauge(k.overdueAge, overdueAge)
 

@@ -363,6 +363,9 @@ func TestObservability(t *testing.T) {
 	s.act(t, provider, contested, "accept", nil)
 	s.act(t, provider, contested, "deliver", nil)
 	s.act(t, client, contested, "contest", map[string]string{"reason": "Serviço incompleto"})
+	// The dispute SLA runs once the dispute is in the admins' queue: the
+	// provider asks for a ruling instead of waiting out the negotiation.
+	s.act(t, provider, contested, "request-ruling", nil)
 	// Evidence whose bytes carry a marker the logs must never show.
 	evidenceMarker := fmt.Sprintf("evidence-bytes-%d", rand.Int64())
 	upBody, upType := upload{name: "laudo.pdf", data: append(pdfFile(), "% "+evidenceMarker+"\n"...),
@@ -404,8 +407,8 @@ func TestObservability(t *testing.T) {
 		require.NoError(t, s.pool.QueryRow(ctx, `
 			SELECT (extract(epoch FROM c.closed_at - c.delivered_at) + extract(epoch FROM d.contested_at - d.delivered_at))::float8 / 2
 			FROM orders c, orders d WHERE c.id = $1 AND d.id = $2`, confirmed, contested).Scan(&meanResponse))
-		var contestedAt time.Time
-		require.NoError(t, s.pool.QueryRow(ctx, `SELECT contested_at FROM orders WHERE id = $1`, contested).Scan(&contestedAt))
+		var contestedAt time.Time // the queue time, from which the SLA runs
+		require.NoError(t, s.pool.QueryRow(ctx, `SELECT dispute_queued_at FROM orders WHERE id = $1`, contested).Scan(&contestedAt))
 
 		before := time.Now()
 		fams := s.metrics(t)
@@ -423,6 +426,8 @@ func TestObservability(t *testing.T) {
 		require.Equal(t, 200.0, value(t, fams, "ordem_transaction_volume", "currency", "BRL"))
 		require.Equal(t, 10.0, value(t, fams, "ordem_platform_revenue", "currency", "BRL")) // 5% of 2 × 100.00
 		require.Equal(t, 1.0, value(t, fams, "ordem_disputes_open"))
+		require.Equal(t, 0.0, value(t, fams, "ordem_disputes_negotiating"))
+		require.Equal(t, 0.0, value(t, fams, "ordem_disputes_settled"))
 		age := value(t, fams, "ordem_dispute_oldest_age_seconds")
 		require.GreaterOrEqual(t, age, before.Sub(contestedAt).Seconds()-1)
 		require.LessOrEqual(t, age, time.Since(contestedAt).Seconds()+1)

@@ -35,6 +35,11 @@ func (s *Server) mountOrders(r, admin fiber.Router) {
 		noBody(func(a actionContext) any { return order.ConfirmInput{Actor: a.actor, IfVersion: a.ifVersion} })))
 	o.Post("/:id/contest", s.idempotent, s.orderAction(order.ActionContest, s.contestInput))
 	o.Post("/:id/cancel", s.idempotent, s.orderAction(order.ActionCancel, s.cancelInput))
+	// Issue 17: settlements between a dispute's parties, revisions.
+	o.Post("/:id/settlement-offers", s.idempotent, s.orderAction(order.ActionOfferSettlement, s.offerSettlementInput))
+	o.Post("/:id/settlement/accept", s.idempotent, s.orderAction(order.ActionAcceptSettlement, s.acceptSettlementInput))
+	o.Post("/:id/request-ruling", s.idempotent, s.orderAction(order.ActionRequestRuling, s.requestRulingInput))
+	o.Post("/:id/revisions", s.idempotent, s.orderAction(order.ActionRequestRevision, s.revisionInput))
 	admin.Post("/orders/:id/resolve", s.idempotent, s.orderAction(order.ActionResolve, s.resolveInput))
 	admin.Post("/orders/:id/extend-deadline", s.idempotent, s.orderAction(order.ActionExtendDeadline, s.extendInput))
 }
@@ -48,6 +53,22 @@ type Terms struct {
 	ProposalExpiryHours       string `json:"proposal_expiry_hours"`
 	ConfirmationReminderHours string `json:"confirmation_reminder_hours"`
 	DisputeSLAHours           string `json:"dispute_sla_hours"`
+	// DisputeNegotiationHours and MaxRevisions are "0" and 0 for orders
+	// created before they existed (no negotiation window, no revisions).
+	DisputeNegotiationHours string `json:"dispute_negotiation_hours"`
+	MaxRevisions            int    `json:"max_revisions"`
+}
+
+// SettlementOffer is one version of a dispute's settlement offers: refund
+// RefundAmount to the client, the rest to the provider as a ruling would.
+type SettlementOffer struct {
+	Version        int        `json:"version"`
+	OfferedBy      string     `json:"offered_by"`
+	OfferedRole    ordem.Role `json:"offered_role"`
+	RefundAmount   Money      `json:"refund_amount"`
+	PreviousRefund *Money     `json:"previous_refund,omitempty"`
+	Note           string     `json:"note"`
+	CreatedAt      time.Time  `json:"created_at,omitzero"`
 }
 
 // Outcome is where an order's money went.
@@ -68,6 +89,15 @@ type Proposal struct {
 	DueDate        *time.Time `json:"due_date,omitempty"`
 	Note           string     `json:"note"`
 	CreatedAt      time.Time  `json:"created_at"`
+}
+
+// Revision is one of the client's revision requests.
+type Revision struct {
+	Number int    `json:"number"`
+	Reason string `json:"reason"`
+	// DeliveredAt is the delivery sent back.
+	DeliveredAt time.Time `json:"delivered_at"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // Order is an order as the API shows it.
@@ -104,9 +134,28 @@ type Order struct {
 	CancelledByRole   *string    `json:"cancelled_by_role,omitempty"`
 	CancelReason      *string    `json:"cancel_reason,omitempty"`
 	ResolutionReason  *string    `json:"resolution_reason,omitempty"`
-	ClosedAt          *time.Time `json:"closed_at,omitempty"`
-	CreatedAt         time.Time  `json:"created_at"`
-	UpdatedAt         time.Time  `json:"updated_at"`
+	// ResolvedBy is "admin" (a ruling) or "settlement" (the parties agreed).
+	ResolvedBy *string `json:"resolved_by,omitempty"`
+	// NegotiationEndsAt is when a dispute's negotiation window ends;
+	// DisputeQueuedAt when it entered the admins' queue (its SLA runs
+	// from then).
+	NegotiationEndsAt *time.Time `json:"negotiation_ends_at,omitempty"`
+	DisputeQueuedAt   *time.Time `json:"dispute_queued_at,omitempty"`
+	// Settlement is the latest settlement offer (the one accept_settlement
+	// names by its version); SettlementOffers every offer, on the order's
+	// own page.
+	Settlement       *SettlementOffer  `json:"settlement,omitempty"`
+	SettlementOffers []SettlementOffer `json:"settlement_offers,omitempty"`
+	ClientOffers     int               `json:"client_offers"`
+	ProviderOffers   int               `json:"provider_offers"`
+	// RevisionCount is how many revisions the client requested (at most
+	// terms.max_revisions); RevisionList their reasons, on the order's
+	// own page.
+	RevisionCount int        `json:"revision_count"`
+	RevisionList  []Revision `json:"revisions,omitempty"`
+	ClosedAt      *time.Time `json:"closed_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 	// AllowedActions lists what the caller may do now: frontends offer
 	// only these.
 	AllowedActions []order.Action `json:"allowed_actions"`
@@ -127,7 +176,10 @@ const orderColumns = `
 	o.platform_revenue, o.provider_net, o.refund_amount, o.penalty_amount, o.contest_fee_held,
 	o.accepted_at, o.delivered_at, o.confirm_deadline, o.auto_confirm_held, o.auto_confirmed,
 	o.contested_at, o.contest_reason, o.evidence_count, o.extensions, o.cancelled_by_role, o.cancel_reason,
-	o.resolution_reason, o.closed_at, o.created_at, o.updated_at, o.version`
+	o.resolution_reason, o.closed_at, o.created_at, o.updated_at, o.version,
+	coalesce(o.dispute_negotiation_hours, 0), coalesce(o.max_revisions, 0), o.negotiation_ends_at, o.dispute_queued_at,
+	o.settlement_version, o.settlement_refund, o.settlement_offered_by, o.settlement_offered_role,
+	o.client_offers, o.provider_offers, o.resolved_by, o.revision_count`
 
 // orderRow is an orders row with the rule-relevant state rebuilt.
 type orderRow struct {
@@ -143,6 +195,11 @@ func scanOrder(r pgx.Row) (orderRow, error) {
 		deadlineH, expiryH, reminderH, slaH decimal.Decimal
 		revenue, net, contestHeld           decimal.Decimal
 		refund, penalty                     *decimal.Decimal
+		negotiationH                        decimal.Decimal
+		offerVersion                        int
+		offerRefund                         *decimal.Decimal
+		offerBy                             *int64
+		offerRole                           *string
 	)
 	err := r.Scan(&oid, &cid, &pid, &o.Title, &o.Description, &o.Status, &amount, &o.DueDate,
 		&o.ProposalVersion, &lastBy, &o.ProposalExpiresAt,
@@ -150,7 +207,10 @@ func scanOrder(r pgx.Row) (orderRow, error) {
 		&revenue, &net, &refund, &penalty, &contestHeld,
 		&o.AcceptedAt, &o.DeliveredAt, &o.ConfirmDeadline, &o.AutoConfirmHeld, &o.AutoConfirmed,
 		&o.ContestedAt, &o.ContestReason, &o.EvidenceCount, &o.Extensions, &o.CancelledByRole, &o.CancelReason,
-		&o.ResolutionReason, &o.ClosedAt, &o.CreatedAt, &o.UpdatedAt, &o.Version)
+		&o.ResolutionReason, &o.ClosedAt, &o.CreatedAt, &o.UpdatedAt, &o.Version,
+		&negotiationH, &o.Terms.MaxRevisions, &o.NegotiationEndsAt, &o.DisputeQueuedAt,
+		&offerVersion, &offerRefund, &offerBy, &offerRole,
+		&o.ClientOffers, &o.ProviderOffers, &o.ResolvedBy, &o.RevisionCount)
 	if err != nil {
 		return o, err
 	}
@@ -159,7 +219,13 @@ func scanOrder(r pgx.Row) (orderRow, error) {
 	o.Amount, o.ContestFeeHeld = M(amount), M(contestHeld)
 	o.Terms = Terms{PlatformFeePercentage: fee.String(), ContestationFee: M(contestFee),
 		CancellationFeePercentage: cancelFee.String(), ConfirmationDeadlineHours: deadlineH.String(),
-		ProposalExpiryHours: expiryH.String(), ConfirmationReminderHours: reminderH.String(), DisputeSLAHours: slaH.String()}
+		ProposalExpiryHours: expiryH.String(), ConfirmationReminderHours: reminderH.String(), DisputeSLAHours: slaH.String(),
+		DisputeNegotiationHours: negotiationH.String(), MaxRevisions: o.Terms.MaxRevisions}
+	var offer *order.SettlementOffer
+	if offerVersion > 0 && offerRefund != nil && offerBy != nil && offerRole != nil {
+		offer = &order.SettlementOffer{Version: offerVersion, OfferedBy: *offerBy, Role: ordem.Role(*offerRole), RefundAmount: *offerRefund}
+		o.Settlement = &SettlementOffer{Version: offerVersion, OfferedBy: id(*offerBy), OfferedRole: offer.Role, RefundAmount: M(*offerRefund)}
+	}
 	o.Outcome = Outcome{PlatformRevenue: M(revenue), ProviderNet: M(net)}
 	if refund != nil {
 		m := M(*refund)
@@ -175,7 +241,10 @@ func scanOrder(r pgx.Row) (orderRow, error) {
 		Amount: amount, DueDate: o.DueDate, ProposalVersion: o.ProposalVersion, LastProposedBy: lastBy,
 		ProposalExpiresAt: o.ProposalExpiresAt, ConfirmDeadline: o.ConfirmDeadline, AutoConfirmHeld: o.AutoConfirmHeld,
 		EvidenceCount: o.EvidenceCount, Extensions: o.Extensions, Created: true, ContestFeeHeld: contestHeld, Version: o.Version,
-		Terms: order.Terms{CancellationFeePercentage: cancelFee, ContestationFee: contestFee, PlatformFeePercentage: fee}}
+		Terms: order.Terms{CancellationFeePercentage: cancelFee, ContestationFee: contestFee, PlatformFeePercentage: fee,
+			DisputeNegotiationHours: negotiationH, MaxRevisions: o.Terms.MaxRevisions},
+		ContestedAt: o.ContestedAt, NegotiationEndsAt: o.NegotiationEndsAt, DisputeQueuedAt: o.DisputeQueuedAt,
+		Settlement: offer, ClientOffers: o.ClientOffers, ProviderOffers: o.ProviderOffers, Revisions: o.RevisionCount}
 	return o, nil
 }
 
@@ -223,6 +292,12 @@ func (s *Server) respondOrder(c *fiber.Ctx, status int, orderID int64, withPropo
 		if o.Proposals, err = s.proposals(c.UserContext(), orderID); err != nil {
 			return err
 		}
+		if o.SettlementOffers, err = s.settlementOffers(c.UserContext(), orderID); err != nil {
+			return err
+		}
+		if o.RevisionList, err = s.revisions(c.UserContext(), orderID); err != nil {
+			return err
+		}
 	}
 	return c.Status(status).JSON(o.Order)
 }
@@ -248,6 +323,39 @@ func (s *Server) proposals(ctx context.Context, orderID int64) ([]Proposal, erro
 			p.PreviousAmount = &m
 		}
 		return p, err
+	})
+}
+
+func (s *Server) revisions(ctx context.Context, orderID int64) ([]Revision, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT number, reason, delivered_at, created_at FROM order_revisions WHERE order_id = $1 ORDER BY number`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("read revisions: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Revision])
+}
+
+func (s *Server) settlementOffers(ctx context.Context, orderID int64) ([]SettlementOffer, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT version, offered_by, offered_role, refund_amount, previous_refund, note, created_at
+		FROM order_settlement_offers WHERE order_id = $1 ORDER BY version`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("read settlement offers: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SettlementOffer, error) {
+		var (
+			o      SettlementOffer
+			by     int64
+			refund decimal.Decimal
+			prev   *decimal.Decimal
+		)
+		err := r.Scan(&o.Version, &by, &o.OfferedRole, &refund, &prev, &o.Note, &o.CreatedAt)
+		o.OfferedBy, o.RefundAmount = id(by), M(refund)
+		if prev != nil {
+			m := M(*prev)
+			o.PreviousRefund = &m
+		}
+		return o, err
 	})
 }
 
@@ -669,6 +777,68 @@ func (s *Server) resolveInput(c *fiber.Ctx, a actionContext) (any, error) {
 		return nil, err
 	}
 	return order.ResolveInput{Actor: a.actor, IfVersion: a.ifVersion, RefundAmount: req.RefundAmount.Decimal, Reason: req.Reason}, nil
+}
+
+type offerSettlementRequest struct {
+	RefundAmount *Money `json:"refund_amount"`
+	Note         string `json:"note"`
+}
+
+func (s *Server) offerSettlementInput(c *fiber.Ctx, a actionContext) (any, error) {
+	var req offerSettlementRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	f := fieldErrors{}
+	if req.RefundAmount == nil {
+		f.add("refund_amount", "is required")
+	} else if req.RefundAmount.IsNegative() {
+		f.add("refund_amount", "must not be negative")
+	}
+	checkMultiline(f, "note", req.Note, false, 2000)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return order.OfferSettlementInput{Actor: a.actor, IfVersion: a.ifVersion, RefundAmount: req.RefundAmount.Decimal, Note: req.Note}, nil
+}
+
+func (s *Server) acceptSettlementInput(c *fiber.Ctx, a actionContext) (any, error) {
+	var req struct {
+		OfferVersion *int `json:"offer_version"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	if req.OfferVersion == nil || *req.OfferVersion < 1 {
+		return nil, (fieldErrors{"offer_version": "is required: the version of the settlement offer you accept"}).err()
+	}
+	return order.AcceptSettlementInput{Actor: a.actor, IfVersion: a.ifVersion, OfferVersion: *req.OfferVersion}, nil
+}
+
+func (s *Server) requestRulingInput(c *fiber.Ctx, a actionContext) (any, error) {
+	var req reasonRequest
+	if err := decodeOptionalJSON(c, &req); err != nil {
+		return nil, err
+	}
+	f := fieldErrors{}
+	checkLine(f, "reason", req.Reason, false, 2000)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return order.RequestRulingInput{Actor: a.actor, IfVersion: a.ifVersion, Reason: req.Reason}, nil
+}
+
+func (s *Server) revisionInput(c *fiber.Ctx, a actionContext) (any, error) {
+	var req reasonRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	f := fieldErrors{}
+	checkMultiline(f, "reason", req.Reason, true, 2000)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return order.RequestRevisionInput{Actor: a.actor, IfVersion: a.ifVersion, Reason: req.Reason}, nil
 }
 
 func (s *Server) extendInput(c *fiber.Ctx, a actionContext) (any, error) {

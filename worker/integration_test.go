@@ -549,6 +549,7 @@ func TestIntegration(t *testing.T) {
 				sysconfig.ConfirmationDeadlineHours: "0.002",  // 7.2 s
 				sysconfig.ConfirmationReminderHours: "0.001",  // reminder 3.6 s before
 				sysconfig.DisputeSLAHours:           "0.0005", // 1.8 s
+				sysconfig.DisputeNegotiationHours:   "1",      // the provider asks for a ruling first
 			})
 			st := e.act(t, id, order.ActionPropose, order.ProposeInput{Actor: trio.provider, Amount: d("300.00"), Note: "inclui material"})
 			require.Equal(t, 2, st.ProposalVersion)
@@ -567,6 +568,8 @@ func TestIntegration(t *testing.T) {
 			keys := e.recordedEvidence(t, id)
 			require.Len(t, keys, 3)
 			require.Equal(t, keys, e.objectKeys(t, fmt.Sprintf("evidence/%d/", id)), "each recorded piece is at its final key")
+			st = e.act(t, id, order.ActionRequestRuling, order.RequestRulingInput{Actor: trio.provider, Reason: "sem acordo"})
+			require.NotNil(t, st.QueuedAt())
 			e.waitEvents(t, id, order.ReminderDisputeSLA, 1)
 			// The dispute stays open until the superseded timers (proposal
 			// expiries, confirmation deadline) have fired too.
@@ -588,7 +591,7 @@ func TestIntegration(t *testing.T) {
 			require.Equal(t, []string{"create:>negotiating", "propose:negotiating>negotiating", "accept:negotiating>in_progress",
 				"deliver:in_progress>delivered", order.ReminderConfirmation + ":>", "contest:delivered>disputed",
 				"add_evidence:disputed>disputed", "add_evidence:disputed>disputed", "add_evidence:disputed>disputed",
-				order.ReminderDisputeSLA + ":>", "resolve:disputed>resolved"}, f.Events(t, id))
+				"request_ruling:disputed>disputed", order.ReminderDisputeSLA + ":>", "resolve:disputed>resolved"}, f.Events(t, id))
 			addRevenue("10.00")
 			e.requireSearchStatus(t, id, order.StatusResolved)
 			h := e.replayAndRecord(t, id, "contested_resolved")
@@ -710,6 +713,62 @@ func TestIntegration(t *testing.T) {
 		// extended, MaxExtensions = 5), contest, dispute SLA reminder,
 		// 10 pieces of evidence (MaxEvidence), every superseded timer
 		// fired, resolve.
+		// Order S, 100.00 on its own pair (issue 17.1): contested; the
+		// client asks a 50.00 refund, the provider offers 20.00, the
+		// client accepts the counter: the money of a ruling with R = 20.
+		t.Run("settled", func(t *testing.T) {
+			t.Parallel()
+			p := e.newPair(t)
+			f.Deposit(t, p.client.UserID, "110.00")
+			id := e.create(t, taskQueue, p, "100.00", nil)
+			e.act(t, id, order.ActionAccept, order.AcceptInput{Actor: p.provider})
+			e.act(t, id, order.ActionDeliver, order.DeliverInput{Actor: p.provider})
+			st := e.act(t, id, order.ActionContest, order.ContestInput{Actor: p.client, Reason: "incompleto"})
+			require.Nil(t, st.QueuedAt(), "negotiating first")
+			e.act(t, id, order.ActionOfferSettlement, order.OfferSettlementInput{Actor: p.client, RefundAmount: d("50.00"), Note: "metade"})
+			e.act(t, id, order.ActionOfferSettlement, order.OfferSettlementInput{Actor: p.provider, RefundAmount: d("20.00")})
+			e.refused(t, id, ordem.ESettlementChanged, order.ActionAcceptSettlement, order.AcceptSettlementInput{Actor: p.client, OfferVersion: 1})
+			st = e.act(t, id, order.ActionAcceptSettlement, order.AcceptSettlementInput{Actor: p.client, OfferVersion: 2})
+			require.Equal(t, order.StatusResolved, st.Status)
+			final := e.result(t, id)
+			require.Equal(t, order.ResolvedBySettlement, final.ResolvedBy)
+			// Client: 20.00 + the 10.00 contestation fee back; provider
+			// 80.00 − 5% = 76.00; platform 4.00.
+			require.Equal(t, []string{"30.00/0.00", "76.00/0.00"}, f.Wallets(t, p.client.UserID, p.provider.UserID))
+			require.Equal(t, []string{"create:>negotiating", "accept:negotiating>in_progress", "deliver:in_progress>delivered",
+				"contest:delivered>disputed", "offer_settlement:disputed>disputed", "offer_settlement:disputed>disputed",
+				"accept_settlement:disputed>resolved"}, f.Events(t, id))
+			addRevenue("4.00")
+			h := e.replayAndRecord(t, id, "settled")
+			t.Logf("settled: %d events", len(h.Events))
+		})
+
+		// Order R, 100.00 on its own pair (issue 17.2): delivered, sent
+		// back for a revision, delivered again and confirmed.
+		t.Run("revised", func(t *testing.T) {
+			t.Parallel()
+			p := e.newPair(t)
+			f.Deposit(t, p.client.UserID, "100.00")
+			id := e.create(t, taskQueue, p, "100.00", nil)
+			e.act(t, id, order.ActionAccept, order.AcceptInput{Actor: p.provider})
+			e.act(t, id, order.ActionDeliver, order.DeliverInput{Actor: p.provider})
+			st := e.act(t, id, order.ActionRequestRevision, order.RequestRevisionInput{Actor: p.client, Reason: "faltou a porta"})
+			require.Equal(t, order.StatusInProgress, st.Status)
+			require.Nil(t, st.ConfirmDeadline)
+			st = e.act(t, id, order.ActionDeliver, order.DeliverInput{Actor: p.provider})
+			require.NotNil(t, st.ConfirmDeadline)
+			e.act(t, id, order.ActionConfirm, order.ConfirmInput{Actor: p.client})
+			final := e.result(t, id)
+			require.Equal(t, 1, final.Revisions)
+			require.Equal(t, []string{"0.00/0.00", "95.00/0.00"}, f.Wallets(t, p.client.UserID, p.provider.UserID))
+			require.Equal(t, []string{"create:>negotiating", "accept:negotiating>in_progress", "deliver:in_progress>delivered",
+				"request_revision:delivered>in_progress", "deliver:in_progress>delivered", "confirm:delivered>completed"}, f.Events(t, id))
+			addRevenue("5.00")
+			e.requireSearchStatus(t, id, order.StatusCompleted)
+			h := e.replayAndRecord(t, id, "revised")
+			t.Logf("revised: %d events", len(h.Events))
+		})
+
 		t.Run("worst_case", func(t *testing.T) {
 			t.Parallel()
 			p := e.newPair(t)
@@ -723,6 +782,7 @@ func TestIntegration(t *testing.T) {
 				sysconfig.ConfirmationDeadlineHours: "0.001",  // 3.6 s
 				sysconfig.ConfirmationReminderHours: "0.0007", // reminder after 1.08 s
 				sysconfig.DisputeSLAHours:           "0.0005",
+				sysconfig.DisputeNegotiationHours:   "0.0005",
 			})
 			var st order.State
 			for v := 2; v <= order.MaxProposals; v++ {
@@ -777,7 +837,7 @@ func TestIntegration(t *testing.T) {
 	// (refund) = 500.00; provider 190 + 95 + 190 = 475.00.
 	require.Equal(t, []string{"500.00/0.00", "475.00/0.00"}, f.Wallets(t, f.Client, f.Provider))
 	require.Equal(t, revenue.StringFixed(2), f.Revenue(t))
-	require.Equal(t, "44.50", f.Revenue(t))
+	require.Equal(t, "53.50", f.Revenue(t))
 	f.RequireLedgerClean(t)
 	requireNoOpenHolds(t, e)
 	require.Empty(t, e.objectKeys(t, storage.StagingPrefix), "every staged upload was promoted")

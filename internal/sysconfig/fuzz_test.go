@@ -33,6 +33,10 @@ var keyBounds = map[string]bounds{
 	sysconfig.ConfirmationDeadlineHours: hours,
 	sysconfig.ProposalExpiryHours:       hours,
 	sysconfig.DisputeSLAHours:           hours,
+	sysconfig.DisputeNegotiationHours: {min: decimal.Zero, minOpen: true, zeroOK: true, max: decimal.NewFromInt(8760), decimals: 6,
+		storeWith: decimal.Decimal.String},
+	sysconfig.MaxRevisions: {min: decimal.Zero, max: decimal.NewFromInt(sysconfig.MaxRevisionsCeiling), decimals: 0,
+		storeWith: decimal.Decimal.String},
 	sysconfig.ConfirmationReminderHours: {min: decimal.Zero, minOpen: true, zeroOK: true, max: decimal.NewFromInt(8760), decimals: 6,
 		storeWith: decimal.Decimal.String},
 }

@@ -23,6 +23,8 @@ const (
 	ProposalExpiryHours       = "proposal_expiry_hours"
 	ConfirmationReminderHours = "confirmation_reminder_hours"
 	DisputeSLAHours           = "dispute_sla_hours"
+	DisputeNegotiationHours   = "dispute_negotiation_hours"
+	MaxRevisions              = "max_revisions"
 )
 
 // Key describes one configuration key.
@@ -81,6 +83,19 @@ func hoursOrZero(d decimal.Decimal) error {
 	return hours(d)
 }
 
+// MaxRevisionsCeiling bounds max_revisions: each revision is a few
+// events in the order's history (docs/workflow.md, bounds).
+const MaxRevisionsCeiling = 10
+
+// revisions is a whole number of revision requests, 0 (none) to
+// MaxRevisionsCeiling.
+func revisions(d decimal.Decimal) error {
+	if d.IsNegative() || d.GreaterThan(decimal.NewFromInt(MaxRevisionsCeiling)) || !d.IsInteger() {
+		return fmt.Errorf("must be a whole number from 0 to %d", MaxRevisionsCeiling)
+	}
+	return nil
+}
+
 // Keys lists every known key with its default (the values of the system
 // Ordem replaces).
 var Keys = []Key{
@@ -90,7 +105,9 @@ var Keys = []Key{
 	{ConfirmationDeadlineHours, "36", "Prazo em horas para confirmação automática", "prazos", hours},
 	{ProposalExpiryHours, "72", "Prazo em horas para uma negociação sem aceite expirar", "prazos", hours},
 	{ConfirmationReminderHours, "12", "Antecedência em horas do lembrete antes da confirmação automática (0 desliga)", "prazos", hoursOrZero},
-	{DisputeSLAHours, "48", "Horas de uma disputa aberta até lembrar os administradores", "prazos", hours},
+	{DisputeSLAHours, "48", "Horas de uma disputa na fila dos administradores até lembrá-los", "prazos", hours},
+	{DisputeNegotiationHours, "72", "Horas em que as partes podem fazer um acordo antes de a disputa ir para a fila dos administradores (0: vai direto)", "prazos", hoursOrZero},
+	{MaxRevisions, "2", "Pedidos de revisão permitidos por pedido", "prazos", revisions},
 }
 
 // Lookup returns the key named name.

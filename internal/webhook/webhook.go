@@ -49,12 +49,18 @@ const (
 	OrderCancelled     = "order.cancelled"
 	DisputeSLAReminder = "dispute.sla_reminder"
 	PayoutPaid         = "payout.paid"
+	// Issue 17: settlements between the parties and revision requests.
+	DisputeSettlementOffered = "dispute.settlement_offered"
+	DisputeSettled           = "dispute.settled" // followed by order.resolved
+	DisputeQueued            = "dispute.queued"  // in the admins' queue
+	OrderRevisionRequested   = "order.revision_requested"
 )
 
 // EventTypes lists every event type, in documentation order.
 var EventTypes = []string{
 	OrderCreated, OrderAccepted, OrderDelivered, OrderReminder, OrderCompleted, OrderAutoConfirmed,
 	OrderContested, OrderEvidenceAdded, OrderResolved, OrderCancelled, DisputeSLAReminder, PayoutPaid,
+	DisputeSettlementOffered, DisputeSettled, DisputeQueued, OrderRevisionRequested,
 }
 
 // ValidEventType reports whether t is one of EventTypes.

@@ -195,7 +195,8 @@ function awaiting(items) {
     items.length ? h('ul', { class: 'list', id: 'awaiting' }, items.map((o) => h('li', {},
       h('a', { href: '/orders/' + o.id }, '#' + o.id + ' ' + o.title), ' ', statusBadge(o.status), ' ', fmtMoney(o.amount), ' — ',
       o.actions.map((a) => t('action.' + a)).join(', '),
-      o.deadline ? [' · ', countdown(o.deadline, o.status === 'delivered' ? 'order.autoConfirm' : (o.status === 'negotiating' ? 'order.proposalExpires' : 'order.due'))] : null)))
+      o.deadline ? [' · ', countdown(o.deadline, o.status === 'delivered' ? 'order.autoConfirm' : (o.status === 'negotiating' ? 'order.proposalExpires' : 'order.due'))] : null,
+      o.revisions ? h('div', { class: 'revisions' }, t('dash.revisions') + ': ' + o.revisions + (o.revision_reason ? ' — ' + o.revision_reason : '')) : null)))
       : h('p', {}, t('common.none')));
 }
 
@@ -228,7 +229,12 @@ async function homeView() {
       h('div', { class: 'card stat', id: 'kpi-volume' }, h('span', {}, t('kpi.volume')), h('strong', {}, fmtMoney(k.volume))),
       h('div', { class: 'card stat', id: 'kpi-platform_revenue' }, h('span', {}, t('kpi.platform_revenue')), h('strong', {}, fmtMoney(k.platform_revenue))),
       h('div', { class: 'card stat' }, h('span', {}, t('dash.pendingPayouts')), h('strong', {}, fmtMoney(d.pending_payouts.total)),
-        h('small', {}, t('dash.payoutCount', { n: d.pending_payouts.count })))),
+        h('small', {}, t('dash.payoutCount', { n: d.pending_payouts.count }))),
+      rate('settled_by_parties'),
+      h('div', { class: 'card stat', id: 'kpi-mean_time_to_settle' }, h('span', {}, t('kpi.mean_time_to_settle')),
+        h('strong', {}, k.mean_time_to_settle.seconds === null ? '—' : duration(k.mean_time_to_settle.seconds * 1000)),
+        h('small', {}, t('kpi.cases', { n: k.mean_time_to_settle.count })))),
+    h('p', { id: 'disputes-negotiating' }, t('dash.negotiating', { n: d.disputes_negotiating })),
     disputeTable(d.dispute_queue),
     byStatus(d.orders_by_status, 'dash.byStatus'));
 }

@@ -7,7 +7,7 @@ import { h, state, field, onSubmit, errorBox, errorText, fmtMoney, fmtDate, fmtS
 import * as money from './money.js';
 
 const MONEY_KEYS = ['amount', 'previous_amount', 'hold', 'released', 'penalty', 'platform_fee', 'provider_share', 'refund',
-  'contestation_fee', 'contest_fee_returned', 'contest_fee_forfeited'];
+  'contestation_fee', 'contest_fee_returned', 'contest_fee_forfeited', 'refund_amount', 'previous_refund'];
 const DATE_KEYS = ['confirm_deadline', 'new_deadline', 'due_date'];
 const TEXT_KEYS = ['reason', 'note', 'file_name', 'message', 'hours'];
 
@@ -20,7 +20,7 @@ export async function orderView(id, nav) {
   const post = (action, body) => {
     const path = action === 'resolve' || action === 'extend_deadline'
       ? '/v1/admin/orders/' + o.id + '/' + action.replace('_', '-')
-      : '/v1/orders/' + o.id + '/' + (action === 'propose' ? 'proposals' : action);
+      : '/v1/orders/' + o.id + '/' + (ISSUE17_PATHS[action] || (action === 'propose' ? 'proposals' : action));
     // If-Match: the action applies to the order as shown, or is refused.
     return api('POST', path, body, { idempotent: true, ifMatch: o.version });
   };
@@ -64,6 +64,7 @@ export async function orderView(id, nav) {
       errorBox(), h('button', { type: 'submit', id: 'do-contest', class: 'danger' }, t('contest.send')));
     panels.push(onSubmit(f, async (d) => { await post('contest', { reason: d.get('reason') }); after('action.contest'); }));
   }
+  panels.push(...issue17Panels(o, me, allowed, post, after));
   if (allowed.includes('add_evidence')) panels.push(evidenceForm(o, nav));
   if (allowed.includes('resolve')) panels.push(resolveForm(o, post, after));
   if (allowed.includes('extend_deadline')) {
@@ -112,7 +113,8 @@ function header(o, me) {
       h('dt', {}, t('order.platformFee')), h('dd', {}, o.terms.platform_fee_percentage + '%'),
       h('dt', {}, t('order.contestFee')), h('dd', {}, fmtMoney(o.terms.contestation_fee)),
       h('dt', {}, t('order.cancelFee')), h('dd', {}, o.terms.cancellation_fee_percentage + '%'),
-      o.contest_reason ? [h('dt', {}, t('order.contestReason')), h('dd', {}, o.contest_reason)] : null),
+      o.contest_reason ? [h('dt', {}, t('order.contestReason')), h('dd', {}, o.contest_reason)] : null,
+      issue17Summary(o)),
     outcome,
     me.role === 'admin' && m.temporal_ui_url ? h('p', {}, h('a', { id: 'workflow-link', target: '_blank', rel: 'noopener',
       href: m.temporal_ui_url + '/namespaces/' + encodeURIComponent(m.temporal_namespace) + '/workflows/' + encodeURIComponent(o.workflow_id) },
@@ -325,4 +327,91 @@ function timeline(items) {
         e.from && e.to && e.from !== e.to ? [' · ', statusBadge(e.from), ' → ', statusBadge(e.to)] : null,
         details.length ? h('div', { class: 'details' }, details.join(' · ')) : null);
     })));
+}
+
+// ---------------------------------------------------------------------------
+// Issue 17: disputes the parties settle, revision requests.
+
+const ISSUE17_PATHS = { offer_settlement: 'settlement-offers', accept_settlement: 'settlement/accept',
+  request_ruling: 'request-ruling', request_revision: 'revisions' };
+
+// issue17Summary: the dispute's negotiation window or queue, who resolved
+// it, and the revisions asked for so far.
+function issue17Summary(o) {
+  const out = [];
+  if (o.status === 'disputed' && o.dispute_queued_at) {
+    out.push(h('dt', {}, t('dispute.queue')), h('dd', { id: 'dispute-queued' }, t('dispute.queuedSince', { at: fmtDate(o.dispute_queued_at) })));
+  } else if (o.status === 'disputed' && o.negotiation_ends_at) {
+    out.push(h('dt', {}, t('dispute.queue')), h('dd', { id: 'dispute-negotiation' }, countdown(o.negotiation_ends_at, 'dispute.negotiationEnds')));
+  }
+  if (o.settlement && o.status === 'disputed') {
+    out.push(h('dt', {}, t('settlement.latest')), h('dd', { id: 'settlement-latest' },
+      t('settlement.describe', { v: o.settlement.version, who: t('role.' + o.settlement.offered_role), refund: fmtMoney(o.settlement.refund_amount) })));
+  }
+  if (o.resolved_by) out.push(h('dt', {}, t('order.resolvedBy')), h('dd', { id: 'resolved-by' }, t('resolvedBy.' + o.resolved_by)));
+  if (o.terms.max_revisions > 0 || o.revision_count > 0) {
+    out.push(h('dt', {}, t('revision.count')), h('dd', { id: 'revision-count' },
+      t('revision.of', { n: o.revision_count, max: o.terms.max_revisions })));
+  }
+  for (const r of o.revisions || []) {
+    out.push(h('dt', {}, t('revision.n', { n: r.number })), h('dd', { class: 'revision-reason' }, r.reason));
+  }
+  return out;
+}
+
+function issue17Panels(o, me, allowed, post, after) {
+  const panels = [];
+  if (allowed.includes('request_revision')) {
+    const left = o.terms.max_revisions - o.revision_count;
+    const f = h('form', { class: 'card action', 'data-action': 'request_revision', novalidate: true }, h('h3', {}, t('action.request_revision')),
+      h('p', {}, t('revision.hint', { left })),
+      field(t('common.reason'), h('textarea', { name: 'reason', id: 'revision-reason', rows: 2, required: true, maxlength: 2000 })),
+      errorBox(), h('button', { type: 'submit', id: 'do-request_revision' }, t('revision.send')));
+    panels.push(onSubmit(f, async (d) => {
+      if (!String(d.get('reason') || '').trim()) throw new Error(t('err.required'));
+      await post('request_revision', { reason: d.get('reason') });
+      after('action.request_revision');
+    }));
+  }
+  if (allowed.includes('accept_settlement') && o.settlement) {
+    const r = money.resolution(o.amount, o.settlement.refund_amount, o.terms.platform_fee_percentage, o.contest_fee_held);
+    const f = h('form', { class: 'card action', 'data-action': 'accept_settlement', novalidate: true }, h('h3', {}, t('action.accept_settlement')),
+      h('p', { id: 'settlement-terms' }, t('settlement.terms', { client: fmtMoney(r.toClient), provider: fmtMoney(r.providerShare) })),
+      errorBox(), h('button', { type: 'submit', id: 'do-accept_settlement' }, t('action.accept_settlement')));
+    // The offer shown is the offer accepted: another is refused.
+    panels.push(onSubmit(f, async () => {
+      await post('accept_settlement', { offer_version: o.settlement.version });
+      after('action.accept_settlement');
+    }));
+  }
+  if (allowed.includes('offer_settlement')) {
+    const out = h('output', { id: 'settlement-preview', 'aria-live': 'polite', for: 'settlement-refund' });
+    const refund = h('input', { name: 'refund', id: 'settlement-refund', inputmode: 'decimal', required: true });
+    refund.addEventListener('input', () => {
+      out.textContent = '';
+      const v = money.parseInput(refund.value, getLang());
+      const r = v && money.resolution(o.amount, v, o.terms.platform_fee_percentage, o.contest_fee_held);
+      if (r) out.append(t('settlement.terms', { client: fmtMoney(r.toClient), provider: fmtMoney(r.providerShare) }));
+      else if (refund.value.trim()) out.append(h('span', { class: 'error' }, t('resolve.invalid', { min: fmtMoney('0.00'), max: fmtMoney(o.amount) })));
+    });
+    const mine = me.role === 'client' ? o.client_offers : o.provider_offers;
+    const f = h('form', { class: 'card action', 'data-action': 'offer_settlement', novalidate: true }, h('h3', {}, t('action.offer_settlement')),
+      h('p', {}, t('settlement.hint', { left: 5 - mine })),
+      h('div', { class: 'row' }, field(t('resolve.refund'), refund, fmtMoney('0.00') + ' – ' + fmtMoney(o.amount)),
+        field(t('propose.note'), h('input', { name: 'note', id: 'settlement-note', maxlength: 2000 }))),
+      out, errorBox(), h('button', { type: 'submit', id: 'do-offer_settlement' }, t('settlement.send')));
+    panels.push(onSubmit(f, async (d) => {
+      const v = money.parseInput(d.get('refund'), getLang());
+      if (!v) throw new Error(t('err.amount'));
+      await post('offer_settlement', { refund_amount: v, note: d.get('note') });
+      after('action.offer_settlement');
+    }));
+  }
+  if (allowed.includes('request_ruling')) {
+    const f = h('form', { class: 'card action', 'data-action': 'request_ruling', novalidate: true }, h('h3', {}, t('action.request_ruling')),
+      h('p', {}, t('ruling.hint')), errorBox(),
+      h('button', { type: 'submit', id: 'do-request_ruling', class: 'secondary' }, t('action.request_ruling')));
+    panels.push(onSubmit(f, async () => { await post('request_ruling', {}); after('action.request_ruling'); }));
+  }
+  return panels;
 }

@@ -26,6 +26,11 @@ const (
 	ActivityExpireOrder    = "ExpireOrder"
 	ActivitySendReminder   = "SendReminder"
 	ActivityRecordRefusal  = "RecordRefusal"
+
+	ActivityRecordSettlementOffer = "RecordSettlementOffer"
+	ActivityAcceptSettlement      = "AcceptSettlement"
+	ActivityQueueDispute          = "QueueDispute"
+	ActivityRequestRevision       = "RequestRevision"
 )
 
 // Transition is what every transition activity receives: which step of
@@ -142,11 +147,29 @@ type EvidenceActivityInput struct {
 	ObjectKey string           `json:"object_key"`
 }
 
-// ResolveActivityInput moves the money of a ruling.
+// ResolveActivityInput moves the money of a ruling, or of a settlement
+// the parties agreed on (SettlementVersion names the accepted offer).
 type ResolveActivityInput struct {
 	Transition
-	Amount     decimal.Decimal  `json:"amount"`
-	Resolution money.Resolution `json:"resolution"`
+	Amount            decimal.Decimal  `json:"amount"`
+	Resolution        money.Resolution `json:"resolution"`
+	SettlementVersion int              `json:"settlement_version,omitempty"`
+}
+
+// RevisionActivityInput records the client's Number-th revision request
+// of the delivery made at DeliveredAt.
+type RevisionActivityInput struct {
+	Transition
+	Number      int       `json:"number"`
+	DeliveredAt time.Time `json:"delivered_at"`
+}
+
+// SettlementOfferActivityInput records a settlement offer, versioned and
+// audited (who, previous refund → new refund, when, note).
+type SettlementOfferActivityInput struct {
+	Transition
+	Offer          SettlementOffer  `json:"offer"`
+	PreviousRefund *decimal.Decimal `json:"previous_refund,omitempty"`
 }
 
 // ExtendActivityInput records a new deadline.

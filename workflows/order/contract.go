@@ -59,17 +59,35 @@ const (
 	ActionAddEvidence    Action = "add_evidence"
 	ActionResolve        Action = "resolve"
 	ActionExtendDeadline Action = "extend_deadline"
+	// ActionOfferSettlement and ActionAcceptSettlement let a dispute's
+	// parties settle it between themselves; ActionRequestRuling sends it
+	// to the admins' queue before the negotiation window ends.
+	ActionOfferSettlement  Action = "offer_settlement"
+	ActionAcceptSettlement Action = "accept_settlement"
+	ActionRequestRuling    Action = "request_ruling"
+	// ActionRequestRevision sends a delivered order back to its provider.
+	ActionRequestRevision Action = "request_revision"
 )
 
 // Actions lists every user action.
 var Actions = []Action{ActionPropose, ActionAccept, ActionDeliver, ActionCancel, ActionConfirm,
-	ActionContest, ActionAddEvidence, ActionResolve, ActionExtendDeadline}
+	ActionContest, ActionAddEvidence, ActionResolve, ActionExtendDeadline, ActionOfferSettlement,
+	ActionAcceptSettlement, ActionRequestRuling, ActionRequestRevision}
 
 // Steps the order's own timers take (no actor asks for them); they are
 // recorded, and reach activities, under these names.
 const (
 	StepAutoConfirm = "auto_confirm"
 	StepExpire      = "expire"
+	// StepNegotiationEnded: a dispute's negotiation window ended without
+	// a settlement; the dispute goes to the admins' queue.
+	StepNegotiationEnded = "negotiation_ended"
+)
+
+// Who resolved a dispute (State.ResolvedBy).
+const (
+	ResolvedByAdmin      = "admin"
+	ResolvedBySettlement = "settlement"
 )
 
 // QueryState is the query that returns the order's live State.
@@ -81,6 +99,9 @@ const (
 	MaxProposals  = 10
 	MaxEvidence   = 10
 	MaxExtensions = 5
+	// MaxSettlementOffers bounds each party's settlement offers on one
+	// dispute (spec §3).
+	MaxSettlementOffers = 5
 )
 
 // Limits on what one actor can make an order do that changes nothing.
@@ -122,6 +143,13 @@ type Terms struct {
 	ProposalExpiryHours       decimal.Decimal `json:"proposal_expiry_hours"`
 	ConfirmationReminderHours decimal.Decimal `json:"confirmation_reminder_hours"`
 	DisputeSLAHours           decimal.Decimal `json:"dispute_sla_hours"`
+	// DisputeNegotiationHours is how long a dispute's parties may settle
+	// it between themselves before it enters the admins' queue. Zero for
+	// orders created before it existed: their disputes are queued at once.
+	DisputeNegotiationHours decimal.Decimal `json:"dispute_negotiation_hours"`
+	// MaxRevisions is how many revisions the client may request (zero for
+	// orders created before revisions existed).
+	MaxRevisions int `json:"max_revisions"`
 }
 
 // Hours turns decimal hours into a duration (to the nanosecond), so tests
@@ -224,6 +252,50 @@ type State struct {
 	// Version counts the order's committed transitions (1 at creation):
 	// the API's ETag, which If-Match preconditions compare against.
 	Version int `json:"version"`
+
+	// NegotiationEndsAt is when a dispute's negotiation window ends (nil:
+	// a dispute without one, queued at once).
+	NegotiationEndsAt *time.Time `json:"negotiation_ends_at,omitempty"`
+	// DisputeQueuedAt is when the dispute entered the admins' queue (the
+	// window ended or a party asked for a ruling): its SLA runs from then.
+	DisputeQueuedAt *time.Time `json:"dispute_queued_at,omitempty"`
+	// Settlement is the latest settlement offer (nil: none yet).
+	Settlement *SettlementOffer `json:"settlement,omitempty"`
+	// ClientOffers and ProviderOffers count each party's settlement
+	// offers (at most MaxSettlementOffers each).
+	ClientOffers   int `json:"client_offers,omitempty"`
+	ProviderOffers int `json:"provider_offers,omitempty"`
+	// ResolvedBy says who resolved a dispute: ResolvedByAdmin or
+	// ResolvedBySettlement ("" for orders resolved before it existed, all
+	// by admins).
+	ResolvedBy string `json:"resolved_by,omitempty"`
+	// Revisions counts the client's revision requests (at most
+	// Terms.MaxRevisions).
+	Revisions int `json:"revisions,omitempty"`
+}
+
+// SettlementOffer is one party's offer to settle a dispute: refund
+// RefundAmount to the client, the rest to the provider as a ruling would.
+type SettlementOffer struct {
+	Version      int             `json:"version"`
+	OfferedBy    int64           `json:"offered_by"`
+	Role         ordem.Role      `json:"role"`
+	RefundAmount decimal.Decimal `json:"refund_amount"`
+	Note         string          `json:"note,omitempty"`
+	At           time.Time       `json:"at"`
+}
+
+// QueuedAt is when the dispute entered the admins' queue, nil while its
+// parties are still negotiating. A dispute without a negotiation window
+// (orders created before it existed) was queued when contested.
+func (s *State) QueuedAt() *time.Time {
+	if s.DisputeQueuedAt != nil {
+		return s.DisputeQueuedAt
+	}
+	if s.NegotiationEndsAt == nil {
+		return s.ContestedAt
+	}
+	return nil
 }
 
 // Inputs of the updates and signals. Each carries the actor; the API fills
@@ -295,6 +367,41 @@ type AddEvidenceInput struct {
 	Size        int64  `json:"size"`
 	SHA256      string `json:"sha256"`
 	Description string `json:"description,omitempty"`
+}
+
+// OfferSettlementInput offers to settle a dispute: refund RefundAmount to
+// the client (0 ≤ R ≤ amount), with a note.
+type OfferSettlementInput struct {
+	Actor        Actor           `json:"actor"`
+	IfVersion    int             `json:"if_version,omitempty"`
+	RefundAmount decimal.Decimal `json:"refund_amount"`
+	Note         string          `json:"note,omitempty"`
+}
+
+// AcceptSettlementInput accepts the latest settlement offer. OfferVersion
+// names the offer the actor saw; when non-zero (the API always sends it)
+// the accept is refused with settlement_changed unless it is still the
+// latest, so nobody accepts terms they did not see.
+type AcceptSettlementInput struct {
+	Actor        Actor `json:"actor"`
+	IfVersion    int   `json:"if_version,omitempty"`
+	OfferVersion int   `json:"offer_version,omitempty"`
+}
+
+// RequestRulingInput sends a dispute to the admins' queue before its
+// negotiation window ends.
+type RequestRulingInput struct {
+	Actor     Actor  `json:"actor"`
+	IfVersion int    `json:"if_version,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// RequestRevisionInput sends a delivered order back to its provider with
+// the client's reason.
+type RequestRevisionInput struct {
+	Actor     Actor  `json:"actor"`
+	IfVersion int    `json:"if_version,omitempty"`
+	Reason    string `json:"reason"`
 }
 
 // EvidenceObjectKey is the final, server-chosen key of a piece of evidence.

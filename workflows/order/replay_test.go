@@ -21,6 +21,9 @@ import (
 var recordedPaths = []string{
 	"confirmed", "auto_confirmed", "contested_resolved", "cancelled_in_progress", "expired",
 	"signals", "worst_case",
+	// Issue 17: a dispute the parties settled; an order sent back for a
+	// revision and delivered again.
+	"settled", "revised",
 	// An order that continued as new (the server suggested it): its
 	// first run, ending in ContinuedAsNew, and the run that completed it.
 	"continued_as_new", "continued_completed",
@@ -28,7 +31,8 @@ var recordedPaths = []string{
 
 // Histories recorded before a versioned change stay beside the new ones
 // as <path>.v<N>.json (v0: before local-transitions, every step a regular
-// activity) until no running order can be on that branch.
+// activity; v1: before dispute-negotiation) until no running order can be
+// on that branch.
 
 // TestReplay replays every recorded history in testdata/ against the
 // current workflow code. A change that alters the commands the workflow

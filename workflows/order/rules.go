@@ -86,6 +86,20 @@ func (s *State) Permit(action Action, a Actor, now time.Time) error {
 		if s.ConfirmDeadline != nil && !now.Before(*s.ConfirmDeadline) && !(action == ActionConfirm && s.AutoConfirmHeld) {
 			return Refusal(ordem.EInvalidTransition, "the confirmation deadline passed at %s", s.ConfirmDeadline.UTC().Format(time.RFC3339))
 		}
+	case ActionRequestRevision:
+		if !isClient {
+			return Refusal(ordem.EForbidden, "only the order's client may request a revision")
+		}
+		if s.Status != StatusDelivered {
+			return wrongState()
+		}
+		if s.ConfirmDeadline != nil && !now.Before(*s.ConfirmDeadline) {
+			return Refusal(ordem.EInvalidTransition, "the confirmation deadline passed at %s", s.ConfirmDeadline.UTC().Format(time.RFC3339))
+		}
+		if s.Revisions >= s.Terms.MaxRevisions {
+			return Refusal(ordem.ERevisionLimit, "this order allows %d revision requests and had %d: confirm or contest the delivery",
+				s.Terms.MaxRevisions, s.Revisions)
+		}
 	case ActionAddEvidence:
 		if !isClient && !isProvider && !isAdmin {
 			return Refusal(ordem.EForbidden, "only the order's client, its provider or an admin may add evidence")
@@ -113,10 +127,53 @@ func (s *State) Permit(action Action, a Actor, now time.Time) error {
 		if s.Extensions >= MaxExtensions {
 			return Refusal(ordem.EInvalidTransition, "this order's deadline was already extended %d times", MaxExtensions)
 		}
+	case ActionOfferSettlement, ActionAcceptSettlement, ActionRequestRuling:
+		if !s.isParty(a) {
+			return Refusal(ordem.EForbidden, "only the order's client or provider may %s", strings.ReplaceAll(string(action), "_", " "))
+		}
+		if s.Status != StatusDisputed {
+			return wrongState()
+		}
+		return s.permitDispute(action, a)
 	default:
 		return Refusal(ordem.EInvalid, "unknown action %q", action)
 	}
 	return nil
+}
+
+// permitDispute is the parties' part of a dispute (spec §3): offers, at
+// most MaxSettlementOffers each, are open until the order is resolved (in
+// the admins' queue too: an admin may rule at any time, the parties may
+// still agree first); only the party who did not make the latest offer
+// accepts it; a ruling is asked for once.
+func (s *State) permitDispute(action Action, a Actor) error {
+	switch action {
+	case ActionOfferSettlement:
+		if s.offersBy(a) >= MaxSettlementOffers {
+			return Refusal(ordem.EOfferLimit, "you already made %d settlement offers on this dispute: accept the other party's offer or ask for a ruling",
+				MaxSettlementOffers)
+		}
+	case ActionAcceptSettlement:
+		if s.Settlement == nil {
+			return Refusal(ordem.EInvalidTransition, "there is no settlement offer to accept")
+		}
+		if s.Settlement.OfferedBy == a.UserID && s.Settlement.Role == a.Role {
+			return Refusal(ordem.EInvalidTransition, "the latest settlement offer is yours: the other party must accept it")
+		}
+	case ActionRequestRuling:
+		if s.QueuedAt() != nil {
+			return Refusal(ordem.EInvalidTransition, "this dispute is already in the admins' queue")
+		}
+	}
+	return nil
+}
+
+// offersBy is how many settlement offers a made on this dispute.
+func (s *State) offersBy(a Actor) int {
+	if a.Role == ordem.RoleClient {
+		return s.ClientOffers
+	}
+	return s.ProviderOffers
 }
 
 // CancelTerms is the money a cancellation moves.
@@ -188,6 +245,16 @@ func (s *State) checkProposal(version int) error {
 	return nil
 }
 
+// checkOffer refuses an accept of a settlement offer that is no longer the
+// latest (0: the latest, whatever it is — operators' signals).
+func (s *State) checkOffer(version int) error {
+	if version == 0 || s.Settlement == nil || version == s.Settlement.Version {
+		return nil
+	}
+	return Refusal(ordem.ESettlementChanged, "settlement offer %d is no longer the latest: offer %d refunds %s; review it before accepting",
+		version, s.Settlement.Version, s.Settlement.RefundAmount.StringFixed(money.Scale))
+}
+
 // checkPenalty refuses a cancellation whose penalty is not the one the
 // actor agreed to (nil: no expectation — operators' signals).
 func (s *State) checkPenalty(a Actor, expected *decimal.Decimal, now time.Time) error {
@@ -238,6 +305,13 @@ func (in ContestInput) validate(*State, time.Time) error        { return in.Vali
 func (in AddEvidenceInput) validate(*State, time.Time) error    { return in.Validate() }
 func (in ResolveInput) validate(s *State, _ time.Time) error    { return in.Validate(s.Amount) }
 func (in ExtendDeadlineInput) validate(*State, time.Time) error { return in.Validate() }
+func (in OfferSettlementInput) validate(s *State, _ time.Time) error {
+	return in.Validate(s.Amount)
+}
+func (in AcceptSettlementInput) validate(*State, time.Time) error { return nil }
+func (in RequestRulingInput) validate(*State, time.Time) error {
+	return checkText("reason", in.Reason, false)
+}
 
 func (in ProposeInput) expected(*State, time.Time) error { return nil }
 func (in AcceptInput) expected(s *State, _ time.Time) error {
@@ -247,11 +321,20 @@ func (in DeliverInput) expected(*State, time.Time) error { return nil }
 func (in CancelInput) expected(s *State, now time.Time) error {
 	return s.checkPenalty(in.Actor, in.ExpectedPenalty, now)
 }
-func (in ConfirmInput) expected(*State, time.Time) error        { return nil }
-func (in ContestInput) expected(*State, time.Time) error        { return nil }
-func (in AddEvidenceInput) expected(*State, time.Time) error    { return nil }
-func (in ResolveInput) expected(*State, time.Time) error        { return nil }
-func (in ExtendDeadlineInput) expected(*State, time.Time) error { return nil }
+func (in ConfirmInput) expected(*State, time.Time) error         { return nil }
+func (in ContestInput) expected(*State, time.Time) error         { return nil }
+func (in AddEvidenceInput) expected(*State, time.Time) error     { return nil }
+func (in ResolveInput) expected(*State, time.Time) error         { return nil }
+func (in ExtendDeadlineInput) expected(*State, time.Time) error  { return nil }
+func (in OfferSettlementInput) expected(*State, time.Time) error { return nil }
+func (in AcceptSettlementInput) expected(s *State, _ time.Time) error {
+	return s.checkOffer(in.OfferVersion)
+}
+func (in RequestRulingInput) expected(*State, time.Time) error { return nil }
+func (in RequestRevisionInput) validate(*State, time.Time) error {
+	return checkText("reason", in.Reason, true)
+}
+func (in RequestRevisionInput) expected(*State, time.Time) error { return nil }
 
 // Validate checks the proposal's fields.
 func (in ProposeInput) Validate(now time.Time) error {
@@ -274,10 +357,27 @@ func (in ContestInput) Validate() error { return checkText("reason", in.Reason, 
 
 // Validate checks the ruling against the order's amount.
 func (in ResolveInput) Validate(amount decimal.Decimal) error {
-	if in.RefundAmount.IsNegative() || in.RefundAmount.GreaterThan(amount) || !money.HasCents(in.RefundAmount) {
-		return invalid("refund_amount", "must be between 0.00 and %s with at most two decimal places", amount.StringFixed(2))
+	if err := checkRefund(in.RefundAmount, amount); err != nil {
+		return err
 	}
 	return checkText("reason", in.Reason, true)
+}
+
+// Validate checks the settlement offer against the order's amount: the
+// same range as a ruling's refund.
+func (in OfferSettlementInput) Validate(amount decimal.Decimal) error {
+	if err := checkRefund(in.RefundAmount, amount); err != nil {
+		return err
+	}
+	return checkText("note", in.Note, false)
+}
+
+// checkRefund checks a refund R of a dispute: 0 ≤ R ≤ amount, in cents.
+func checkRefund(r, amount decimal.Decimal) error {
+	if r.IsNegative() || r.GreaterThan(amount) || !money.HasCents(r) {
+		return invalid("refund_amount", "must be between 0.00 and %s with at most two decimal places", amount.StringFixed(2))
+	}
+	return nil
 }
 
 // maxExtensionHours bounds a single extension to 30 days.

@@ -45,6 +45,10 @@ func (s Step) Transition() Transition {
 		return in.Transition
 	case ExtendActivityInput:
 		return in.Transition
+	case SettlementOfferActivityInput:
+		return in.Transition
+	case RevisionActivityInput:
+		return in.Transition
 	}
 	panic(fmt.Sprintf("order: step input %T has no transition", s.Input))
 }
@@ -90,8 +94,31 @@ func (s State) Deliver(in DeliverInput, now time.Time) Step {
 	next.Status = StatusDelivered
 	next.DeliveredAt = &now
 	next.ConfirmDeadline = &deadline
-	t := s.transition(ActionDeliver, "deliver", in.Actor, "", next, now)
+	key := "deliver"
+	if s.Revisions > 0 {
+		// A delivery after a revision request is a step of its own.
+		key = fmt.Sprintf("deliver:r%d", s.Revisions)
+	}
+	t := s.transition(ActionDeliver, key, in.Actor, "", next, now)
 	return Step{ActivityDeliverOrder, t, t.Next}
+}
+
+// RequestRevision sends the delivered order back to the provider: in
+// progress again, the confirmation deadline gone until the next delivery,
+// which starts a full new window.
+func (s State) RequestRevision(in RequestRevisionInput, now time.Time) Step {
+	next := s
+	next.Status = StatusInProgress
+	next.Revisions++
+	next.DeliveredAt = nil
+	next.ConfirmDeadline = nil
+	next.AutoConfirmHeld = false
+	t := s.transition(ActionRequestRevision, fmt.Sprintf("revision:%d", next.Revisions), in.Actor, in.Reason, next, now)
+	act := RevisionActivityInput{Transition: t, Number: next.Revisions}
+	if s.DeliveredAt != nil {
+		act.DeliveredAt = *s.DeliveredAt
+	}
+	return Step{ActivityRequestRevision, act, t.Next}
 }
 
 // Cancel closes the order: the escrow back, the penalty (CancelTerms) from
@@ -161,6 +188,13 @@ func (s State) Contest(in ContestInput, now time.Time) Step {
 	next.Status = StatusDisputed
 	next.ContestedAt = &now
 	next.ContestFeeHeld = s.Terms.ContestationFee
+	if s.Terms.DisputeNegotiationHours.IsPositive() {
+		// The parties may settle first; the admins' queue waits.
+		ends := now.Add(Hours(s.Terms.DisputeNegotiationHours))
+		next.NegotiationEndsAt = &ends
+	} else {
+		next.DisputeQueuedAt = &now
+	}
 	t := s.transition(ActionContest, "contest", in.Actor, in.Reason, next, now)
 	return Step{ActivityContestOrder, ContestActivityInput{Transition: t, Fee: next.ContestFeeHeld}, t.Next}
 }
@@ -178,21 +212,95 @@ func (s State) AddEvidence(in AddEvidenceInput, now time.Time) Step {
 // provider less the platform fee, the contestation fee back (R > 0) or
 // forfeited (R = 0).
 func (s State) Resolve(in ResolveInput, now time.Time) (Step, error) {
-	res, err := money.Resolve(s.Amount, in.RefundAmount, s.Terms.PlatformFeePercentage, s.ContestFeeHeld)
+	in2, err := s.resolution(ActionResolve, in.Actor, in.RefundAmount, in.Reason, ResolvedByAdmin, now)
 	if err != nil {
-		return Step{}, Refusal(ordem.EValidation, "%s", err)
+		return Step{}, err
+	}
+	return Step{ActivityResolveDispute, in2, in2.Next}, nil
+}
+
+// resolution is the money and the resolved state of a dispute ended with
+// refund R to the client, by an admin's ruling or the parties'
+// settlement: both move exactly the same money (money.Resolve), under the
+// one step key "resolve", so only one of them can ever post.
+func (s State) resolution(action Action, actor Actor, refund decimal.Decimal, reason, by string, now time.Time) (ResolveActivityInput, error) {
+	res, err := money.Resolve(s.Amount, refund, s.Terms.PlatformFeePercentage, s.ContestFeeHeld)
+	if err != nil {
+		return ResolveActivityInput{}, Refusal(ordem.EValidation, "%s", err)
 	}
 	next := s
 	next.Status = StatusResolved
 	next.ClosedAt = &now
-	refund := res.Refund
+	next.ResolvedBy = by
+	r := res.Refund
 	next.Outcome = Outcome{
 		PlatformRevenue: res.Release.Fee.Add(res.ContestFeeToPlatform),
 		ProviderNet:     res.Release.ProviderShare,
-		Refund:          &refund,
+		Refund:          &r,
 	}
-	t := s.transition(ActionResolve, "resolve", in.Actor, in.Reason, next, now)
-	return Step{ActivityResolveDispute, ResolveActivityInput{Transition: t, Amount: s.Amount, Resolution: res}, t.Next}, nil
+	t := s.transition(action, "resolve", actor, reason, next, now)
+	return ResolveActivityInput{Transition: t, Amount: s.Amount, Resolution: res}, nil
+}
+
+// OfferSettlement records a party's offer to settle the dispute with
+// refund R; it becomes the latest offer, the one the other party may
+// accept.
+func (s State) OfferSettlement(in OfferSettlementInput, now time.Time) Step {
+	version := 1
+	if s.Settlement != nil {
+		version = s.Settlement.Version + 1
+	}
+	offer := SettlementOffer{Version: version, OfferedBy: in.Actor.UserID, Role: in.Actor.Role,
+		RefundAmount: in.RefundAmount, Note: in.Note, At: now}
+	next := s
+	next.Settlement = &offer
+	if in.Actor.Role == ordem.RoleClient {
+		next.ClientOffers++
+	} else {
+		next.ProviderOffers++
+	}
+	t := s.transition(ActionOfferSettlement, fmt.Sprintf("settlement:v%d", version), in.Actor, in.Note, next, now)
+	act := SettlementOfferActivityInput{Transition: t, Offer: offer}
+	if s.Settlement != nil {
+		prev := s.Settlement.RefundAmount
+		act.PreviousRefund = &prev
+	}
+	return Step{ActivityRecordSettlementOffer, act, t.Next}
+}
+
+// AcceptSettlement resolves the dispute on the latest offer's terms: the
+// money of an admin ruling with the offer's refund.
+func (s State) AcceptSettlement(in AcceptSettlementInput, now time.Time) (Step, error) {
+	if s.Settlement == nil {
+		return Step{}, Refusal(ordem.EInvalidTransition, "there is no settlement offer to accept")
+	}
+	act, err := s.resolution(ActionAcceptSettlement, in.Actor, s.Settlement.RefundAmount, s.Settlement.Note, ResolvedBySettlement, now)
+	if err != nil {
+		return Step{}, err
+	}
+	act.SettlementVersion = s.Settlement.Version
+	return Step{ActivityAcceptSettlement, act, act.Next}, nil
+}
+
+// RequestRuling sends the dispute to the admins' queue at a party's
+// request, before its negotiation window ends.
+func (s State) RequestRuling(in RequestRulingInput, now time.Time) Step {
+	return s.queue(ActionRequestRuling, in.Actor, in.Reason, now)
+}
+
+// EndNegotiation sends the dispute to the admins' queue when its
+// negotiation window ended without a settlement.
+func (s State) EndNegotiation(now time.Time) Step {
+	return s.queue(StepNegotiationEnded, SystemActor, "", now)
+}
+
+// queue puts the dispute in the admins' queue: its SLA runs from now. One
+// step key for both ways in, so a dispute is queued once.
+func (s State) queue(action Action, actor Actor, reason string, now time.Time) Step {
+	next := s
+	next.DisputeQueuedAt = &now
+	t := s.transition(action, "dispute_queue", actor, reason, next, now)
+	return Step{ActivityQueueDispute, t, t.Next}
 }
 
 // ExtendDeadline moves the confirmation deadline to max(deadline, now) +

@@ -489,7 +489,8 @@ func TestContest(t *testing.T) {
 		var afterDeadline order.Status
 		var wallets []string
 		h.at(time.Hour+40*time.Hour, func() { afterDeadline = h.query().Status; wallets = h.f.Wallets(t, h.f.Client) })
-		h.closeByAdmin(100 * time.Hour)
+		// The dispute SLA runs once the 72 h negotiation window ended: 2 + 72 + 48 h.
+		h.closeByAdmin(130 * time.Hour)
 		h.run(h.input("100.00"))
 		h.requireOutcome("no-reason", ordem.EValidation)
 		h.requireOutcome("provider", ordem.EForbidden)
@@ -684,7 +685,7 @@ func TestAllowedActions(t *testing.T) {
 	h.closeByAdmin(3 * time.Hour)
 	h.run(h.input("100.00"))
 	now := h.start.Add(2 * time.Hour)
-	require.Equal(t, []order.Action{order.ActionConfirm, order.ActionContest}, s.AllowedActions(h.client(), now))
+	require.Equal(t, []order.Action{order.ActionConfirm, order.ActionContest, order.ActionRequestRevision}, s.AllowedActions(h.client(), now))
 	require.Equal(t, []order.Action{}, s.AllowedActions(h.provider(), now))
 	require.Equal(t, []order.Action{order.ActionCancel, order.ActionExtendDeadline}, s.AllowedActions(h.admin(), now))
 	require.Equal(t, []order.Action{}, s.AllowedActions(order.Actor{UserID: h.f.OtherClient, Role: ordem.RoleClient}, now))

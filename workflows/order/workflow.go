@@ -34,6 +34,11 @@ const (
 	// activities (a regular activity takes over an outage), and search
 	// attributes are upserted only when a value changes.
 	changeLocalTransitions = "local-transitions"
+	// changeDisputeNegotiation (version 1): a dispute whose order has a
+	// dispute_negotiation_hours snapshot waits for its parties' settlement
+	// (a negotiation timer) before the dispute-SLA timer, which then runs
+	// from the time the dispute entered the admins' queue.
+	changeDisputeNegotiation = "dispute-negotiation"
 )
 
 // localActivityOptions: a transition first runs inside the workflow task
@@ -55,6 +60,7 @@ var localActivityOptions = workflow.LocalActivityOptions{
 func Workflow(ctx workflow.Context, in Input) (State, error) {
 	w := newOrder(ctx, in)
 	w.local = workflow.GetVersion(ctx, changeLocalTransitions, workflow.DefaultVersion, 1) >= 1
+	w.negotiation = workflow.GetVersion(ctx, changeDisputeNegotiation, workflow.DefaultVersion, 1) >= 1
 	if err := w.registerHandlers(ctx); err != nil {
 		return State{}, err
 	}
@@ -108,6 +114,8 @@ type orderWorkflow struct {
 	runs int
 	// local is set from changeLocalTransitions.
 	local bool
+	// negotiation is set from changeDisputeNegotiation.
+	negotiation bool
 
 	signalChannels  []workflow.ReceiveChannel
 	signalsInFlight int
@@ -137,15 +145,19 @@ type request interface {
 	expected(s *State, now time.Time) error
 }
 
-func (in ProposeInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
-func (in AcceptInput) requester() (Actor, int)         { return in.Actor, in.IfVersion }
-func (in DeliverInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
-func (in CancelInput) requester() (Actor, int)         { return in.Actor, in.IfVersion }
-func (in ConfirmInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
-func (in ContestInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
-func (in AddEvidenceInput) requester() (Actor, int)    { return in.Actor, in.IfVersion }
-func (in ResolveInput) requester() (Actor, int)        { return in.Actor, in.IfVersion }
-func (in ExtendDeadlineInput) requester() (Actor, int) { return in.Actor, in.IfVersion }
+func (in ProposeInput) requester() (Actor, int)          { return in.Actor, in.IfVersion }
+func (in AcceptInput) requester() (Actor, int)           { return in.Actor, in.IfVersion }
+func (in DeliverInput) requester() (Actor, int)          { return in.Actor, in.IfVersion }
+func (in CancelInput) requester() (Actor, int)           { return in.Actor, in.IfVersion }
+func (in ConfirmInput) requester() (Actor, int)          { return in.Actor, in.IfVersion }
+func (in ContestInput) requester() (Actor, int)          { return in.Actor, in.IfVersion }
+func (in AddEvidenceInput) requester() (Actor, int)      { return in.Actor, in.IfVersion }
+func (in ResolveInput) requester() (Actor, int)          { return in.Actor, in.IfVersion }
+func (in ExtendDeadlineInput) requester() (Actor, int)   { return in.Actor, in.IfVersion }
+func (in OfferSettlementInput) requester() (Actor, int)  { return in.Actor, in.IfVersion }
+func (in AcceptSettlementInput) requester() (Actor, int) { return in.Actor, in.IfVersion }
+func (in RequestRulingInput) requester() (Actor, int)    { return in.Actor, in.IfVersion }
+func (in RequestRevisionInput) requester() (Actor, int)  { return in.Actor, in.IfVersion }
 
 // key names an actor in the workflow's per-actor bookkeeping.
 func (a Actor) key() string { return string(a.Role) + ":" + strconv.FormatInt(a.UserID, 10) }
@@ -314,6 +326,10 @@ func (w *orderWorkflow) registerHandlers(ctx workflow.Context) error {
 		register(ctx, w, handler[AddEvidenceInput]{ActionAddEvidence, pure(State.AddEvidence)}),
 		register(ctx, w, handler[ResolveInput]{ActionResolve, State.Resolve}),
 		register(ctx, w, handler[ExtendDeadlineInput]{ActionExtendDeadline, pure(State.ExtendDeadline)}),
+		register(ctx, w, handler[OfferSettlementInput]{ActionOfferSettlement, pure(State.OfferSettlement)}),
+		register(ctx, w, handler[AcceptSettlementInput]{ActionAcceptSettlement, State.AcceptSettlement}),
+		register(ctx, w, handler[RequestRulingInput]{ActionRequestRuling, pure(State.RequestRuling)}),
+		register(ctx, w, handler[RequestRevisionInput]{ActionRequestRevision, pure(State.RequestRevision)}),
 	)
 }
 
@@ -427,6 +443,10 @@ func (w *orderWorkflow) commit(ctx workflow.Context, next State) {
 		sa := []temporal.SearchAttributeUpdate{SearchOrderStatus.ValueSet(string(next.Status))}
 		if next.ConfirmDeadline != nil {
 			sa = append(sa, SearchConfirmDeadline.ValueSet(*next.ConfirmDeadline))
+		} else if deadlineMoved {
+			// A revision request: the order has no deadline until the
+			// next delivery.
+			sa = append(sa, SearchConfirmDeadline.ValueUnset())
 		}
 		if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
 			workflow.GetLogger(ctx).Warn("Search attribute upsert failed", "error", err)
@@ -533,8 +553,19 @@ func (w *orderWorkflow) run(ctx workflow.Context) bool {
 				w.system(ctx, func() bool { return !moved() }, w.autoConfirm)
 			}
 		case StatusDisputed:
-			if !w.slaReminded && w.st.ContestedAt != nil {
-				due := w.st.ContestedAt.Add(Hours(w.st.Terms.DisputeSLAHours))
+			queued := w.st.QueuedAt() != nil
+			queuedChanged := func() bool { return statusChanged() || (w.st.QueuedAt() != nil) != queued }
+			if w.negotiation && w.st.QueuedAt() == nil && w.st.NegotiationEndsAt != nil {
+				// The parties' negotiation window: a settlement, a request
+				// for a ruling or an admin's ruling ends it early.
+				ends := *w.st.NegotiationEndsAt
+				if w.sleepUntil(ctx, ends, w.or(ctx, queuedChanged)) {
+					w.system(ctx, func() bool { return !queuedChanged() }, w.endNegotiation)
+				}
+				continue
+			}
+			if !w.slaReminded && w.st.QueuedAt() != nil {
+				due := w.st.QueuedAt().Add(Hours(w.st.Terms.DisputeSLAHours))
 				if w.sleepUntil(ctx, due, w.or(ctx, statusChanged)) {
 					w.system(ctx, func() bool { return !statusChanged() }, func(ctx workflow.Context) error {
 						return w.remind(ctx, ReminderDisputeSLA, "dispute_sla", due)
@@ -545,7 +576,7 @@ func (w *orderWorkflow) run(ctx workflow.Context) bool {
 				}
 				continue
 			}
-			_ = workflow.Await(ctx, w.or(ctx, statusChanged))
+			_ = workflow.Await(ctx, w.or(ctx, queuedChanged))
 		default:
 			_ = workflow.Await(ctx, w.or(ctx, statusChanged))
 		}
@@ -640,6 +671,12 @@ func (w *orderWorkflow) autoConfirm(ctx workflow.Context) error {
 // expire closes a negotiation nobody accepted in time.
 func (w *orderWorkflow) expire(ctx workflow.Context) error {
 	return w.take(ctx, w.st.Expire(workflow.Now(ctx)))
+}
+
+// endNegotiation sends a dispute whose negotiation window ended without a
+// settlement to the admins' queue.
+func (w *orderWorkflow) endNegotiation(ctx workflow.Context) error {
+	return w.take(ctx, w.st.EndNegotiation(workflow.Now(ctx)))
 }
 
 func (w *orderWorkflow) remind(ctx workflow.Context, kind, step string, deadline time.Time) error {
