@@ -33,12 +33,16 @@ const (
 	EPenaltyChanged = "penalty_changed"
 	// EUnavailable: a dependency is down or the order is busy; retry later.
 	EUnavailable = "unavailable"
+	// EWebhookTargetForbidden: a webhook URL points at an address the
+	// worker must not post to (loopback, private, link-local, metadata).
+	EWebhookTargetForbidden = "webhook_target_forbidden"
 )
 
 // Codes lists every error code: a code outside it is not a refusal.
 var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
 	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
-	EPenaltyChanged, EUnavailable}
+	EPenaltyChanged, EUnavailable,
+	EWebhookTargetForbidden}
 
 // IsRefusal reports whether code is a known code other than EInternal:
 // something the caller can understand and act on.

@@ -23,6 +23,8 @@ import (
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/secretbox"
+	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -37,6 +39,12 @@ type Activities struct {
 	// Mail sends the e-mail outbox (SendEmail); nil logs each e-mail's
 	// recipient and subject instead.
 	Mail mail.Sender
+	// WebhookSecrets opens the sealed endpoint secrets that sign webhook
+	// deliveries; without it a delivery waits (retries) unsent.
+	WebhookSecrets *secretbox.Keyring
+	// WebhookTargets is where deliveries may connect: the zero value
+	// refuses loopback, private and http targets (production).
+	WebhookTargets webhook.TargetPolicy
 }
 
 // EvidenceStore is the part of the object store the activities use.

@@ -36,6 +36,8 @@ var statusByCode = map[string]int{
 	ordem.EProposalChanged:     fiber.StatusConflict,
 	ordem.EPenaltyChanged:      fiber.StatusConflict,
 	ordem.EUnavailable:         fiber.StatusServiceUnavailable,
+	// Webhook targets (issue 16).
+	ordem.EWebhookTargetForbidden: fiber.StatusUnprocessableEntity,
 }
 
 // ErrorBody is the one error envelope: {"error": {"code", "message"}}.
