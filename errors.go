@@ -49,12 +49,16 @@ const (
 	// ERevisionLimit: the order already had max_revisions revisions; only
 	// confirm or contest remain.
 	ERevisionLimit = "revision_limit_reached"
+	// EWebhookTargetForbidden: a webhook URL points at an address the
+	// worker must not post to (loopback, private, link-local, metadata).
+	EWebhookTargetForbidden = "webhook_target_forbidden"
 )
 
 // Codes lists every error code: a code outside it is not a refusal.
 var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
 	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
-	EPenaltyChanged, EUnavailable, EReasonRequired, EHasOpenOrders, ESettlementChanged, EOfferLimit, ERevisionLimit}
+	EPenaltyChanged, EUnavailable, EReasonRequired, EHasOpenOrders, ESettlementChanged, EOfferLimit, ERevisionLimit,
+	EWebhookTargetForbidden}
 
 // IsRefusal reports whether code is a known code other than EInternal:
 // something the caller can understand and act on.
@@ -121,26 +125,27 @@ const LocalePtBR = "pt-BR"
 
 // messagesPtBR says what each code means, in pt-BR.
 var messagesPtBR = map[string]string{
-	EInvalid:             "Requisição malformada.",
-	EUnauthenticated:     "É preciso entrar: o token está ausente, inválido ou expirado.",
-	EForbidden:           "Seu papel não permite esta ação.",
-	ENotFound:            "Não encontrado.",
-	EInsufficientFunds:   "Saldo disponível insuficiente.",
-	EInvalidTransition:   "Esta ação não é possível na situação atual.",
-	EIdempotencyConflict: "Esta Idempotency-Key já foi usada em outra requisição, ou a anterior ainda está em andamento.",
-	ETooLarge:            "Grande demais.",
-	EValidation:          "Dados recusados.",
-	ERateLimited:         "Muitas requisições; aguarde e tente de novo.",
-	EInternal:            "Ocorreu um erro interno.",
-	EPreconditionFailed:  "O pedido mudou desde que você o viu; recarregue e tente de novo.",
-	EProposalChanged:     "A proposta mudou; recarregue e confira a nova antes de aceitar.",
-	EPenaltyChanged:      "A multa de cancelamento mudou; recarregue e confira antes de cancelar.",
-	EUnavailable:         "Serviço temporariamente indisponível; tente de novo em instantes.",
-	EReasonRequired:      "Informe o motivo: toda ação de administrador fica registrada na auditoria.",
-	EHasOpenOrders:       "O usuário tem pedidos em aberto: cancele-os antes ou peça para cancelá-los nesta mesma ação.",
-	ESettlementChanged:   "A proposta de acordo mudou; recarregue e confira a nova antes de aceitar.",
-	EOfferLimit:          "Você já fez o máximo de propostas de acordo: aceite a da outra parte ou peça uma decisão.",
-	ERevisionLimit:       "As revisões deste pedido acabaram: confirme ou conteste a entrega.",
+	EInvalid:                "Requisição malformada.",
+	EUnauthenticated:        "É preciso entrar: o token está ausente, inválido ou expirado.",
+	EForbidden:              "Seu papel não permite esta ação.",
+	ENotFound:               "Não encontrado.",
+	EInsufficientFunds:      "Saldo disponível insuficiente.",
+	EInvalidTransition:      "Esta ação não é possível na situação atual.",
+	EIdempotencyConflict:    "Esta Idempotency-Key já foi usada em outra requisição, ou a anterior ainda está em andamento.",
+	ETooLarge:               "Grande demais.",
+	EValidation:             "Dados recusados.",
+	ERateLimited:            "Muitas requisições; aguarde e tente de novo.",
+	EInternal:               "Ocorreu um erro interno.",
+	EPreconditionFailed:     "O pedido mudou desde que você o viu; recarregue e tente de novo.",
+	EProposalChanged:        "A proposta mudou; recarregue e confira a nova antes de aceitar.",
+	EPenaltyChanged:         "A multa de cancelamento mudou; recarregue e confira antes de cancelar.",
+	EUnavailable:            "Serviço temporariamente indisponível; tente de novo em instantes.",
+	EReasonRequired:         "Informe o motivo: toda ação de administrador fica registrada na auditoria.",
+	EHasOpenOrders:          "O usuário tem pedidos em aberto: cancele-os antes ou peça para cancelá-los nesta mesma ação.",
+	ESettlementChanged:      "A proposta de acordo mudou; recarregue e confira a nova antes de aceitar.",
+	EOfferLimit:             "Você já fez o máximo de propostas de acordo: aceite a da outra parte ou peça uma decisão.",
+	ERevisionLimit:          "As revisões deste pedido acabaram: confirme ou conteste a entrega.",
+	EWebhookTargetForbidden: "Este endereço de webhook não é permitido (rede interna, loopback ou metadados de nuvem).",
 }
 
 // translationsPtBR are messages (and field messages) with their own pt-BR

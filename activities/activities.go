@@ -27,6 +27,8 @@ import (
 	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/secretbox"
+	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -44,6 +46,12 @@ type Activities struct {
 	// Currency is the deployment's currency (CURRENCY) the texts sent to
 	// users write amounts in; empty is BRL.
 	Currency string
+	// WebhookSecrets opens the sealed endpoint secrets that sign webhook
+	// deliveries; without it a delivery waits (retries) unsent.
+	WebhookSecrets *secretbox.Keyring
+	// WebhookTargets is where deliveries may connect: the zero value
+	// refuses loopback, private and http targets (production).
+	WebhookTargets webhook.TargetPolicy
 }
 
 func (a *Activities) currency() string {

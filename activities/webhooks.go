@@ -145,14 +145,6 @@ func writeEmails(ctx context.Context, tx pgx.Tx, orderID int64, n notice, at tim
 // ---------------------------------------------------------------------------
 // Delivery activities
 
-// webhookClient posts deliveries: 10 seconds per attempt, and redirects
-// are not followed (a 3xx is a failed attempt), so a delivery never lands
-// anywhere but the URL the admin registered.
-var webhookClient = &http.Client{
-	Timeout:       10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
 // DeliverWebhook POSTs one pending delivery, signed, and logs the
 // attempt. A 2xx answer marks it succeeded; anything else is a retryable
 // error (the workflow's retry policy backs off). A delivery no longer
@@ -160,15 +152,18 @@ var webhookClient = &http.Client{
 // was disabled or deleted fails without sending.
 func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Result, error) {
 	var (
-		status, eventID, url, secret string
-		body                         []byte
-		attempts                     int
-		live                         bool
+		status, eventID, url string
+		body                 []byte
+		attempts             int
+		live                 bool
+		endpointID           int64
+		stored               webhook.StoredSecret
 	)
 	err := a.Pool.QueryRow(ctx, `
-		SELECT d.status, d.attempts, d.event_id::text, d.payload::text, e.url, e.secret, e.active AND e.deleted_at IS NULL
+		SELECT d.status, d.attempts, d.event_id::text, d.payload::text, e.id, e.url, `+webhook.SecretColumns+`,
+		    e.active AND e.deleted_at IS NULL
 		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1`, id).Scan(
-		&status, &attempts, &eventID, &body, &url, &secret, &live)
+		&status, &attempts, &eventID, &body, &endpointID, &url, &stored.Ciphertext, &stored.KeyID, &stored.Legacy, &live)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return webhookwf.Result{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("webhook delivery %d does not exist", id), "WebhookDeliveryNotFound", nil)
@@ -184,6 +179,24 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Re
 		res.Skipped = true
 		return res, err
 	}
+	// The URL is checked again: the policy may be stricter than when it
+	// was saved (another environment, WEBHOOK_ALLOW_PRIVATE_TARGETS
+	// turned off). A refused target fails without being sent; its name's
+	// addresses are checked when connecting (webhook.NewClient).
+	if err := a.WebhookTargets.CheckTarget(url); err != nil {
+		res, ferr := a.failDelivery(ctx, id, "target refused: "+err.Error())
+		res.Skipped = true
+		return res, ferr
+	}
+	// A secret no key opens (SECRET_KEY changed without
+	// SECRET_KEY_PREVIOUS) is an operator's fix away: retried, unsent.
+	if a.WebhookSecrets == nil {
+		return webhookwf.Result{}, errors.New("no keyring for webhook secrets: the worker was started without SECRET_KEY")
+	}
+	secret, err := stored.Open(a.WebhookSecrets, endpointID)
+	if err != nil {
+		return webhookwf.Result{}, fmt.Errorf("open the secret of webhook endpoint %d: %w", endpointID, err)
+	}
 	// The attempt's number is claimed before sending, so two attempts
 	// never share one.
 	err = a.Pool.QueryRow(ctx, `
@@ -197,7 +210,7 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Re
 	}
 
 	started := time.Now()
-	code, sendErr := post(ctx, url, secret, eventID, body)
+	code, sendErr := post(ctx, webhook.NewClient(a.WebhookTargets), url, secret, eventID, body)
 	took := time.Since(started)
 	var codePtr *int
 	if code != 0 {
@@ -238,7 +251,7 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Re
 // post sends one attempt; it returns the HTTP status (0 when none came)
 // and, unless it was 2xx, an error: the network error, or an
 // application error quoting the status and the start of the answer.
-func post(ctx context.Context, url, secret, eventID string, body []byte) (int, error) {
+func post(ctx context.Context, client *http.Client, url, secret, eventID string, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, temporal.NewNonRetryableApplicationError("invalid endpoint URL", "WebhookBadURL", err)
@@ -249,7 +262,12 @@ func post(ctx context.Context, url, secret, eventID string, body []byte) (int, e
 	req.Header.Set(webhook.HeaderID, eventID)
 	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(webhook.HeaderSignature, webhook.Sign(secret, ts, body))
-	resp, err := webhookClient.Do(req)
+	resp, err := client.Do(req)
+	if errors.Is(err, webhook.ErrForbiddenTarget) {
+		// The name resolved to a refused address: nothing was sent, and
+		// retrying would only probe it again.
+		return 0, temporal.NewNonRetryableApplicationError(truncate(err.Error(), 1000), webhookwf.TypeTargetForbidden, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("post webhook: %w", err)
 	}

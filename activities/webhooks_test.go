@@ -22,6 +22,7 @@ import (
 	"github.com/ordem/ordem/internal/config"
 	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/ordertest"
+	"github.com/ordem/ordem/internal/secretbox"
 	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/order"
 	webhookwf "github.com/ordem/ordem/workflows/webhook"
@@ -31,11 +32,29 @@ import (
 // returns its id.
 func addEndpoint(t *testing.T, f *ordertest.Fixture, url, secret string, active bool, types ...string) int64 {
 	t.Helper()
-	var id int64
-	require.NoError(t, f.Pool.QueryRow(context.Background(), `
-		INSERT INTO webhook_endpoints (url, secret, event_types, active) VALUES ($1, $2, $3, $4) RETURNING id`,
-		url, secret, types, active).Scan(&id))
+	id, err := webhook.InsertEndpoint(context.Background(), f.Pool, hookKeys, webhook.Endpoint{URL: url, Secret: secret,
+		EventTypes: types, Active: active})
+	require.NoError(t, err)
 	return id
+}
+
+// hookKeys seals the test endpoints' secrets.
+var hookKeys = func() *secretbox.Keyring {
+	kr, err := webhook.NewKeyring("activities-test-secret-key-0123456789abcdef", "")
+	if err != nil {
+		panic(err)
+	}
+	return kr
+}()
+
+// localReceivers lets deliveries reach the tests' receivers: http, on
+// loopback (WEBHOOK_ALLOW_PRIVATE_TARGETS, as in dev).
+var localReceivers = webhook.TargetPolicy{AllowPrivate: true, AllowHTTP: true}
+
+// deliveryActs are the activities of a worker that delivers to the
+// tests' local receivers.
+func deliveryActs(f *ordertest.Fixture) *activities.Activities {
+	return &activities.Activities{Pool: f.Pool, WebhookSecrets: hookKeys, WebhookTargets: localReceivers}
 }
 
 type sentEvent struct {
@@ -331,7 +350,7 @@ func TestWebhookDeliveryRetries(t *testing.T) {
 	rc := newReceiver(t, 500, 502)
 	ep := addEndpoint(t, f, rc.srv.URL+"/hooks", hookSecret, true, webhook.PayoutPaid)
 	id := enqueuePayout(t, f, ep, "payout:7:paid")
-	acts := &activities.Activities{Pool: f.Pool}
+	acts := deliveryActs(f)
 
 	env := deliveryEnv(acts)
 	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id,
@@ -383,7 +402,7 @@ func TestWebhookDeliveryExpires(t *testing.T) {
 	ep := addEndpoint(t, f, rc.srv.URL, hookSecret, true, webhook.PayoutPaid)
 	id := enqueuePayout(t, f, ep, "payout:8:paid")
 
-	env := deliveryEnv(&activities.Activities{Pool: f.Pool})
+	env := deliveryEnv(deliveryActs(f))
 	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id,
 		Retry: webhookwf.Retry{InitialInterval: time.Second, MaximumInterval: 4 * time.Second, Expiration: 20 * time.Second}})
 	require.True(t, env.IsWorkflowCompleted())
@@ -451,7 +470,7 @@ func TestWebhookDisabledEndpointNotSent(t *testing.T) {
 	_, err := f.Pool.Exec(context.Background(), `UPDATE webhook_endpoints SET active = false WHERE id = $1`, ep)
 	require.NoError(t, err)
 
-	env := deliveryEnv(&activities.Activities{Pool: f.Pool})
+	env := deliveryEnv(deliveryActs(f))
 	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id})
 	require.NoError(t, env.GetWorkflowError())
 	var res webhookwf.Result
@@ -511,4 +530,53 @@ func TestWebhookEmailRetried(t *testing.T) {
 	require.Equal(t, "sent", status)
 	require.Equal(t, 3, attempts)
 	require.Empty(t, lastError)
+}
+
+// Ensure a production worker (no WEBHOOK_ALLOW_PRIVATE_TARGETS, https
+// only) refuses a delivery to a loopback receiver that was saved before
+// the check existed, without sending anything: the delivery fails at once
+// naming the reason, with no attempt logged; and that an endpoint whose
+// secret no configured key opens (SECRET_KEY changed without
+// SECRET_KEY_PREVIOUS) is not sent either: retried unsent (the operator
+// may still set SECRET_KEY_PREVIOUS) until it expires, then failed with
+// the reason.
+func TestWebhookDeliveryRefusesForbiddenTarget(t *testing.T) {
+	t.Parallel()
+	f := ordertest.New(t)
+	rc := newReceiver(t)
+	for _, c := range []struct {
+		policy webhook.TargetPolicy
+		want   string
+	}{
+		{webhook.TargetPolicy{AllowHTTP: true}, "loopback"},
+		{webhook.TargetPolicy{AllowPrivate: true}, "https"},
+	} {
+		ep := addEndpoint(t, f, rc.srv.URL+"/hooks", hookSecret, true, webhook.PayoutPaid)
+		id := enqueuePayout(t, f, ep, "payout:forbidden:"+c.want)
+		env := deliveryEnv(&activities.Activities{Pool: f.Pool, WebhookSecrets: hookKeys, WebhookTargets: c.policy})
+		env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id})
+		require.NoError(t, env.GetWorkflowError())
+		var res webhookwf.Result
+		require.NoError(t, env.GetWorkflowResult(&res))
+		require.Equal(t, webhookwf.Result{Status: "failed", Skipped: true}, res)
+		var lastError string
+		require.NoError(t, f.Pool.QueryRow(context.Background(), `SELECT last_error FROM webhook_deliveries WHERE id = $1`, id).Scan(&lastError))
+		require.Contains(t, lastError, c.want)
+		require.Empty(t, attemptLog(t, f, id))
+	}
+
+	ep := addEndpoint(t, f, rc.srv.URL+"/hooks", hookSecret, true, webhook.PayoutPaid)
+	id := enqueuePayout(t, f, ep, "payout:rotated-away")
+	other, err := webhook.NewKeyring("a-key-that-never-sealed-anything-0123456789", "")
+	require.NoError(t, err)
+	env := deliveryEnv(&activities.Activities{Pool: f.Pool, WebhookSecrets: other, WebhookTargets: localReceivers})
+	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id,
+		Retry: webhookwf.Retry{InitialInterval: time.Second, Expiration: 5 * time.Second}})
+	require.NoError(t, env.GetWorkflowError())
+	var lastError string
+	require.NoError(t, f.Pool.QueryRow(context.Background(), `SELECT last_error FROM webhook_deliveries WHERE id = $1`, id).Scan(&lastError))
+	require.Contains(t, lastError, "SECRET_KEY_PREVIOUS")
+	require.Empty(t, attemptLog(t, f, id))
+	requests, _, _ := rc.counts()
+	require.Zero(t, requests)
 }

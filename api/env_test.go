@@ -35,6 +35,7 @@ import (
 	"github.com/ordem/ordem/internal/s3test"
 	"github.com/ordem/ordem/internal/seed"
 	"github.com/ordem/ordem/internal/storage"
+	hook "github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/worker"
 )
 
@@ -102,6 +103,8 @@ func runWithEnv(m *testing.M) int {
 		v, ok := map[string]string{"ORDEM_ENV": "test", "DATABASE_URL": url, "RATELIMIT_ENABLED": "false",
 			"TEMPORAL_TASK_QUEUE": "api-test", "ADMIN_EMAIL": "admin@api.test", "ADMIN_PASSWORD": adminPassword,
 			"DEPOSIT_WEBHOOK_SECRET": "webhook-secret-for-tests-0123456789abcdef",
+			// The webhook tests' receivers listen on loopback.
+			"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
 			// Small, so the evidence size tests are cheap.
 			"MAX_UPLOAD_SIZE": "1048576",
 			"S3_ENDPOINT":     s3srv.Endpoint, "S3_REGION": s3srv.Region, "S3_BUCKET": bucket,
@@ -119,7 +122,12 @@ func runWithEnv(m *testing.M) int {
 	if _, err := seed.Run(ctx, pool, seed.Admin{Name: "Admin", Email: cfg.AdminEmail, Password: cfg.AdminPassword}); err != nil {
 		panic(err)
 	}
-	w := worker.New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: true, Evidence: store})
+	hooks, err := hook.NewKeyring(cfg.SecretKey, cfg.SecretKeyPrevious)
+	if err != nil {
+		panic(err)
+	}
+	w := worker.New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: true, Evidence: store,
+		WebhookSecrets: hooks, WebhookTargets: hook.TargetPolicy{AllowPrivate: cfg.WebhookAllowPrivateTargets, AllowHTTP: cfg.IsDev()}})
 	if err := w.Start(); err != nil {
 		panic(err)
 	}

@@ -42,6 +42,8 @@ var statusByCode = map[string]int{
 	ordem.EUnavailable:         fiber.StatusServiceUnavailable,
 	ordem.EReasonRequired:      fiber.StatusUnprocessableEntity,
 	ordem.EHasOpenOrders:       fiber.StatusConflict,
+	// Webhook targets (issue 16).
+	ordem.EWebhookTargetForbidden: fiber.StatusUnprocessableEntity,
 }
 
 // ErrorBody is the one error envelope: {"error": {"code", "message"}}.

@@ -22,6 +22,7 @@ import (
 	"github.com/ordem/ordem/internal/config"
 	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/metrics"
+	"github.com/ordem/ordem/internal/secretbox"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/web"
 )
@@ -45,6 +46,11 @@ type Server struct {
 	// are counted in; nil creates one. The KPI collector is added to it.
 	Metrics     *metrics.Metrics
 	metricsOnce sync.Once
+	// WebhookSecrets seals webhook endpoint secrets; nil makes one from
+	// Config (SECRET_KEY, SECRET_KEY_PREVIOUS).
+	WebhookSecrets     *secretbox.Keyring
+	webhookKeyringOnce sync.Once
+	webhookKeyringErr  error
 }
 
 // jsonBodyLimit bounds every JSON request body.

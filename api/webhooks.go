@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/secretbox"
 	"github.com/ordem/ordem/internal/webhook"
 )
 
@@ -111,9 +111,11 @@ type webhookRequest struct {
 
 // check validates the fields present; create requires url and
 // event_types. It returns the event types deduplicated, in EventTypes
-// order.
+// order. A URL whose address the target policy refuses is a 422
+// webhook_target_forbidden once every field is otherwise valid.
 func (s *Server) checkWebhook(req *webhookRequest, create bool) ([]string, error) {
 	f := fieldErrors{}
+	var forbidden *webhook.TargetError
 	if req.URL != nil || create {
 		u := ""
 		if req.URL != nil {
@@ -122,6 +124,13 @@ func (s *Server) checkWebhook(req *webhookRequest, create bool) ([]string, error
 		}
 		if problem := webhook.CheckURL(u, s.Config.IsDev()); problem != "" {
 			f.add("url", problem)
+		} else if err := s.webhookTargets().CheckTarget(u); err != nil {
+			var te *webhook.TargetError
+			if !errors.As(err, &te) {
+				f.add("url", err.Error())
+			} else {
+				forbidden = te
+			}
 		}
 	}
 	if req.Description != nil {
@@ -155,7 +164,22 @@ func (s *Server) checkWebhook(req *webhookRequest, create bool) ([]string, error
 	if req.URL == nil && req.Description == nil && req.EventTypes == nil && req.Active == nil && !create {
 		f.add("body", "must change at least one of url, description, event_types, active")
 	}
-	return types, f.err()
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	if forbidden != nil {
+		// Its own code: the URL is well formed, the address is refused.
+		return nil, &ordem.Error{Code: ordem.EWebhookTargetForbidden, Message: forbidden.Error(),
+			Fields: map[string]string{"url": forbidden.Error()}}
+	}
+	return types, nil
+}
+
+// webhookTargets is the policy endpoint URLs are checked against:
+// loopback and private addresses only with WEBHOOK_ALLOW_PRIVATE_TARGETS,
+// http only in dev (the worker applies the same when delivering).
+func (s *Server) webhookTargets() webhook.TargetPolicy {
+	return webhook.TargetPolicy{AllowPrivate: s.Config.WebhookAllowPrivateTargets, AllowHTTP: s.Config.IsDev()}
 }
 
 func quote(s string) string {
@@ -186,20 +210,24 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 		desc = strings.TrimSpace(*req.Description)
 	}
 	active := req.Active == nil || *req.Active
+	kr, err := s.webhookKeyring()
+	if err != nil {
+		return err
+	}
 	ctx := c.UserContext()
 	var out WebhookCreated
 	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		w, err := scanWebhook(tx.QueryRow(ctx, `
-			INSERT INTO webhook_endpoints (url, secret, description, event_types, active, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+webhookColumns, *req.URL, secret, desc, types, active, p.ID))
+		// The secret is stored sealed (internal/secretbox), never in clear.
+		wid, err := webhook.InsertEndpoint(ctx, tx, kr, webhook.Endpoint{URL: *req.URL, Secret: secret,
+			Description: desc, EventTypes: types, Active: active, CreatedBy: &p.ID})
+		if err != nil {
+			return err
+		}
+		w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhook_endpoints WHERE id = $1`, wid))
 		if err != nil {
 			return err
 		}
 		out = WebhookCreated{Webhook: w, Secret: secret}
-		wid, err := strconv.ParseInt(w.ID, 10, 64)
-		if err != nil {
-			return err
-		}
 		// The audit row names the endpoint, never its secret.
 		return auditLog(c, tx, p, "create_webhook", "webhook", wid, req.Reason,
 			map[string]any{"url": w.URL, "event_types": w.EventTypes, "active": w.Active})
@@ -208,6 +236,18 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(out)
+}
+
+// webhookKeyring is the keyring that seals endpoint secrets:
+// Server.WebhookSecrets, or else one over SECRET_KEY and
+// SECRET_KEY_PREVIOUS, made once.
+func (s *Server) webhookKeyring() (*secretbox.Keyring, error) {
+	s.webhookKeyringOnce.Do(func() {
+		if s.WebhookSecrets == nil {
+			s.WebhookSecrets, s.webhookKeyringErr = webhook.NewKeyring(s.Config.SecretKey, s.Config.SecretKeyPrevious)
+		}
+	})
+	return s.WebhookSecrets, s.webhookKeyringErr
 }
 
 // listWebhooks lists the live endpoints, newest first.
@@ -310,6 +350,10 @@ func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	kr, err := s.webhookKeyring()
+	if err != nil {
+		return err
+	}
 	ctx := c.UserContext()
 	var out WebhookCreated
 	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
@@ -317,8 +361,10 @@ func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		w, err := scanWebhook(tx.QueryRow(ctx, `UPDATE webhook_endpoints SET secret = $2, updated_at = now()
-			WHERE id = $1 RETURNING `+webhookColumns, wid, secret))
+		if _, err := webhook.SetSecret(ctx, tx, kr, wid, secret); err != nil {
+			return err
+		}
+		w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhook_endpoints WHERE id = $1`, wid))
 		if err != nil {
 			return err
 		}

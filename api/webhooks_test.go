@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -146,9 +147,13 @@ func TestWebhookAdminAPI(t *testing.T) {
 	require.True(t, strings.HasPrefix(rotated.Secret, "whsec_"))
 	require.NotEqual(t, w.Secret, rotated.Secret)
 	require.Equal(t, w.ID, rotated.ID)
-	var stored string
-	require.NoError(t, env.pool.QueryRow(ctx, `SELECT secret FROM webhook_endpoints WHERE id = $1`, w.ID).Scan(&stored))
-	require.Equal(t, rotated.Secret, stored)
+	kr, err := hook.NewKeyring(env.cfg.SecretKey, env.cfg.SecretKeyPrevious)
+	require.NoError(t, err)
+	var wid int64
+	fmt.Sscan(w.ID, &wid)
+	stored, err := hook.LoadSecret(ctx, env.pool, kr, wid)
+	require.NoError(t, err)
+	require.Equal(t, rotated.Secret, stored, "the new secret is the one stored (sealed)")
 	require.NoError(t, env.pool.QueryRow(ctx, `SELECT action, reason, data::text FROM audit_log
 		WHERE target_type = 'webhook' AND target_id = $1 ORDER BY id DESC LIMIT 1`, w.ID).Scan(&action, &reason, &data))
 	require.Equal(t, "rotate_webhook_secret", action)
@@ -433,4 +438,112 @@ func TestWebhookDoubleDispatch(t *testing.T) {
 	var attempts int
 	require.NoError(t, env.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_attempts WHERE delivery_id = $1`, id).Scan(&attempts))
 	require.Equal(t, 1, attempts)
+}
+
+// endpointRowText is an endpoint's whole row as Postgres prints it, plus
+// its sealed column's raw bytes.
+func endpointRowText(t *testing.T, id string) string {
+	t.Helper()
+	var text string
+	require.NoError(t, env.pool.QueryRow(context.Background(), `
+		SELECT e::text || encode(coalesce(e.secret_ciphertext, ''), 'escape') FROM webhook_endpoints e WHERE e.id = $1`,
+		id).Scan(&text))
+	return text
+}
+
+// Ensure webhook signing secrets are not stored in clear (issue 16): the
+// endpoint's row, read whole, holds neither the secret shown at creation
+// nor the one a rotation shows, in any form (with or without its whsec_
+// prefix); it holds a sealed value under the current key's id instead;
+// the audit log holds no secret either.
+func TestWebhookSecretsSealedAtRest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres and a Temporal server")
+	}
+	ctx := context.Background()
+	w := createHook(t, map[string]any{"url": "https://hooks.example.com/sealed", "event_types": []string{hook.OrderCreated}})
+	res := env.call(t, "POST", "/v1/admin/webhooks/"+w.ID+"/rotate-secret", env.admin.Token, nil)
+	require.Equal(t, 200, res.Status, string(res.Body))
+	var rotated api.WebhookCreated
+	res.json(t, &rotated)
+	kr, err := hook.NewKeyring(env.cfg.SecretKey, env.cfg.SecretKeyPrevious)
+	require.NoError(t, err)
+
+	row := endpointRowText(t, w.ID)
+	var audit string
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT coalesce(string_agg(a::text, ''), '') FROM audit_log a
+		WHERE target_type = 'webhook' AND target_id = $1`, w.ID).Scan(&audit))
+	for _, secret := range []string{w.Secret, rotated.Secret} {
+		for _, form := range []string{secret, strings.TrimPrefix(secret, "whsec_"), strings.ToUpper(strings.TrimPrefix(secret, "whsec_"))} {
+			require.NotContains(t, row, form)
+			require.NotContains(t, audit, form)
+		}
+	}
+	var (
+		keyID  string
+		legacy *string
+		sealed []byte
+	)
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT secret_key_id, secret_legacy, secret_ciphertext FROM webhook_endpoints WHERE id = $1`,
+		w.ID).Scan(&keyID, &legacy, &sealed))
+	require.Equal(t, kr.KeyID(), keyID)
+	require.Nil(t, legacy)
+	require.Len(t, sealed, 12+len(rotated.Secret)+16)
+}
+
+// Ensure webhook URLs pointing at refused addresses are refused at save
+// time with 422 webhook_target_forbidden naming the url field, in every
+// spelling, on create and on change, and that nothing changes: with
+// WEBHOOK_ALLOW_PRIVATE_TARGETS off (production) loopback and private
+// addresses too; with it on (this package's stack), still link-local,
+// cloud metadata and unspecified ones.
+func TestWebhookTargetForbidden(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres and a Temporal server")
+	}
+	strictCfg := *env.cfg
+	strictCfg.WebhookAllowPrivateTargets = false
+	strictCfg.Env = "production"
+	strict := (&api.Server{Pool: env.pool, Temporal: env.temporal, Config: &strictCfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Storage: env.store}).App()
+
+	never := []string{"https://169.254.169.254/latest/meta-data/", "https://[fd00:ec2::254]/", "https://[::ffff:169.254.169.254]/",
+		"https://2852039166/", "https://0.0.0.0/", "https://[::]/", "https://[fe80::1]/", "https://224.0.0.1/"}
+	private := []string{"https://127.0.0.1/", "https://127.1/", "https://2130706433/", "https://0x7f.1/", "https://0177.0.0.1/",
+		"https://[::1]/", "https://[::ffff:127.0.0.1]/", "https://localhost/", "https://10.0.0.1/", "https://172.16.0.1/",
+		"https://192.168.0.1/", "https://100.64.0.1/", "https://[fd00::1]/"}
+	w := createHook(t, map[string]any{"url": "https://hooks.example.com/targets", "event_types": []string{hook.OrderCreated}})
+	before := webhookCounts(t)
+	row := endpointRowText(t, w.ID)
+	check := func(url string, res response) {
+		t.Helper()
+		require.Equal(t, 422, res.Status, "%s: %s", url, res.Body)
+		require.Equal(t, "webhook_target_forbidden", res.errorCode(), url)
+		var e api.ErrorBody
+		res.json(t, &e)
+		require.Contains(t, e.Error.Fields, "url")
+	}
+	for _, url := range append(append([]string{}, never...), private...) {
+		body := map[string]any{"url": url, "event_types": []string{hook.OrderCreated}}
+		check(url, callApp(t, strict, "POST", "/v1/admin/webhooks", env.admin.Token, body))
+		check(url, callApp(t, strict, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": url}))
+	}
+	for _, url := range never {
+		res := env.call(t, "POST", "/v1/admin/webhooks", env.admin.Token, map[string]any{"url": url, "event_types": []string{hook.OrderCreated}})
+		check(url, res)
+		require.Contains(t, string(res.Body), "never allowed")
+	}
+	require.Equal(t, before, webhookCounts(t), "refusals change nothing")
+	require.Equal(t, row, endpointRowText(t, w.ID))
+
+	// Outside dev, http is refused; a public https URL is accepted.
+	res := callApp(t, strict, "POST", "/v1/admin/webhooks", env.admin.Token, map[string]any{"url": "http://hooks.example.com/x",
+		"event_types": []string{hook.OrderCreated}})
+	require.Equal(t, 422, res.Status)
+	require.Equal(t, "validation_failed", res.errorCode())
+	res = callApp(t, strict, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": "https://8.8.8.8/hooks"})
+	require.Equal(t, 200, res.Status, string(res.Body))
+	// With the allow flag, this stack's, a loopback receiver is fine.
+	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": "http://127.0.0.1:9/hooks"})
+	require.Equal(t, 200, res.Status, string(res.Body))
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/activity"
@@ -21,6 +22,8 @@ import (
 	"github.com/ordem/ordem/internal/config"
 	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/mail"
+	"github.com/ordem/ordem/internal/secretbox"
+	"github.com/ordem/ordem/internal/secrets"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/ledgerverify"
@@ -129,8 +132,13 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// The schedule is housekeeping: a Temporal server slow to answer for it
 	// (a dev server just restarted, say) must not keep orders waiting.
 	go keepLedgerVerifySchedule(ctx, c, cfg.TemporalTaskQueue, cfg.LedgerVerifyInterval, logger)
-	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store, Currency: cfg.Currency,
-		Mail: mail.New(cfg, logger.With("component", "mail"))})
+	hooks, err := SealSecrets(ctx, pool, cfg, logger)
+	if err != nil {
+		return err
+	}
+	w := New(c, cfg.TemporalTaskQueue, &activities.Activities{Pool: pool, AutoConfirmEnabled: cfg.AutoConfirmEnabled, Evidence: store,
+		Currency: cfg.Currency, Mail: mail.New(cfg, logger.With("component", "mail")), WebhookSecrets: hooks,
+		WebhookTargets: webhook.TargetPolicy{AllowPrivate: cfg.WebhookAllowPrivateTargets, AllowHTTP: cfg.IsDev()}})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -144,6 +152,21 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	logger.Info("Worker stopping")
 	w.Stop()
 	return nil
+}
+
+// SealSecrets seals the stored secrets still in clear (rows from before
+// the release that seals them: `ordem migrate up` does it too, this
+// covers a worker or API started first) and returns the keyring that
+// opens webhook endpoint secrets. The worker and the API run it at start.
+func SealSecrets(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, logger *slog.Logger) (*secretbox.Keyring, error) {
+	n, err := secrets.SealClear(ctx, pool, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w (has `ordem migrate up` run?)", err)
+	}
+	if n > 0 {
+		logger.Info("Sealed stored secrets that were in clear", "count", n)
+	}
+	return webhook.NewKeyring(cfg.SecretKey, cfg.SecretKeyPrevious)
 }
 
 // Staged uploads never attached (the API died between upload and update)

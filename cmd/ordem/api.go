@@ -38,6 +38,11 @@ func runAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		return err
 	}
 	defer d.Close()
-	srv := &api.Server{Pool: d.Pool, Temporal: d.Temporal, Config: cfg, Logger: logger, Storage: d.Storage, Metrics: d.Metrics}
+	hooks, err := worker.SealSecrets(ctx, d.Pool, cfg, logger)
+	if err != nil {
+		return err
+	}
+	srv := &api.Server{Pool: d.Pool, Temporal: d.Temporal, Config: cfg, Logger: logger, Storage: d.Storage, Metrics: d.Metrics,
+		WebhookSecrets: hooks}
 	return srv.Run(ctx)
 }

@@ -144,6 +144,9 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (err error) {
 	if os.Getenv("ORDEM_ENV") == config.EnvProduction {
 		return errors.New("ordem dev refuses ORDEM_ENV=production: it runs an embedded Temporal and a dev S3 store")
 	}
+	// A developer's webhook receiver runs on their machine or network
+	// (link-local and metadata addresses stay refused).
+	setDefault("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
 
 	// Postgres: for Ordem, and for Temporal on --temporal-store postgres.
 	var pg devPG

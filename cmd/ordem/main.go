@@ -43,7 +43,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newMigrateCmd(), newSeedCmd(), newLedgerCmd(), newWorkerCmd(), newAPICmd(), newDevCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newMigrateCmd(), newSeedCmd(), newLedgerCmd(), newWorkerCmd(), newAPICmd(), newDevCmd(), newBenchCmd(), newVersionCmd(),
+		newSecretsCmd())
 	return root
 }
 

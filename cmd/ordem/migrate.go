@@ -6,12 +6,37 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/ordem/ordem/internal/config"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/secrets"
 	"github.com/ordem/ordem/migrations"
 )
+
+// sealedSince is the migration that seals stored secrets (00014): from it
+// on, `migrate up` seals the clear values the schema still holds.
+const sealedSince = 14
+
+// sealAfterUp seals, once the schema has the sealed columns, every stored
+// secret still in clear: migration 00014 keeps the clear values because
+// SQL has no key, and they must not outlive the upgrade.
+func sealAfterUp(cmd *cobra.Command, p *goose.Provider, pool *pgxpool.Pool, cfg *config.Config) error {
+	v, err := p.GetDBVersion(cmd.Context())
+	if err != nil || v < sealedSince {
+		return err
+	}
+	n, err := secrets.SealClear(cmd.Context(), pool, cfg)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "sealed %d stored secrets that were in clear\n", n)
+	}
+	return nil
+}
 
 func newMigrateCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "migrate", Short: "Apply, roll back or list the embedded schema migrations"}
@@ -33,7 +58,13 @@ func newMigrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return run(cmd, p)
+			if err := run(cmd, p); err != nil {
+				return err
+			}
+			if cmd.Name() != "up" {
+				return nil
+			}
+			return sealAfterUp(cmd, p, pool, cfg)
 		}
 	}
 	printResults := func(cmd *cobra.Command, verb string, res []*goose.MigrationResult) {

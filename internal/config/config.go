@@ -28,7 +28,10 @@ type Config struct {
 	Env         string // ORDEM_ENV
 	DatabaseURL string // DATABASE_URL
 	SecretKey   string // SECRET_KEY
-	Currency    string // CURRENCY
+	// SecretKeyPrevious is the SECRET_KEY before a rotation: values sealed
+	// under it still open until `ordem secrets rotate` re-seals them.
+	SecretKeyPrevious string // SECRET_KEY_PREVIOUS
+	Currency          string // CURRENCY
 
 	MaxUploadSize     int64    // MAX_UPLOAD_SIZE
 	AllowedExtensions []string // ALLOWED_EXTENSIONS
@@ -101,10 +104,19 @@ type Config struct {
 	// an hour, until WebhookRetryExpiration after the first attempt.
 	WebhookRetryInitial    time.Duration // WEBHOOK_RETRY_INITIAL_INTERVAL
 	WebhookRetryExpiration time.Duration // WEBHOOK_RETRY_EXPIRATION
+	// WebhookAllowPrivateTargets lets webhook endpoints point at loopback
+	// and private addresses (local receivers in dev); link-local (cloud
+	// metadata), unspecified, multicast and broadcast stay refused.
+	WebhookAllowPrivateTargets bool // WEBHOOK_ALLOW_PRIVATE_TARGETS
 }
 
 // MinSecretKeyLen is the shortest SECRET_KEY accepted outside dev.
 const MinSecretKeyLen = 32
+
+// DevSecretKey is SECRET_KEY in dev and test when none is given: secrets
+// sealed under it are no secret from anyone who reads this source, which
+// is fine for a developer's own data and refused everywhere else.
+const DevSecretKey = "ordem-dev-secret-key-never-use-it-in-production"
 
 // DefaultTaskQueue is the task queue of the order workflows.
 const DefaultTaskQueue = "ordem-orders"
@@ -131,6 +143,13 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 	c.SecretKey = p.str("SECRET_KEY", "")
 	if !dev && len(c.SecretKey) < MinSecretKeyLen {
 		p.fail("SECRET_KEY", fmt.Sprintf("at least %d bytes of random data outside dev (got %d); generate one with: openssl rand -hex 32", MinSecretKeyLen, len(c.SecretKey)))
+	}
+	if dev && c.SecretKey == "" {
+		c.SecretKey = DevSecretKey
+	}
+	c.SecretKeyPrevious = p.str("SECRET_KEY_PREVIOUS", "")
+	if c.SecretKeyPrevious != "" && !dev && len(c.SecretKeyPrevious) < MinSecretKeyLen {
+		p.fail("SECRET_KEY_PREVIOUS", fmt.Sprintf("at least %d bytes outside dev, or empty (the SECRET_KEY before a rotation)", MinSecretKeyLen))
 	}
 	c.Currency = strings.ToUpper(p.str("CURRENCY", "BRL"))
 	// Three letters, not three bytes: "€" is three bytes of UTF-8.
@@ -212,6 +231,7 @@ func Parse(lookup func(string) (string, bool)) (*Config, error) {
 	if c.WebhookRetryExpiration < c.WebhookRetryInitial {
 		p.fail("WEBHOOK_RETRY_EXPIRATION", "a duration longer than WEBHOOK_RETRY_INITIAL_INTERVAL")
 	}
+	c.WebhookAllowPrivateTargets = p.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", false)
 
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)

@@ -48,7 +48,7 @@ var urlVars = map[string][]string{
 
 // secretVars must never be quoted either, nor anything of them but their
 // length.
-var secretVars = []string{"SECRET_KEY", "DEPOSIT_WEBHOOK_SECRET", "ADMIN_PASSWORD", "SMTP_PASSWORD", "S3_SECRET_ACCESS_KEY"}
+var secretVars = []string{"SECRET_KEY", "SECRET_KEY_PREVIOUS", "DEPOSIT_WEBHOOK_SECRET", "ADMIN_PASSWORD", "SMTP_PASSWORD", "S3_SECRET_ACCESS_KEY"}
 
 // durationOf is the documented reading of a duration variable: whole
 // seconds or a Go duration, positive either way.

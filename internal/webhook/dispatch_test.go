@@ -64,8 +64,8 @@ func TestDispatcherWokenByNotify(t *testing.T) {
 	}
 	ctx := context.Background()
 	pool := pgtest.NewDB(t)
-	_, err := pool.Exec(ctx, `INSERT INTO webhook_endpoints (url, secret, event_types)
-		VALUES ('https://example.invalid/hook', 'whsec_0123456789abcdef0123456789abcdef', ARRAY['order.created'])`)
+	_, err := webhook.InsertEndpoint(ctx, pool, newKeyring(t, secretKeyA, ""), webhook.Endpoint{URL: "https://example.invalid/hook",
+		Secret: "whsec_0123456789abcdef0123456789abcdef", EventTypes: []string{webhook.OrderCreated}, Active: true})
 	require.NoError(t, err)
 	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{
 		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}))

@@ -101,6 +101,11 @@ type FailInput struct {
 // TypeEndpointError is the application error type of a non-2xx answer.
 const TypeEndpointError = "WebhookEndpointError"
 
+// TypeTargetForbidden is the application error type of a delivery whose
+// target address the policy refuses (internal/webhook TargetPolicy):
+// not retried.
+const TypeTargetForbidden = "WebhookTargetForbidden"
+
 // sendTimeout bounds one attempt: the HTTP client's own 10-second limit
 // (or the SMTP dialogue) plus the database writes around it.
 const sendTimeout = 30 * time.Second
