@@ -33,12 +33,28 @@ const (
 	EPenaltyChanged = "penalty_changed"
 	// EUnavailable: a dependency is down or the order is busy; retry later.
 	EUnavailable = "unavailable"
+	// EEmailTaken: a live account already uses this e-mail.
+	EEmailTaken = "email_taken"
+	// Password rules (registration, change and reset).
+	EPasswordTooShort      = "password_too_short"
+	EPasswordTooLong       = "password_too_long"
+	EPasswordContainsEmail = "password_contains_email"
+	EPasswordTooCommon     = "password_too_common"
+	// EWrongPassword: the current password given to confirm a change is wrong.
+	EWrongPassword = "wrong_password"
+	// EAccountLocked: too many failed logins; the account is locked for a while.
+	EAccountLocked = "account_locked"
+	// EResetTokenInvalid: unknown, already used or superseded reset token.
+	EResetTokenInvalid = "reset_token_invalid"
+	// EResetTokenExpired: the reset token is past its expiry.
+	EResetTokenExpired = "reset_token_expired"
 )
 
 // Codes lists every error code: a code outside it is not a refusal.
 var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
 	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
-	EPenaltyChanged, EUnavailable}
+	EPenaltyChanged, EUnavailable, EEmailTaken, EPasswordTooShort, EPasswordTooLong, EPasswordContainsEmail,
+	EPasswordTooCommon, EWrongPassword, EAccountLocked, EResetTokenInvalid, EResetTokenExpired}
 
 // IsRefusal reports whether code is a known code other than EInternal:
 // something the caller can understand and act on.
