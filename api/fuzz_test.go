@@ -101,6 +101,9 @@ var fuzzBodies = []struct {
 	{"decidePayout", true, fuzzCheckBody[decidePayoutRequest]},
 	{"updateConfig", false, fuzzCheckBody[updateConfigRequest]},
 	{"webhook", false, fuzzCheckBody[webhookRequest]},
+	{"changePassword", false, fuzzCheckBody[changePasswordRequest]},
+	{"issueReset", false, fuzzCheckBody[issueResetRequest]},
+	{"consumeReset", false, fuzzCheckBody[consumeResetRequest]},
 }
 
 // fuzzFieldNames are the JSON names of struct T's fields, exactly.
@@ -214,6 +217,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{}`, ``, " \n\t", `null`,
 		`{"name":"Ana","email":"ana@x.io","phone":"+55 11","password":"12345678","role":"client"}`,
 		`{"email":"ana@x.io","password":"x"}`,
+		`{"current_password":"old-pass-1","new_password":"new-pass-42"}`, `{"token":"abc","new_password":"n"}`,
 		`{"user_id":"7","amount":"10.00","reference":"pix-1","reason":"r"}`,
 		`{"id":"evt_1","user_id":"7","amount":"10.00","reference":"r"}`,
 		`{"amount":"1"}`,
