@@ -440,9 +440,18 @@ func TestLoginLockout(t *testing.T) {
 		return callApp(t, app, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": password})
 	}
 	u := env.newUser(t, "client")
+	// An e-mail tried long ago and abandoned, and one locked.
+	stale, locked := uniqueEmail("stale"), uniqueEmail("locked")
+	_, err := env.pool.Exec(context.Background(), `
+		INSERT INTO login_throttle (email, failures, window_start, last_attempt_at, locked_until)
+		VALUES ($1, 2, $3, $3, NULL), ($2, 9, $3, $3, $4)`, stale, locked, clock.Now().Add(-time.Hour), clock.Now().Add(time.Hour))
+	require.NoError(t, err)
 
 	// A success clears the count.
 	require.Equal(t, 401, try(u.Email, "wrong-1").Status)
+	// A failure prunes rows idle past the window, never a lock.
+	require.Zero(t, countRows(t, `SELECT count(*) FROM login_throttle WHERE email = $1`, stale))
+	require.Equal(t, 1, countRows(t, `SELECT count(*) FROM login_throttle WHERE email = $1`, locked))
 	require.Equal(t, 200, try(u.Email, "s3cret-password").Status)
 	require.Zero(t, countRows(t, `SELECT count(*) FROM login_throttle WHERE email = $1`, u.Email))
 

@@ -148,6 +148,14 @@ func (s *Server) throttleFailed(ctx context.Context, email, ip string) error {
 	now := s.now()
 	var locked bool
 	err := postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+		// Rows of e-mails tried and abandoned (most of them no account's)
+		// would pile up: each failure prunes a few idle past the window.
+		if _, err := tx.Exec(ctx, `
+			DELETE FROM login_throttle WHERE email IN (
+				SELECT email FROM login_throttle WHERE locked_until IS NULL AND last_attempt_at < $1 LIMIT 20)`,
+			now.Add(-l.Window)); err != nil {
+			return fmt.Errorf("prune login throttle: %w", err)
+		}
 		var failures int
 		err := tx.QueryRow(ctx, `
 			UPDATE login_throttle SET locked_until = $3
