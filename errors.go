@@ -52,13 +52,29 @@ const (
 	// EWebhookTargetForbidden: a webhook URL points at an address the
 	// worker must not post to (loopback, private, link-local, metadata).
 	EWebhookTargetForbidden = "webhook_target_forbidden"
+	// EEmailTaken: a live account already uses this e-mail.
+	EEmailTaken = "email_taken"
+	// Password rules (registration, change and reset).
+	EPasswordTooShort      = "password_too_short"
+	EPasswordTooLong       = "password_too_long"
+	EPasswordContainsEmail = "password_contains_email"
+	EPasswordTooCommon     = "password_too_common"
+	// EWrongPassword: the current password given to confirm a change is wrong.
+	EWrongPassword = "wrong_password"
+	// EAccountLocked: too many failed logins; the account is locked for a while.
+	EAccountLocked = "account_locked"
+	// EResetTokenInvalid: unknown, already used or superseded reset token.
+	EResetTokenInvalid = "reset_token_invalid"
+	// EResetTokenExpired: the reset token is past its expiry.
+	EResetTokenExpired = "reset_token_expired"
 )
 
 // Codes lists every error code: a code outside it is not a refusal.
 var Codes = []string{EInvalid, EUnauthenticated, EForbidden, ENotFound, EInsufficientFunds, EInvalidTransition,
 	EIdempotencyConflict, ETooLarge, EValidation, ERateLimited, EInternal, EPreconditionFailed, EProposalChanged,
 	EPenaltyChanged, EUnavailable, EReasonRequired, EHasOpenOrders, ESettlementChanged, EOfferLimit, ERevisionLimit,
-	EWebhookTargetForbidden}
+	EWebhookTargetForbidden, EEmailTaken, EPasswordTooShort, EPasswordTooLong, EPasswordContainsEmail,
+	EPasswordTooCommon, EWrongPassword, EAccountLocked, EResetTokenInvalid, EResetTokenExpired}
 
 // IsRefusal reports whether code is a known code other than EInternal:
 // something the caller can understand and act on.
@@ -146,6 +162,15 @@ var messagesPtBR = map[string]string{
 	EOfferLimit:             "Você já fez o máximo de propostas de acordo: aceite a da outra parte ou peça uma decisão.",
 	ERevisionLimit:          "As revisões deste pedido acabaram: confirme ou conteste a entrega.",
 	EWebhookTargetForbidden: "Este endereço de webhook não é permitido (rede interna, loopback ou metadados de nuvem).",
+	EEmailTaken:             "Este e-mail já está cadastrado.",
+	EPasswordTooShort:       "A senha é curta demais.",
+	EPasswordTooLong:        "A senha é longa demais.",
+	EPasswordContainsEmail:  "A senha não pode conter o e-mail da conta.",
+	EPasswordTooCommon:      "Esta senha é comum demais; escolha outra.",
+	EWrongPassword:          "A senha atual está incorreta.",
+	EAccountLocked:          "Conta bloqueada por excesso de tentativas; aguarde e tente de novo.",
+	EResetTokenInvalid:      "Código de redefinição inválido ou já usado.",
+	EResetTokenExpired:      "Código de redefinição expirado; peça um novo ao administrador.",
 }
 
 // translationsPtBR are messages (and field messages) with their own pt-BR

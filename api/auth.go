@@ -5,7 +5,6 @@ import (
 	"net/mail"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
@@ -38,6 +37,9 @@ type principal struct {
 	ID   int64
 	Role ordem.Role
 	User User
+	// SessionID is the id of the session the bearer token opened (0 on
+	// the login response, before any session is used).
+	SessionID int64
 }
 
 const principalKey = "principal"
@@ -63,12 +65,14 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return errUnauthenticated
 	}
 	p := &principal{}
+	var lastSeen time.Time
+	now := s.now()
 	err := s.Pool.QueryRow(c.UserContext(), `
-		SELECT u.id, u.name, u.email, u.phone, u.role, u.created_at, u.locale, u.time_zone
+		SELECT u.id, u.name, u.email, u.phone, u.role, u.created_at, u.locale, u.time_zone, s.id, s.last_seen_at
 		FROM api_sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.deleted_at IS NULL`,
-		auth.HashToken(token), s.now()).Scan(&p.ID, &p.User.Name, &p.User.Email, &p.User.Phone, &p.Role, &p.User.CreatedAt,
-		&p.User.Locale, &p.User.TimeZone)
+		auth.HashToken(token), now).Scan(&p.ID, &p.User.Name, &p.User.Email, &p.User.Phone, &p.Role, &p.User.CreatedAt,
+		&p.User.Locale, &p.User.TimeZone, &p.SessionID, &lastSeen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errUnauthenticated
 	}
@@ -76,6 +80,9 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	p.User.ID, p.User.Role = id(p.ID), p.Role
+	if err := s.touchSession(c, p.SessionID, lastSeen, now); err != nil {
+		return err
+	}
 	c.Locals(principalKey, p)
 	return c.Next()
 }
@@ -101,6 +108,7 @@ func (s *Server) mountAuth(r, admin fiber.Router) {
 	r.Patch("/me", s.authenticate, s.updateMe)
 	admin.Get("/users", s.listUsers)
 	admin.Delete("/users/:id", s.deleteUser)
+	s.mountAccount(r, admin)
 }
 
 type registerRequest struct {
@@ -113,9 +121,6 @@ type registerRequest struct {
 	Locale   string `json:"locale"`
 	TimeZone string `json:"time_zone"`
 }
-
-// minPasswordLen follows NIST SP 800-63B's floor for user-chosen secrets.
-const minPasswordLen = 8
 
 func (r *registerRequest) validate() error {
 	f := fieldErrors{}
@@ -132,8 +137,9 @@ func (r *registerRequest) validate() error {
 		f.add("email", "must be a valid e-mail address")
 	}
 	checkLine(f, "phone", r.Phone, false, 40)
-	if utf8.RuneCountInString(r.Password) < minPasswordLen || len(r.Password) > 1024 {
-		f.add("password", "must have at least 8 characters")
+	pwErr := auth.CheckPasswordRules(r.Password, r.Email)
+	if pwErr != nil {
+		f.add("password", pwErr.Fields["password"])
 	}
 	if r.Role != ordem.RoleClient && r.Role != ordem.RoleProvider {
 		f.add("role", "must be client or provider")
@@ -145,6 +151,11 @@ func (r *registerRequest) validate() error {
 		r.TimeZone = locale.DefaultTimeZone
 	}
 	checkPeople(f, &r.Locale, &r.TimeZone)
+	// A password broken alone gets its rule's own code; with other
+	// fields wrong too, the general one naming them all.
+	if pwErr != nil && len(f) == 1 {
+		return pwErr
+	}
 	return f.err()
 }
 
@@ -169,7 +180,7 @@ func (s *Server) register(c *fiber.Ctx) error {
 			req.Name, req.Email, req.Phone, hash, string(req.Role), req.Locale, req.TimeZone).Scan(&uid, &u.Name, &u.Email, &u.Phone,
 			&u.Role, &u.CreatedAt, &u.Locale, &u.TimeZone)
 		if postgres.IsUniqueViolation(err) {
-			return &ordem.Error{Code: ordem.EValidation, Message: "this e-mail is already registered",
+			return &ordem.Error{Code: ordem.EEmailTaken, Message: "this e-mail is already registered",
 				Fields: map[string]string{"email": "is already registered"}}
 		}
 		if err != nil {
@@ -207,6 +218,15 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return err
 	}
 	email := strings.ToLower(strings.TrimSpace(req.Email))
+	if len(email) > 320 {
+		// No account has such an address; nothing to count it against.
+		return ordem.Errorf(ordem.EUnauthenticated, "wrong e-mail or password")
+	}
+	// Per-account throttling before the password is even checked: a
+	// locked or slowed-down account answers 429 whatever the password.
+	if err := s.throttleGate(c.UserContext(), email); err != nil {
+		return err
+	}
 	var (
 		u    User
 		uid  int64
@@ -228,7 +248,13 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return err
 	}
 	if !found || !ok {
+		if err := s.throttleFailed(c.UserContext(), email, c.IP()); err != nil {
+			return err
+		}
 		return ordem.Errorf(ordem.EUnauthenticated, "wrong e-mail or password")
+	}
+	if err := s.throttleSucceeded(c.UserContext(), email); err != nil {
+		return err
 	}
 	token, tokenHash := auth.NewToken()
 	expires := s.now().Add(s.Config.SessionLifetime).UTC().Truncate(time.Second)

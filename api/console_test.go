@@ -898,3 +898,82 @@ func TestConsole(t *testing.T) {
 		phone.screenshot("client-phone.png")
 	})
 }
+
+// Ensure the account pages: a user changes their password (a weak one is
+// refused with the rule's message; the other session ends) and sees and
+// ends sessions; the admin issues a reset from the user list and sees the
+// code once; the reset page consumes it, and the new password logs in.
+func TestConsoleAccounts(t *testing.T) {
+	browser := startBrowser(t)
+	u := env.newUser(t, "client")
+	elsewhere := env.loginAs(u.Email, "s3cret-password")
+	user := newTab(t, browser, "user")
+	user.logIn(u.Email, "s3cret-password", "client")
+
+	user.open("/account")
+	// The tab's session, the API's two (newUser's and elsewhere).
+	user.waitFor(`document.querySelectorAll('#sessions tr[data-session]').length === 3`)
+	user.requireText("#sessions tr.current td:last-child", "Esta sessão")
+	user.fill(`#password-form input[name=current_password]`, "s3cret-password")
+	user.fill(`#password-form input[name=new_password]`, "iloveyou")
+	user.click(`#password-form button[type=submit]`)
+	user.waitText("#password-form .error", "Senha comum demais; escolha outra.")
+	require.Equal(t, 200, env.call(t, "GET", "/v1/me", elsewhere.Token, nil).Status, "a refusal changes nothing")
+
+	user.fill(`#password-form input[name=current_password]`, "s3cret-password")
+	user.fill(`#password-form input[name=new_password]`, "console-new-pass-42")
+	user.click(`#password-form button[type=submit]`)
+	user.waitText("#status", "Senha trocada; 2 outras sessões encerradas.")
+	require.Equal(t, 401, env.call(t, "GET", "/v1/me", elsewhere.Token, nil).Status)
+	user.waitFor(`document.querySelectorAll('#sessions tr[data-session]').length === 1`)
+
+	// One more session, ended from the list.
+	again := env.loginAs(u.Email, "console-new-pass-42")
+	user.open("/account")
+	user.waitFor(`document.querySelectorAll('#sessions tr[data-session]').length === 2`)
+	user.click(`#sessions tr[data-session]:not(.current) button[type=submit]`)
+	user.waitFor(`document.querySelectorAll('#sessions tr[data-session]').length === 1`)
+	require.Equal(t, 401, env.call(t, "GET", "/v1/me", again.Token, nil).Status)
+	user.choose("#lang", "en")
+	user.waitText("main h1", "My account")
+	user.screenshot("account.png")
+	user.choose("#lang", "pt-BR")
+
+	// The admin resets the password from the user list; the code shows once.
+	admin := newTab(t, browser, "admin")
+	admin.logIn(env.cfg.AdminEmail, adminPassword, "admin")
+	admin.open("/admin/users?role=client")
+	link := `tr[data-user="` + u.ID + `"] a.reset-password`
+	admin.waitFor(`document.querySelector('` + link + `') !== null`)
+	admin.click(link)
+	admin.waitFor(`document.querySelector('#issue-reset') !== null`)
+	admin.click(`#issue-reset button[type=submit]`)
+	admin.waitFor(`document.querySelector('#issue-reset .error').textContent !== ''`)
+	require.Zero(t, countRows(t, `SELECT count(*) FROM password_resets WHERE user_id = $1`, u.uid()), "no reason, no reset")
+	admin.fill(`#issue-reset input[name=reason]`, "Perdeu o acesso ao e-mail antigo")
+	admin.click(`#issue-reset button[type=submit]`)
+	admin.waitFor(`!document.querySelector('#reset-token').hidden`)
+	token := admin.text("#reset-token code")
+	require.NotEmpty(t, token)
+	require.Equal(t, 1, countRows(t, `SELECT count(*) FROM audit_log WHERE action = 'password_reset_issued' AND target_id = $1
+		AND reason = 'Perdeu o acesso ao e-mail antigo'`, u.ID))
+
+	// The user, logged out by the reset, sets a new password with the code.
+	anon := newTab(t, browser, "anonymous")
+	anon.open("/login")
+	anon.click("#reset-link")
+	anon.waitFor(`document.querySelector('#reset-form') !== null`)
+	anon.fill(`#reset-form input[name=token]`, token)
+	anon.fill(`#reset-form input[name=new_password]`, "short")
+	anon.click(`#reset-form button[type=submit]`)
+	anon.waitText("#reset-form .error", "Senha curta demais.")
+	anon.fill(`#reset-form input[name=new_password]`, "reset-by-console-42")
+	anon.click(`#reset-form button[type=submit]`)
+	anon.waitFor(`location.pathname === '/login'`)
+	anon.waitText("#status", "Senha redefinida")
+	require.Equal(t, 200, login(t, u.Email, "reset-by-console-42").Status)
+	require.Equal(t, 401, login(t, u.Email, "console-new-pass-42").Status)
+	// The user's tab: its session ended with the reset.
+	user.open("/account")
+	user.waitFor(`location.pathname === '/login'`)
+}

@@ -44,6 +44,16 @@ var statusByCode = map[string]int{
 	ordem.EHasOpenOrders:       fiber.StatusConflict,
 	// Webhook targets (issue 16).
 	ordem.EWebhookTargetForbidden: fiber.StatusUnprocessableEntity,
+	// Accounts (issue 16).
+	ordem.EEmailTaken:            fiber.StatusConflict,
+	ordem.EPasswordTooShort:      fiber.StatusUnprocessableEntity,
+	ordem.EPasswordTooLong:       fiber.StatusUnprocessableEntity,
+	ordem.EPasswordContainsEmail: fiber.StatusUnprocessableEntity,
+	ordem.EPasswordTooCommon:     fiber.StatusUnprocessableEntity,
+	ordem.EWrongPassword:         fiber.StatusUnprocessableEntity,
+	ordem.EAccountLocked:         fiber.StatusTooManyRequests,
+	ordem.EResetTokenInvalid:     fiber.StatusUnprocessableEntity,
+	ordem.EResetTokenExpired:     fiber.StatusUnprocessableEntity,
 }
 
 // ErrorBody is the one error envelope: {"error": {"code", "message"}}.

@@ -103,6 +103,9 @@ var fuzzBodies = []struct {
 	{"updateConfig", false, fuzzCheckBody[updateConfigRequest]},
 	{"webhook", false, fuzzCheckBody[webhookRequest]},
 	{"deleteUser", true, fuzzCheckBody[deleteUserRequest]},
+	{"changePassword", false, fuzzCheckBody[changePasswordRequest]},
+	{"issueReset", false, fuzzCheckBody[issueResetRequest]},
+	{"consumeReset", false, fuzzCheckBody[consumeResetRequest]},
 }
 
 // fuzzFieldNames are the JSON names of struct T's fields, exactly.
@@ -216,6 +219,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{}`, ``, " \n\t", `null`,
 		`{"name":"Ana","email":"ana@x.io","phone":"+55 11","password":"12345678","role":"client"}`,
 		`{"email":"ana@x.io","password":"x"}`,
+		`{"current_password":"old-pass-1","new_password":"new-pass-42"}`, `{"token":"abc","new_password":"n"}`,
 		`{"user_id":"7","amount":"10.00","reference":"pix-1","reason":"r"}`,
 		`{"id":"evt_1","user_id":"7","amount":"10.00","reference":"r"}`,
 		`{"amount":"1"}`,

@@ -35,7 +35,7 @@ type openapiOperation struct {
 var publicRoutes = map[string]bool{
 	"GET /healthz": true, "GET /readyz": true, "GET /openapi.yaml": true, "GET /metrics": true,
 	"POST /v1/auth/register": true, "POST /v1/auth/login": true, "POST /v1/webhooks/deposits": true,
-	"GET /v1/meta": true,
+	"GET /v1/meta": true, "POST /v1/auth/password-reset": true,
 }
 
 var fiberParam = regexp.MustCompile(`:([a-z_]+)`)

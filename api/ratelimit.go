@@ -34,9 +34,9 @@ import (
 type RateLimits struct {
 	// Window is the length of a counting window; default one minute.
 	Window time.Duration
-	// Auth is the budget of POST /v1/auth/login and POST
-	// /v1/auth/register per client IP, each route counted on its own;
-	// default 10 (password guessing, account spam).
+	// Auth is the budget of POST /v1/auth/login, POST /v1/auth/register
+	// and POST /v1/auth/password-reset per client IP, each route counted
+	// on its own; default 10 (password guessing, account spam).
 	Auth int
 	// Caller is the budget of every request per bearer token, or per
 	// client IP for requests without one; default 300.
@@ -79,7 +79,7 @@ func (l RateLimits) withDefaults() RateLimits {
 }
 
 // authRoutes are the routes with the strict Auth budget.
-var authRoutes = map[string]bool{"/v1/auth/login": true, "/v1/auth/register": true}
+var authRoutes = map[string]bool{"/v1/auth/login": true, "/v1/auth/register": true, "/v1/auth/password-reset": true}
 
 // unlimitedRoutes are the probes of load balancers and orchestrators.
 var unlimitedRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}

@@ -70,7 +70,12 @@ func requireLimited(t *testing.T, res response) {
 	require.NotEmpty(t, res.Header.Get("X-Request-Id"))
 }
 
-var wrongLogin = map[string]string{"email": "nobody@example.com", "password": "wrong-password"}
+// wrongLogin is a failed login of a new unknown e-mail each time: these
+// tests count the per-IP budgets, which the per-account throttle
+// (TestLoginLockout) would otherwise answer first.
+func wrongLogin() map[string]string {
+	return map[string]string{"email": fmt.Sprintf("nobody-%d@example.com", rand.Int64()), "password": "wrong-password"}
+}
 
 // rateLimitStores runs fn against in-memory counters and Redis counters.
 func rateLimitStores(t *testing.T, limits api.RateLimits, fn func(t *testing.T, e *testEnv)) {
@@ -90,11 +95,11 @@ func TestRateLimitAuthRoutes(t *testing.T) {
 	}
 	rateLimitStores(t, api.RateLimits{Auth: 3, Caller: 100, IP: 100}, func(t *testing.T, e *testEnv) {
 		for n := range 3 {
-			res := e.call(t, "POST", "/v1/auth/login", "", wrongLogin)
+			res := e.call(t, "POST", "/v1/auth/login", "", wrongLogin())
 			require.Equal(t, 401, res.Status, "attempt %d: %s", n+1, res.Body)
 		}
-		requireLimited(t, e.call(t, "POST", "/v1/auth/login", "", wrongLogin))
-		requireLimited(t, e.call(t, "POST", "/V1/Auth/Login/", "", wrongLogin))
+		requireLimited(t, e.call(t, "POST", "/v1/auth/login", "", wrongLogin()))
+		requireLimited(t, e.call(t, "POST", "/V1/Auth/Login/", "", wrongLogin()))
 		// Register counts on its own.
 		res := e.call(t, "POST", "/v1/auth/register", "", map[string]string{"name": ""})
 		require.Equal(t, 422, res.Status, string(res.Body))
@@ -157,11 +162,11 @@ func TestRateLimitRedisShared(t *testing.T) {
 	limits := api.RateLimits{Auth: 3, Caller: 100, IP: 100, Window: 2 * time.Second, Prefix: redisPrefix(t)}
 	one := limitedEnv(t, limits, testRedisURL())
 	two := limitedEnv(t, limits, testRedisURL())
-	require.Equal(t, 401, one.call(t, "POST", "/v1/auth/login", "", wrongLogin).Status)
-	require.Equal(t, 401, two.call(t, "POST", "/v1/auth/login", "", wrongLogin).Status)
-	require.Equal(t, 401, one.call(t, "POST", "/v1/auth/login", "", wrongLogin).Status)
-	requireLimited(t, two.call(t, "POST", "/v1/auth/login", "", wrongLogin))
-	requireLimited(t, one.call(t, "POST", "/v1/auth/login", "", wrongLogin))
+	require.Equal(t, 401, one.call(t, "POST", "/v1/auth/login", "", wrongLogin()).Status)
+	require.Equal(t, 401, two.call(t, "POST", "/v1/auth/login", "", wrongLogin()).Status)
+	require.Equal(t, 401, one.call(t, "POST", "/v1/auth/login", "", wrongLogin()).Status)
+	requireLimited(t, two.call(t, "POST", "/v1/auth/login", "", wrongLogin()))
+	requireLimited(t, one.call(t, "POST", "/v1/auth/login", "", wrongLogin()))
 
 	opts, err := redis.ParseURL(testRedisURL())
 	require.NoError(t, err)
@@ -179,7 +184,7 @@ func TestRateLimitRedisShared(t *testing.T) {
 
 	// A new window, a new budget.
 	require.Eventually(t, func() bool {
-		return one.call(t, "POST", "/v1/auth/login", "", wrongLogin).Status == 401
+		return one.call(t, "POST", "/v1/auth/login", "", wrongLogin()).Status == 401
 	}, 5*time.Second, 250*time.Millisecond)
 }
 
@@ -191,7 +196,7 @@ func TestRateLimitRedisDownFailsOpen(t *testing.T) {
 	}
 	e := limitedEnv(t, api.RateLimits{Auth: 1, Caller: 1, IP: 1}, "redis://127.0.0.1:1/0")
 	for range 3 {
-		res := e.call(t, "POST", "/v1/auth/login", "", wrongLogin)
+		res := e.call(t, "POST", "/v1/auth/login", "", wrongLogin())
 		require.Equal(t, 401, res.Status, string(res.Body))
 	}
 }
@@ -202,6 +207,6 @@ func TestRateLimitDisabled(t *testing.T) {
 		t.Skip("needs Postgres and a Temporal server")
 	}
 	for range 15 {
-		require.Equal(t, 401, env.call(t, "POST", "/v1/auth/login", "", wrongLogin).Status)
+		require.Equal(t, 401, env.call(t, "POST", "/v1/auth/login", "", wrongLogin()).Status)
 	}
 }

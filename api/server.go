@@ -42,6 +42,12 @@ type Server struct {
 	// RateLimits are the limiter's budgets (RATELIMIT_ENABLED); zero
 	// fields take the defaults.
 	RateLimits RateLimits
+	// LoginThrottle is the per-account budget of failed logins; zero
+	// fields take the defaults.
+	LoginThrottle LoginThrottle
+	// PasswordResetLifetime is how long an admin-issued password reset
+	// token stays valid; zero is DefaultPasswordResetLifetime.
+	PasswordResetLifetime time.Duration
 	// Metrics is the registry GET /metrics serves and the HTTP metrics
 	// are counted in; nil creates one. The KPI collector is added to it.
 	Metrics     *metrics.Metrics

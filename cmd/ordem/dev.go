@@ -251,9 +251,10 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (err error) {
 
     Admin login     %s
     Admin password  %s
-
+%s
 `, dataDir, apiURL, apiURL, apiURL, cfg.WorkerHTTPAddr, apiURL, tmp.Address, namespace, cfg.TemporalTaskQueue, tmp.Store, orNone(tmp.UIURL),
-		cfg.S3Endpoint, cfg.S3Bucket, s3Note, redactURL(cfg.DatabaseURL), pg.note, cfg.AdminEmail, admin)
+		cfg.S3Endpoint, cfg.S3Bucket, s3Note, redactURL(cfg.DatabaseURL), pg.note, cfg.AdminEmail, admin,
+		changePasswordHint(apiURL, "                    "))
 
 	var first error
 	select {

@@ -303,6 +303,7 @@ func TestDevStackEndToEnd(t *testing.T) {
 	password, err := os.ReadFile(filepath.Join(dataDir, "admin-password"))
 	require.NoError(t, err, "a generated admin password is kept in the data directory")
 	require.Contains(t, d.out.String(), strings.TrimSpace(string(password)), "the banner shows the admin password")
+	require.Contains(t, d.out.String(), d.baseURL+"/v1/me/password", "the banner tells how to change the admin password")
 	for _, want := range []string{d.baseURL, fmt.Sprintf("127.0.0.1:%d", p.temporal), fmt.Sprintf("http://127.0.0.1:%d", p.ui), fmt.Sprintf("http://127.0.0.1:%d", p.s3)} {
 		require.Contains(t, d.out.String(), want, "the banner lists every URL")
 	}

@@ -126,6 +126,9 @@ func TestSeedGeneratesAdminPasswordOnce(t *testing.T) {
 	out, code := ordem(t, url, []string{"ADMIN_PASSWORD="}, "seed")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "generated password")
+	// How to change it: the console page and the API call.
+	require.Contains(t, out, "/account")
+	require.Contains(t, out, "/v1/me/password")
 	out, code = ordem(t, url, []string{"ADMIN_PASSWORD="}, "seed")
 	require.Equal(t, 0, code, out)
 	require.NotContains(t, out, "generated password")

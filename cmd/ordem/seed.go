@@ -35,6 +35,7 @@ func newSeedCmd() *cobra.Command {
 			case res.GeneratedPassword != "":
 				fmt.Fprintf(out, "admin %s created (id %d) with generated password: %s\n", cfg.AdminEmail, res.AdminID, res.GeneratedPassword)
 				fmt.Fprintln(out, "  this password is shown only now; store it or set ADMIN_PASSWORD before seeding")
+				fmt.Fprint(out, changePasswordHint("http://"+cfg.HTTPAddr, "  "))
 			case res.AdminCreated:
 				fmt.Fprintf(out, "admin %s created (id %d)\n", cfg.AdminEmail, res.AdminID)
 			default:
@@ -43,4 +44,12 @@ func newSeedCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// changePasswordHint tells the admin how to replace a generated password:
+// the console page and the API call, each line indented by indent.
+func changePasswordHint(apiURL, indent string) string {
+	return indent + "change it in the web console: log in, open " + apiURL + "/account (Change password), or through the API:\n" +
+		indent + "  curl -X POST " + apiURL + "/v1/me/password -H 'Authorization: Bearer <token from POST /v1/auth/login>' \\\n" +
+		indent + "    -H 'Content-Type: application/json' -d '{\"current_password\":\"<this one>\",\"new_password\":\"<yours>\"}'\n"
 }

@@ -41,6 +41,7 @@ function navLinks() {
       ['/admin/payouts', 'nav.payouts'], ['/admin/users', 'nav.users'], ['/admin/config', 'nav.config'],
       ['/admin/audit', 'nav.audit']);
   }
+  if (r) links.push(['/account', 'nav.account']);
   links.push(['/settings', 'nav.settings']);
   return links;
 }
@@ -99,7 +100,14 @@ const routes = [
   [/^\/admin\/deposits$/, depositsView, ['admin']],
   [/^\/admin\/payouts$/, payoutsView, ['admin']],
   [/^\/admin\/audit$/, auditView, ['admin']],
+  // Accounts: passwords and sessions.
+  [/^\/account$/, accountView, ['client', 'provider', 'admin']],
+  [/^\/reset-password$/, resetPasswordView, null],
+  [/^\/admin\/users\/(\d+)\/password-reset$/, adminResetView, ['admin']],
 ];
+
+// publicPaths open without a session.
+const publicPaths = ['/login', '/signup', '/reset-password'];
 
 let renderSeq = 0;
 
@@ -111,7 +119,7 @@ export async function render() {
   const path = location.pathname;
   let s = getSession();
   if (s && s.expires_at && new Date(s.expires_at).getTime() <= Date.now()) { setSession(null); s = null; }
-  if (!s && path !== '/login' && path !== '/signup') return navigate('/login', true);
+  if (!s && !publicPaths.includes(path)) return navigate('/login', true);
   if (s && (path === '/login' || path === '/signup')) return navigate('/', true);
   renderHeader();
   let found = null;
@@ -144,7 +152,8 @@ function loginView() {
     field(t('auth.password'), h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true })),
     errorBox(),
     h('button', { type: 'submit' }, t('auth.login')),
-    h('p', {}, t('auth.noAccount') + ' ', h('a', { href: '/signup' }, t('auth.signup'))));
+    h('p', {}, t('auth.noAccount') + ' ', h('a', { href: '/signup' }, t('auth.signup'))),
+    h('p', {}, t('reset.have') + ' ', h('a', { href: '/reset-password', id: 'reset-link' }, t('reset.title'))));
   return onSubmit(f, async (d) => {
     const r = await api('POST', '/v1/auth/login', { email: d.get('email'), password: d.get('password') });
     setSession({ token: r.token, user: r.user, expires_at: r.expires_at });
@@ -481,13 +490,14 @@ async function usersView() {
     const rowAttrs = { 'data-user': u.id };
     let cell;
     if (u.deleted_at) cell = h('span', {}, t('users.deleted', { d: fmtDate(u.deleted_at) }));
-    else if (u.id === me) cell = '';
+    else if (u.id === me) cell = h('a', { href: '/account' }, t('nav.account'));
     else {
       const f = h('form', { class: 'inline', novalidate: true },
         h('label', { class: 'sr-only', for: 'reason-' + u.id }, t('common.reason')),
         h('input', { id: 'reason-' + u.id, name: 'reason', placeholder: t('common.reason'), required: true, maxlength: 2000 }),
         h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'cancel_open_orders' }), ' ' + t('users.cancelOpen')),
-        h('button', { type: 'submit', class: 'danger' }, t('users.delete')), errorBox());
+        h('button', { type: 'submit', class: 'danger' }, t('users.delete')), errorBox(),
+        h('a', { href: '/admin/users/' + u.id + '/password-reset', class: 'reset-password' }, t('reset.issue')));
       cell = onSubmit(f, async (d) => {
         if (!confirm(t('users.confirmDelete', { name: u.name }))) return;
         // A user with open orders is refused (has_open_orders lists them)
@@ -623,3 +633,95 @@ async function start() {
   render();
 }
 start();
+
+// ---------------------------------------------------------------- accounts: passwords and sessions
+
+// accountView: change one's password (the other sessions end) and the
+// list of one's live sessions, each revocable.
+async function accountView() {
+  const page = await api('GET', '/v1/me/sessions?limit=100');
+  const pw = h('form', { class: 'card narrow', id: 'password-form', novalidate: true },
+    h('h2', {}, t('account.changePassword')),
+    field(t('account.current'), h('input', { type: 'password', name: 'current_password', autocomplete: 'current-password', required: true })),
+    field(t('account.new'), h('input', { type: 'password', name: 'new_password', autocomplete: 'new-password', required: true, minlength: 8 }),
+      t('account.rules')),
+    errorBox(), h('button', { type: 'submit' }, t('account.changePassword')));
+  onSubmit(pw, async (d) => {
+    const r = await api('POST', '/v1/me/password', { current_password: d.get('current_password'), new_password: d.get('new_password') });
+    await render();
+    announce(t('account.changed', { n: r.revoked_sessions }));
+  });
+  const rows = page.items.map((x) => {
+    let cell;
+    if (x.current) cell = h('strong', {}, t('account.thisSession'));
+    else {
+      const f = h('form', { class: 'inline', novalidate: true }, h('button', { type: 'submit', class: 'danger' }, t('account.revoke')), errorBox());
+      cell = onSubmit(f, async () => {
+        await api('DELETE', '/v1/me/sessions/' + x.id);
+        await render();
+        announce(t('common.done'));
+      });
+    }
+    return h('tr', { 'data-session': x.id, class: x.current ? 'current' : null }, h('td', {}, fmtDate(x.created_at)),
+      h('td', {}, fmtDate(x.last_seen_at)), h('td', {}, fmtDate(x.expires_at)), h('td', {}, x.user_agent || '—'),
+      h('td', {}, x.ip || '—'), h('td', {}, cell));
+  });
+  const others = h('form', { id: 'revoke-others', novalidate: true },
+    h('button', { type: 'submit', class: 'danger', disabled: page.items.length < 2 }, t('account.revokeOthers')), errorBox());
+  onSubmit(others, async () => {
+    const r = await api('POST', '/v1/me/sessions/revoke-others');
+    await render();
+    announce(t('account.revoked', { n: r.revoked }));
+  });
+  return h('section', {}, h('h1', {}, t('nav.account')), pw,
+    h('section', { class: 'card', id: 'sessions' }, h('h2', {}, t('account.sessions')),
+      table([t('account.created'), t('account.lastSeen'), t('account.expires'), t('account.agent'), t('account.ip'), t('common.actions')], rows),
+      others));
+}
+
+// resetPasswordView consumes a reset code an admin issued (also reached
+// from the e-mail). The code may come in the address (?token=) to be
+// pasted less; it is taken out of the address at once.
+function resetPasswordView() {
+  const params = new URLSearchParams(location.search);
+  const given = params.get('token') || '';
+  if (given) history.replaceState(null, '', '/reset-password');
+  const f = h('form', { class: 'card narrow', id: 'reset-form', novalidate: true },
+    h('h1', {}, t('reset.title')),
+    h('p', {}, t('reset.intro')),
+    field(t('reset.token'), h('input', { name: 'token', autocomplete: 'one-time-code', required: true, value: given })),
+    field(t('account.new'), h('input', { type: 'password', name: 'new_password', autocomplete: 'new-password', required: true, minlength: 8 }),
+      t('account.rules')),
+    errorBox(), h('button', { type: 'submit' }, t('reset.submit')),
+    h('p', {}, h('a', { href: '/login' }, t('auth.login'))));
+  return onSubmit(f, async (d) => {
+    await api('POST', '/v1/auth/password-reset', { token: (d.get('token') || '').trim(), new_password: d.get('new_password') });
+    // Every session of the account ended, this browser's too.
+    setSession(null);
+    navigate('/login');
+    announce(t('reset.done'));
+  });
+}
+
+// adminResetView: the admin issues a reset for a user, with a reason; the
+// code is shown here once (and e-mailed to the user).
+async function adminResetView(m) {
+  const page = await api('GET', '/v1/admin/users?limit=100');
+  const u = page.items.find((x) => x.id === m[1]);
+  const who = u ? u.name + ' <' + u.email + '>' : '#' + m[1];
+  const out = h('div', { id: 'reset-token', hidden: true });
+  const f = h('form', { class: 'card narrow', id: 'issue-reset', novalidate: true },
+    h('p', {}, t('reset.issueIntro', { who })),
+    field(t('common.reason'), h('input', { name: 'reason', required: true })),
+    errorBox(), h('button', { type: 'submit', class: 'danger' }, t('reset.issue')));
+  onSubmit(f, async (d) => {
+    const r = await api('POST', '/v1/admin/users/' + m[1] + '/password-reset', { reason: d.get('reason') || '' });
+    out.textContent = '';
+    out.append(h('p', {}, t('reset.shownOnce', { d: fmtDate(r.expires_at) })), h('code', { class: 'token' }, r.token));
+    out.hidden = false;
+    f.querySelector('input[name=reason]').value = '';
+    announce(t('common.done'));
+  });
+  return h('section', {}, h('h1', {}, t('reset.issueTitle')), f, h('section', { class: 'card' }, out),
+    h('p', {}, h('a', { href: '/admin/users' }, t('nav.users'))));
+}

@@ -113,6 +113,24 @@ const pt = {
   'kpi.settled_by_parties': 'Disputas resolvidas por acordo', 'kpi.mean_time_to_settle': 'Tempo médio até o acordo',
   'dash.negotiating': '{n} disputas em negociação entre as partes',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
+  // Accounts: passwords and sessions.
+  'nav.account': 'Minha conta', 'account.changePassword': 'Trocar senha', 'account.current': 'Senha atual',
+  'account.new': 'Nova senha', 'account.rules': 'Ao menos 8 caracteres; sem o seu e-mail; nada de senhas comuns como 12345678.',
+  'account.changed': 'Senha trocada; {n} outras sessões encerradas.', 'account.sessions': 'Sessões abertas',
+  'account.thisSession': 'Esta sessão', 'account.revoke': 'Encerrar', 'account.revokeOthers': 'Encerrar todas as outras',
+  'account.revoked': '{n} sessões encerradas.', 'account.created': 'Aberta em', 'account.lastSeen': 'Último uso',
+  'account.expires': 'Expira em', 'account.agent': 'Navegador', 'account.ip': 'IP',
+  'reset.title': 'Redefinir senha', 'reset.have': 'Recebeu um código de redefinição?',
+  'reset.intro': 'Informe o código que o administrador enviou ao seu e-mail e escolha a nova senha.',
+  'reset.token': 'Código', 'reset.submit': 'Salvar nova senha', 'reset.done': 'Senha redefinida; entre com a nova senha.',
+  'reset.issue': 'Redefinir senha', 'reset.issueTitle': 'Redefinir a senha de um usuário',
+  'reset.issueIntro': 'Gera um código de uso único, válido por 1 hora, para {who}; ele também vai por e-mail. Os códigos anteriores deixam de valer.',
+  'reset.shownOnce': 'Código (mostrado só agora; vale até {d}):',
+  'apiErr.email_taken': 'Este e-mail já tem conta.', 'apiErr.password_too_short': 'Senha curta demais.',
+  'apiErr.password_too_long': 'Senha longa demais.', 'apiErr.password_contains_email': 'A senha não pode conter o e-mail.',
+  'apiErr.password_too_common': 'Senha comum demais; escolha outra.', 'apiErr.wrong_password': 'Senha atual incorreta.',
+  'apiErr.account_locked': 'Conta bloqueada por excesso de tentativas; aguarde ou peça uma redefinição de senha.',
+  'apiErr.reset_token_invalid': 'Código inválido ou já usado.', 'apiErr.reset_token_expired': 'Código expirado; peça outro.',
 };
 
 const en = {
@@ -225,6 +243,19 @@ const en = {
   'kpi.settled_by_parties': 'Disputes settled by the parties', 'kpi.mean_time_to_settle': 'Mean time to settle',
   'dash.negotiating': '{n} disputes still negotiating between the parties',
   'time.d': '{n} d', 'time.h': '{n} h', 'time.min': '{n} min', 'time.s': '{n} s',
+  // Accounts: passwords and sessions.
+  'nav.account': 'My account', 'account.changePassword': 'Change password', 'account.current': 'Current password',
+  'account.new': 'New password', 'account.rules': 'At least 8 characters; not your e-mail; no common password such as 12345678.',
+  'account.changed': 'Password changed; {n} other sessions ended.', 'account.sessions': 'Open sessions',
+  'account.thisSession': 'This session', 'account.revoke': 'End', 'account.revokeOthers': 'End all other sessions',
+  'account.revoked': '{n} sessions ended.', 'account.created': 'Opened', 'account.lastSeen': 'Last used',
+  'account.expires': 'Expires', 'account.agent': 'Browser', 'account.ip': 'IP',
+  'reset.title': 'Reset password', 'reset.have': 'Got a reset code?',
+  'reset.intro': 'Enter the code the administrator sent to your e-mail and choose a new password.',
+  'reset.token': 'Code', 'reset.submit': 'Save new password', 'reset.done': 'Password reset; log in with the new password.',
+  'reset.issue': 'Reset password', 'reset.issueTitle': 'Reset a user\'s password',
+  'reset.issueIntro': 'Creates a one-time code, valid for 1 hour, for {who}; it is e-mailed too. Earlier codes stop working.',
+  'reset.shownOnce': 'Code (shown only now; valid until {d}):',
 };
 
 const dicts = { 'pt-BR': pt, en };
