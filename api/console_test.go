@@ -534,7 +534,12 @@ func TestConsole(t *testing.T) {
 		client.waitText("#timeline", "Evidência anexada")
 		client.screenshot("client-dispute.png")
 
-		// The admin finds it in the queue, downloads the evidence and rules.
+		// No settlement: the provider asks for a ruling (issue 17; otherwise
+		// the dispute enters the admins' queue when its negotiation window
+		// ends). The admin finds it in the queue, downloads the evidence
+		// and rules.
+		ruled := env.act(t, ps, o.ID, "request-ruling", nil)
+		require.Equal(t, 200, ruled.Status, string(ruled.Body))
 		admin.open("/admin/disputes")
 		admin.waitText("#dispute-queue", "#"+o.ID)
 		admin.waitText("#dispute-queue", "O serviço ficou incompleto: faltou o rejunte")

@@ -145,7 +145,7 @@ func NewKPICollector(pool *pgxpool.Pool, currency string, logger *slog.Logger) *
 		responses:           kpiDesc("client_responses", "Client answers (confirm or contest) the mean response time is computed over."),
 		volume:              kpiDesc("transaction_volume", "Sum of the amounts of completed and resolved orders, in currency units.", "currency"),
 		revenue:             kpiDesc("platform_revenue", "Balance of the platform revenue account (fees and forfeited contestation fees), in currency units.", "currency"),
-		disputes:            kpiDesc("disputes_open", "Orders in dispute, awaiting an admin ruling."),
+		disputes:            kpiDesc("disputes_open", "Orders in dispute: negotiating between the parties (ordem_disputes_negotiating) or in the admins' queue."),
 		disputeAge:          kpiDesc("dispute_oldest_age_seconds", "Age of the oldest dispute in the admins' queue (since it entered the queue: its negotiation window ended or a party asked for a ruling); 0 when none."),
 		overdue:             kpiDesc("orders_past_confirm_deadline", "Delivered orders past their confirmation deadline that auto-confirmation has not released (held orders, AUTO_CONFIRM_JOB_ENABLED=false, excluded)."),
 		overdueAge:          kpiDesc("orders_past_confirm_deadline_oldest_seconds", "How long the most overdue of those orders has been past its deadline; 0 when none."),
