@@ -64,7 +64,13 @@ type authzRule struct {
 	path  func(f authzFixture) string
 	body  any
 	fresh bool
-	want  [6]int
+	// ownAccountOnly marks a route that acts on the caller's own account
+	// in a way no body can refuse (ending every other session): calling
+	// it as the shared callers would end the sessions the matrix runs on.
+	// Anonymous gets want[0]; a client registered for the call gets
+	// want[1]; the other columns are the same policy and are not called.
+	ownAccountOnly bool
+	want           [6]int
 }
 
 // public: every caller, signed in or not, gets status.
@@ -106,11 +112,18 @@ var authzRules = map[string]authzRule{
 	"POST /v1/webhooks/deposits": {body: map[string]any{}, want: public(401)}, // the HMAC signature, never a bearer token
 
 	// Any signed-in user, about themselves.
-	"GET /v1/me":                      {want: anyUser(200)},
-	"POST /v1/auth/logout":            {fresh: true, want: anyUser(204)},
-	"GET /v1/dashboard":               {want: anyUser(200)},
-	"GET /v1/notifications":           {want: anyUser(200)},
-	"POST /v1/notifications/read-all": {want: anyUser(204)},
+	"GET /v1/me":                         {want: anyUser(200)},
+	"PATCH /v1/me":                       {body: map[string]any{"locale": "xx"}, want: anyUser(422)},
+	"GET /v1/providers":                  {want: anyUser(200)},
+	"POST /v1/me/password":               {body: map[string]any{}, want: anyUser(422)},
+	"GET /v1/me/sessions":                {want: anyUser(200)},
+	"DELETE /v1/me/sessions/{id}":        {path: fixed("/v1/me/sessions/999999999"), want: anyUser(404)},
+	"POST /v1/me/sessions/revoke-others": {ownAccountOnly: true, want: anyUser(200)},
+	"POST /v1/auth/password-reset":       {body: map[string]any{}, want: public(422)},
+	"POST /v1/auth/logout":               {fresh: true, want: anyUser(204)},
+	"GET /v1/dashboard":                  {want: anyUser(200)},
+	"GET /v1/notifications":              {want: anyUser(200)},
+	"POST /v1/notifications/read-all":    {want: anyUser(204)},
 	"POST /v1/notifications/{id}/read": {
 		path: func(f authzFixture) string { return "/v1/notifications/" + f.notification + "/read" },
 		want: [6]int{401, 404, 204, 404, 404, 404}},
@@ -134,6 +147,13 @@ var authzRules = map[string]authzRule{
 	"POST /v1/orders/{id}/confirm":   {path: orderPath("/confirm"), want: ownedBy(409, 403, 403)},
 	"POST /v1/orders/{id}/contest":   {path: orderPath("/contest"), body: map[string]any{"reason": "x"}, want: ownedBy(409, 403, 403)},
 	"POST /v1/orders/{id}/cancel":    {path: orderPath("/cancel"), body: map[string]any{}, want: ownedBy(409, 409, 422)},
+	"POST /v1/orders/{id}/settlement-offers": {path: orderPath("/settlement-offers"), body: map[string]any{"refund_amount": "-1.00"},
+		want: ownedBy(422, 422, 403)},
+	"POST /v1/orders/{id}/settlement/accept": {path: orderPath("/settlement/accept"), body: map[string]any{"offer_version": 0},
+		want: ownedBy(422, 422, 403)},
+	"POST /v1/orders/{id}/request-ruling": {path: orderPath("/request-ruling"), body: map[string]any{"reason": "a\nb"},
+		want: ownedBy(422, 422, 403)},
+	"POST /v1/orders/{id}/revisions": {path: orderPath("/revisions"), body: map[string]any{"reason": "x"}, want: ownedBy(409, 403, 403)},
 	"GET /v1/orders/{id}/evidence":   {path: orderPath("/evidence"), want: ownedBy(200, 200, 200)},
 	"POST /v1/orders/{id}/evidence":  {path: orderPath("/evidence"), body: map[string]any{}, want: ownedBy(400, 400, 400)},
 	"GET /v1/orders/{id}/evidence/{evidence_id}": {
@@ -155,6 +175,8 @@ var authzRules = map[string]authzRule{
 	"GET /v1/admin/config/{key}/changes": {path: fixed("/v1/admin/config/platform_fee_percentage/changes"), want: adminOnly(200)},
 	"GET /v1/admin/users":                {want: adminOnly(200)},
 	"DELETE /v1/admin/users/{id}": {path: func(f authzFixture) string { return "/v1/admin/users/" + f.p.otherClient.ID },
+		body: noReason, want: adminOnly(422)},
+	"POST /v1/admin/users/{id}/password-reset": {path: func(f authzFixture) string { return "/v1/admin/users/" + f.p.otherClient.ID + "/password-reset" },
 		body: noReason, want: adminOnly(422)},
 	"POST /v1/admin/deposits": {body: noReason, want: adminOnly(422)},
 	"GET /v1/admin/deposits":  {want: adminOnly(200)},
@@ -287,6 +309,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			path = rule.path(f)
 		}
 		for i, s := range callers {
+			if rule.ownAccountOnly && i > 1 {
+				continue
+			}
+			if rule.ownAccountOnly && i == 1 {
+				s = env.newUser(t, "client")
+			}
 			if rule.fresh && s.Token != "" {
 				s = relogin(s)
 			}
