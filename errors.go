@@ -162,15 +162,15 @@ var messagesPtBR = map[string]string{
 	EOfferLimit:             "Você já fez o máximo de propostas de acordo: aceite a da outra parte ou peça uma decisão.",
 	ERevisionLimit:          "As revisões deste pedido acabaram: confirme ou conteste a entrega.",
 	EWebhookTargetForbidden: "Este endereço de webhook não é permitido (rede interna, loopback ou metadados de nuvem).",
-	EEmailTaken:             "Este e-mail já está cadastrado.",
-	EPasswordTooShort:       "A senha é curta demais.",
-	EPasswordTooLong:        "A senha é longa demais.",
-	EPasswordContainsEmail:  "A senha não pode conter o e-mail da conta.",
-	EPasswordTooCommon:      "Esta senha é comum demais; escolha outra.",
-	EWrongPassword:          "A senha atual está incorreta.",
-	EAccountLocked:          "Conta bloqueada por excesso de tentativas; aguarde e tente de novo.",
-	EResetTokenInvalid:      "Código de redefinição inválido ou já usado.",
-	EResetTokenExpired:      "Código de redefinição expirado; peça um novo ao administrador.",
+	EEmailTaken:             "Este e-mail já tem conta.",
+	EPasswordTooShort:       "Senha curta demais.",
+	EPasswordTooLong:        "Senha longa demais.",
+	EPasswordContainsEmail:  "A senha não pode conter o e-mail.",
+	EPasswordTooCommon:      "Senha comum demais; escolha outra.",
+	EWrongPassword:          "Senha atual incorreta.",
+	EAccountLocked:          "Conta bloqueada por excesso de tentativas; aguarde ou peça uma redefinição de senha.",
+	EResetTokenInvalid:      "Código inválido ou já usado.",
+	EResetTokenExpired:      "Código expirado; peça outro.",
 }
 
 // translationsPtBR are messages (and field messages) with their own pt-BR
@@ -184,7 +184,7 @@ var translationsPtBR = map[string]string{
 	"no such route":                            "Rota inexistente.",
 	"this order no longer accepts actions":     "Este pedido não aceita mais ações.",
 	"an admin cannot delete their own account": "Um administrador não pode desativar a própria conta.",
-	"this e-mail is already registered":        "Este e-mail já está cadastrado.",
+	"this e-mail is already registered":        "Este e-mail já tem conta.",
 	// Field messages.
 	"is required":                                         "é obrigatório",
 	"is already registered":                               "já está cadastrado",

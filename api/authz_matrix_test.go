@@ -30,6 +30,7 @@ package api_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
@@ -102,13 +103,17 @@ var noReason = map[string]any{}
 // authzRules is the policy, one rule per documented route.
 var authzRules = map[string]authzRule{
 	// Public.
-	"GET /healthz":               {want: public(200)},
-	"GET /readyz":                {want: public(200)},
-	"GET /metrics":               {want: public(200)},
-	"GET /openapi.yaml":          {want: public(200)},
-	"GET /v1/meta":               {want: public(200)},
-	"POST /v1/auth/register":     {body: map[string]any{}, want: public(422)},
-	"POST /v1/auth/login":        {body: map[string]any{"email": "nobody@example.com", "password": "wrong-password"}, want: public(401)},
+	"GET /healthz":           {want: public(200)},
+	"GET /readyz":            {want: public(200)},
+	"GET /metrics":           {want: public(200)},
+	"GET /openapi.yaml":      {want: public(200)},
+	"GET /v1/meta":           {want: public(200)},
+	"POST /v1/auth/register": {body: map[string]any{}, want: public(422)},
+	// A new unknown e-mail per call: the per-account login throttle would
+	// answer 429 from the fourth failure on one e-mail.
+	"POST /v1/auth/login": {body: func() any {
+		return map[string]any{"email": fmt.Sprintf("nobody-%d@example.com", rand.Int64()), "password": "wrong-password"}
+	}, want: public(401)},
 	"POST /v1/webhooks/deposits": {body: map[string]any{}, want: public(401)}, // the HMAC signature, never a bearer token
 
 	// Any signed-in user, about themselves.
@@ -147,12 +152,16 @@ var authzRules = map[string]authzRule{
 	"POST /v1/orders/{id}/confirm":   {path: orderPath("/confirm"), want: ownedBy(409, 403, 403)},
 	"POST /v1/orders/{id}/contest":   {path: orderPath("/contest"), body: map[string]any{"reason": "x"}, want: ownedBy(409, 403, 403)},
 	"POST /v1/orders/{id}/cancel":    {path: orderPath("/cancel"), body: map[string]any{}, want: ownedBy(409, 409, 422)},
-	"POST /v1/orders/{id}/settlement-offers": {path: orderPath("/settlement-offers"), body: map[string]any{"refund_amount": "-1.00"},
-		want: ownedBy(422, 422, 403)},
-	"POST /v1/orders/{id}/settlement/accept": {path: orderPath("/settlement/accept"), body: map[string]any{"offer_version": 0},
-		want: ownedBy(422, 422, 403)},
-	"POST /v1/orders/{id}/request-ruling": {path: orderPath("/request-ruling"), body: map[string]any{"reason": "a\nb"},
-		want: ownedBy(422, 422, 403)},
+	// The parties' actions in a dispute: the parties get a body refused
+	// by validation, the admin a valid one (validation comes before the
+	// role check, so only a valid body shows the admin is forbidden; were
+	// it allowed, the order would move and the matrix would fail).
+	"POST /v1/orders/{id}/settlement-offers": {path: orderPath("/settlement-offers"),
+		body: adminValid(map[string]any{"refund_amount": "-1.00"}, map[string]any{"refund_amount": "10.00"}), want: ownedBy(422, 422, 403)},
+	"POST /v1/orders/{id}/settlement/accept": {path: orderPath("/settlement/accept"),
+		body: adminValid(map[string]any{"offer_version": 0}, map[string]any{"offer_version": 1}), want: ownedBy(422, 422, 403)},
+	"POST /v1/orders/{id}/request-ruling": {path: orderPath("/request-ruling"),
+		body: adminValid(map[string]any{"reason": "a\nb"}, map[string]any{"reason": "decida"}), want: ownedBy(422, 422, 403)},
 	"POST /v1/orders/{id}/revisions": {path: orderPath("/revisions"), body: map[string]any{"reason": "x"}, want: ownedBy(409, 403, 403)},
 	"GET /v1/orders/{id}/evidence":   {path: orderPath("/evidence"), want: ownedBy(200, 200, 200)},
 	"POST /v1/orders/{id}/evidence":  {path: orderPath("/evidence"), body: map[string]any{}, want: ownedBy(400, 400, 400)},
@@ -208,6 +217,16 @@ var authzRules = map[string]authzRule{
 	"GET /v1/admin/webhook-deliveries/{id}": {path: fixed("/v1/admin/webhook-deliveries/999999999"), want: adminOnly(404)},
 	"POST /v1/admin/webhook-deliveries/{id}/redeliver": {path: fixed("/v1/admin/webhook-deliveries/999999999/redeliver"),
 		body: noReason, want: adminOnly(422)},
+}
+
+// adminValid sends invalid to every caller but the admin, who gets valid.
+func adminValid(invalid, valid any) func(caller int) any {
+	return func(caller int) any {
+		if callerNames[caller] == "admin" {
+			return valid
+		}
+		return invalid
+	}
 }
 
 // documentedRoutes reads every "METHOD /path" of api/openapi.yaml.
@@ -318,7 +337,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if rule.fresh && s.Token != "" {
 				s = relogin(s)
 			}
-			res := env.call(t, method, path, s.Token, rule.body)
+			body := rule.body
+			switch f := body.(type) { // a body made per call
+			case func() any:
+				body = f()
+			case func(caller int) any:
+				body = f(i)
+			}
+			res := env.call(t, method, path, s.Token, body)
 			if res.Status != rule.want[i] {
 				mismatches = append(mismatches, fmt.Sprintf("%s as %s: got %d, want %d: %.200s", route, callerNames[i], res.Status,
 					rule.want[i], res.Body))

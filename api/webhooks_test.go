@@ -462,7 +462,7 @@ func TestWebhookSecretsSealedAtRest(t *testing.T) {
 	}
 	ctx := context.Background()
 	w := createHook(t, map[string]any{"url": "https://hooks.example.com/sealed", "event_types": []string{hook.OrderCreated}})
-	res := env.call(t, "POST", "/v1/admin/webhooks/"+w.ID+"/rotate-secret", env.admin.Token, nil)
+	res := env.call(t, "POST", "/v1/admin/webhooks/"+w.ID+"/rotate-secret", env.admin.Token, map[string]any{"reason": "rotation drill"})
 	require.Equal(t, 200, res.Status, string(res.Body))
 	var rotated api.WebhookCreated
 	res.json(t, &rotated)
@@ -524,12 +524,12 @@ func TestWebhookTargetForbidden(t *testing.T) {
 		require.Contains(t, e.Error.Fields, "url")
 	}
 	for _, url := range append(append([]string{}, never...), private...) {
-		body := map[string]any{"url": url, "event_types": []string{hook.OrderCreated}}
+		body := map[string]any{"url": url, "event_types": []string{hook.OrderCreated}, "reason": "new receiver"}
 		check(url, callApp(t, strict, "POST", "/v1/admin/webhooks", env.admin.Token, body))
-		check(url, callApp(t, strict, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": url}))
+		check(url, callApp(t, strict, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": url, "reason": "move"}))
 	}
 	for _, url := range never {
-		res := env.call(t, "POST", "/v1/admin/webhooks", env.admin.Token, map[string]any{"url": url, "event_types": []string{hook.OrderCreated}})
+		res := env.call(t, "POST", "/v1/admin/webhooks", env.admin.Token, map[string]any{"url": url, "event_types": []string{hook.OrderCreated}, "reason": "new receiver"})
 		check(url, res)
 		require.Contains(t, string(res.Body), "never allowed")
 	}
@@ -538,12 +538,12 @@ func TestWebhookTargetForbidden(t *testing.T) {
 
 	// Outside dev, http is refused; a public https URL is accepted.
 	res := callApp(t, strict, "POST", "/v1/admin/webhooks", env.admin.Token, map[string]any{"url": "http://hooks.example.com/x",
-		"event_types": []string{hook.OrderCreated}})
+		"event_types": []string{hook.OrderCreated}, "reason": "new receiver"})
 	require.Equal(t, 422, res.Status)
 	require.Equal(t, "validation_failed", res.errorCode())
-	res = callApp(t, strict, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": "https://8.8.8.8/hooks"})
+	res = callApp(t, strict, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": "https://8.8.8.8/hooks", "reason": "move"})
 	require.Equal(t, 200, res.Status, string(res.Body))
 	// With the allow flag, this stack's, a loopback receiver is fine.
-	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": "http://127.0.0.1:9/hooks"})
+	res = env.call(t, "PATCH", "/v1/admin/webhooks/"+w.ID, env.admin.Token, map[string]any{"url": "http://127.0.0.1:9/hooks", "reason": "move"})
 	require.Equal(t, 200, res.Status, string(res.Body))
 }

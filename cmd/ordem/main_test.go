@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordem/ordem/internal/pgtest"
+	"github.com/ordem/ordem/internal/sysconfig"
 )
 
 var binary string
@@ -69,7 +71,7 @@ func TestMigrateSeedVerify(t *testing.T) {
 	out, code = ordem(t, url, nil, "seed")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "admin admin@example.com created")
-	require.Contains(t, out, "7 default key(s) written")
+	require.Contains(t, out, fmt.Sprintf("%d default key(s) written", len(sysconfig.Keys)))
 
 	pool := pgtest.Connect(t, url)
 	ctx := context.Background()

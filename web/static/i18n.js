@@ -126,11 +126,6 @@ const pt = {
   'reset.issue': 'Redefinir senha', 'reset.issueTitle': 'Redefinir a senha de um usuário',
   'reset.issueIntro': 'Gera um código de uso único, válido por 1 hora, para {who}; ele também vai por e-mail. Os códigos anteriores deixam de valer.',
   'reset.shownOnce': 'Código (mostrado só agora; vale até {d}):',
-  'apiErr.email_taken': 'Este e-mail já tem conta.', 'apiErr.password_too_short': 'Senha curta demais.',
-  'apiErr.password_too_long': 'Senha longa demais.', 'apiErr.password_contains_email': 'A senha não pode conter o e-mail.',
-  'apiErr.password_too_common': 'Senha comum demais; escolha outra.', 'apiErr.wrong_password': 'Senha atual incorreta.',
-  'apiErr.account_locked': 'Conta bloqueada por excesso de tentativas; aguarde ou peça uma redefinição de senha.',
-  'apiErr.reset_token_invalid': 'Código inválido ou já usado.', 'apiErr.reset_token_expired': 'Código expirado; peça outro.',
 };
 
 const en = {
