@@ -20,6 +20,7 @@ import (
 // its data directory, as an operator tried it: clients retry through the
 // outage with the same Idempotency-Key.
 func TestDevProcessKilledAndRestarted(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binaries")
 	}

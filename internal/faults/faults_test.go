@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,7 +117,19 @@ type row struct {
 	operators string
 }
 
-var rows []row
+// rows are the table's lines, one per fault test; the tests run in
+// parallel (two stacks at a time on two cores keeps the suite well inside
+// CI's time), so they append under rowsMu and the table sorts them.
+var (
+	rowsMu sync.Mutex
+	rows   []row
+)
+
+func addRow(r row) {
+	rowsMu.Lock()
+	defer rowsMu.Unlock()
+	rows = append(rows, r)
+}
 
 // record adds a fault's row from what the run measured.
 func record(fault string, res *loadgen.Result, recovery time.Duration, operators string) {
@@ -138,7 +151,7 @@ func record(fault string, res *loadgen.Result, recovery time.Duration, operators
 		}
 		seen = strings.Join(parts, ", ") + " (all retried to success)"
 	}
-	rows = append(rows, row{fault: fault, inFlight: fmt.Sprintf("%d orders (%d users)", started, res.Users), seen: seen,
+	addRow(row{fault: fault, inFlight: fmt.Sprintf("%d orders (%d users)", started, res.Users), seen: seen,
 		recovery: recovery.Round(100 * time.Millisecond).String(), moneyLost: deposited.Sub(held).Sub(revenue).StringFixed(2),
 		operators: operators})
 }

@@ -39,6 +39,7 @@ func (s *stack) waitProgress(t *testing.T, since int64, from time.Time) time.Dur
 // Temporal hands the dead worker's workflow and activity tasks to the new
 // one; every step is idempotent, so nothing runs twice.
 func TestWorkerKilledRepeatedly(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binaries")
 	}
@@ -63,6 +64,7 @@ func TestWorkerKilledRepeatedly(t *testing.T) {
 // same Idempotency-Key. The key's lease runs out, the retry takes it over
 // and resumes the request: the same order, the same update.
 func TestAPIKilledMidRequest(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binaries")
 	}
@@ -87,6 +89,7 @@ func TestAPIKilledMidRequest(t *testing.T) {
 // a 500; workflows wait on their retrying steps; afterwards every order
 // completes.
 func TestPostgresStoppedAndStarted(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binaries")
 	}
@@ -117,6 +120,7 @@ func TestPostgresStoppedAndStarted(t *testing.T) {
 // its SQLite file. The API answers 503 unavailable meanwhile; deadlines
 // that fell due during the outage release their orders once it is back.
 func TestTemporalStoppedAndStarted(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binaries")
 	}

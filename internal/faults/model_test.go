@@ -117,6 +117,7 @@ func pct(a, p decimal.Decimal) decimal.Decimal { return a.Mul(p).Div(hundred).Ro
 // TestModelRandomActions runs the model test (seed from -model.seed or the
 // clock), and for -model.soak keeps running new seeds until time is up.
 func TestModelRandomActions(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("needs Postgres, a Temporal server and an S3 server")
 	}

@@ -11,6 +11,7 @@ import (
 // (every packet delayed) and then drops every open connection, twice.
 // Steps retry; none runs twice; no order is left stuck.
 func TestWorkerDatabaseLinkSlowThenCut(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binaries")
 	}

@@ -3,6 +3,7 @@ package faults_test
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -36,6 +37,8 @@ func writeReliabilityDoc() error {
 	b.WriteString(reportBegin + "\n\n")
 	b.WriteString("| fault | in flight | what clients saw | time to recover | money lost | what operators do |\n")
 	b.WriteString("| --- | --- | --- | --- | ---: | --- |\n")
+	// The tests finish in any order; the table keeps one.
+	sort.Slice(rows, func(i, j int) bool { return rows[i].fault < rows[j].fault })
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.fault, r.inFlight, r.seen, r.recovery, r.moneyLost, r.operators)
 	}

@@ -116,6 +116,7 @@ func (s *stack) upload(t *testing.T, p party, orderID string) (*http.Response, s
 // nothing half-stored; uploads work again once the store is back; staged
 // leftovers (an upload whose API died before attaching it) are cleaned.
 func TestS3DownDuringEvidenceUploads(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binaries")
 	}
@@ -162,7 +163,7 @@ func TestS3DownDuringEvidenceUploads(t *testing.T) {
 	s.restart(s.workers[0])
 	require.Eventually(t, func() bool { return len(objects(storage.StagingPrefix)) == 0 }, 30*time.Second, 200*time.Millisecond,
 		"the staged leftover is cleaned")
-	rows = append(rows, row{fault: "S3 store down during evidence uploads, then back", inFlight: "3 uploads on a disputed order",
+	addRow(row{fault: "S3 store down during evidence uploads, then back", inFlight: "3 uploads on a disputed order",
 		seen: "503 unavailable ×3 (Retry-After), then 201", recovery: recovery.Round(100 * time.Millisecond).String(), moneyLost: "0.00",
 		operators: "restore the store; nothing to clean by hand: staged uploads never attached are removed by the worker after a day"})
 }

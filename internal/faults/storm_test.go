@@ -61,6 +61,7 @@ func storm(n int, fn func(i int) (int, string)) (map[int]int, []string) {
 // effect; confirm, contest and an admin's cancel racing each other and the
 // deadline resolve to exactly one outcome; never a 500.
 func TestDuplicateStormsAndRaces(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binaries")
 	}
@@ -151,7 +152,7 @@ func TestDuplicateStormsAndRaces(t *testing.T) {
 	})
 	code, out := s.ledgerVerify(t)
 	require.Equal(t, 0, code, out)
-	rows = append(rows, row{fault: "duplicate storms: 50 identical confirms at once (one Idempotency-Key, and none); confirm × contest × admin cancel racing; confirm racing the deadline",
+	addRow(row{fault: "duplicate storms: 50 identical confirms at once (one Idempotency-Key, and none); confirm × contest × admin cancel racing; confirm racing the deadline",
 		inFlight: "13 orders", seen: "409 (in progress / already done), 429 (in-flight bound); never a 500", recovery: "—", moneyLost: "0.00",
 		operators: "none"})
 }
