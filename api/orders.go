@@ -767,16 +767,22 @@ func (s *Server) resolveInput(c *fiber.Ctx, a actionContext) (any, error) {
 		return nil, err
 	}
 	f := fieldErrors{}
-	if req.RefundAmount == nil {
-		f.add("refund_amount", "is required")
-	} else if req.RefundAmount.IsNegative() {
-		f.add("refund_amount", "must not be negative")
-	}
+	checkRefund(f, req.RefundAmount)
 	checkReason(f, req.Reason)
 	if err := f.err(); err != nil {
 		return nil, err
 	}
 	return order.ResolveInput{Actor: a.actor, IfVersion: a.ifVersion, RefundAmount: req.RefundAmount.Decimal, Reason: req.Reason}, nil
+}
+
+// checkRefund checks the refund of a ruling or a settlement offer; its
+// upper bound, the order's amount, is the workflow's to check.
+func checkRefund(f fieldErrors, refund *Money) {
+	if refund == nil {
+		f.add("refund_amount", "is required")
+	} else if refund.IsNegative() {
+		f.add("refund_amount", "must not be negative")
+	}
 }
 
 type offerSettlementRequest struct {
@@ -790,11 +796,7 @@ func (s *Server) offerSettlementInput(c *fiber.Ctx, a actionContext) (any, error
 		return nil, err
 	}
 	f := fieldErrors{}
-	if req.RefundAmount == nil {
-		f.add("refund_amount", "is required")
-	} else if req.RefundAmount.IsNegative() {
-		f.add("refund_amount", "must not be negative")
-	}
+	checkRefund(f, req.RefundAmount)
 	checkMultiline(f, "note", req.Note, false, 2000)
 	if err := f.err(); err != nil {
 		return nil, err
