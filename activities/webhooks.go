@@ -325,6 +325,12 @@ func (a *Activities) mailer() mail.Sender {
 	return mail.LogSender{Logger: slog.Default()}
 }
 
+// scrubSecretBody is the SQL value of an outbox e-mail's body once it is
+// no longer pending: e-mails that carry a one-time secret (a password
+// reset code) keep it only while they wait to be sent, so the table does
+// not hold a usable secret in clear after delivery.
+const scrubSecretBody = `CASE WHEN kind IN ('password_reset') THEN '[removed after delivery: it held a one-time password reset code]' ELSE body END`
+
 // SendEmail sends (or, without SMTP, logs) one pending e-mail. A failure
 // is retried by the workflow; an e-mail no longer pending is skipped.
 func (a *Activities) SendEmail(ctx context.Context, id int64) (webhookwf.Result, error) {
@@ -358,7 +364,9 @@ func (a *Activities) SendEmail(ctx context.Context, id int64) (webhookwf.Result,
 		status = "logged"
 	}
 	if _, err := a.Pool.Exec(ctx, `
-		UPDATE email_outbox SET status = $2, sent_at = now(), last_error = '', updated_at = now() WHERE id = $1`, id, status); err != nil {
+		UPDATE email_outbox SET status = $2, sent_at = now(), last_error = '', updated_at = now(),
+		    body = `+scrubSecretBody+`
+		WHERE id = $1`, id, status); err != nil {
 		return webhookwf.Result{}, fmt.Errorf("mark e-mail %d %s: %w", id, status, err)
 	}
 	return webhookwf.Result{Status: status, Attempts: attempts}, nil
@@ -369,7 +377,8 @@ func (a *Activities) MarkEmailFailed(ctx context.Context, in webhookwf.FailInput
 	var res webhookwf.Result
 	err := a.Pool.QueryRow(ctx, `
 		UPDATE email_outbox SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
-		    last_error = CASE WHEN last_error = '' THEN $2 ELSE last_error END, updated_at = now()
+		    last_error = CASE WHEN last_error = '' THEN $2 ELSE last_error END, updated_at = now(),
+		    body = `+scrubSecretBody+`
 		WHERE id = $1 RETURNING status, attempts`, in.ID, truncate(in.Error, 1000)).Scan(&res.Status, &res.Attempts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return webhookwf.Result{Status: "failed"}, nil

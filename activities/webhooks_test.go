@@ -532,6 +532,30 @@ func TestWebhookEmailRetried(t *testing.T) {
 	require.Empty(t, lastError)
 }
 
+// Ensure an e-mail that carries a password reset code keeps it only
+// while it waits: once sent, the outbox row no longer holds the code.
+func TestEmailWithResetCodeScrubbedOnceSent(t *testing.T) {
+	t.Parallel()
+	f := ordertest.New(t)
+	ctx := context.Background()
+	const code = "reset-code-0123456789abcdef"
+	var id int64
+	require.NoError(t, f.Pool.QueryRow(ctx, `
+		INSERT INTO email_outbox (user_id, to_address, kind, subject, body, created_at, updated_at)
+		VALUES ($1, 'c@example.com', 'password_reset', 'Redefinir senha', 'Seu código: `+code+`', now(), now())
+		RETURNING id`, f.Client).Scan(&id))
+	s := &flakySender{}
+	env := deliveryEnv(&activities.Activities{Pool: f.Pool, Mail: s})
+	env.ExecuteWorkflow(webhookwf.WorkflowEmail, webhookwf.Input{ID: id})
+	require.NoError(t, env.GetWorkflowError())
+	require.Len(t, s.sent, 1)
+	require.Contains(t, s.sent[0].Body, code, "the user gets the code")
+	var row string
+	require.NoError(t, f.Pool.QueryRow(ctx, `SELECT email_outbox::text FROM email_outbox WHERE id = $1`, id).Scan(&row))
+	require.NotContains(t, row, code)
+	require.Contains(t, row, "sent")
+}
+
 // Ensure a production worker (no WEBHOOK_ALLOW_PRIVATE_TARGETS, https
 // only) refuses a delivery to a loopback receiver that was saved before
 // the check existed, without sending anything: the delivery fails at once
