@@ -7,7 +7,6 @@ import (
 
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/orderstats"
-	"github.com/ordem/ordem/internal/postgres"
 )
 
 func newLedgerCmd() *cobra.Command {
@@ -17,11 +16,7 @@ func newLedgerCmd() *cobra.Command {
 		Short: "Check every ledger invariant and that the order counters equal a recount; exit 1 and name each violation when any is broken",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			pool, err := postgres.Connect(cmd.Context(), cfg.DatabaseURL)
+			_, pool, err := openDatabase(cmd.Context())
 			if err != nil {
 				return err
 			}

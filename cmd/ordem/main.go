@@ -10,9 +10,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/postgres"
 )
 
 // exitError ends the process with a status code after its message (if any)
@@ -49,6 +51,20 @@ func newRootCmd() *cobra.Command {
 }
 
 // loadConfig reads and validates the environment once per command.
+// openDatabase loads the configuration and connects to DATABASE_URL: the
+// start of every command that works on the database alone.
+func openDatabase(ctx context.Context) (*config.Config, *pgxpool.Pool, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, pool, nil
+}
+
 func loadConfig() (*config.Config, error) {
 	cfg, err := config.Load()
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/secrets"
 )
 
@@ -27,11 +26,7 @@ one, restart the worker and the API, run ordem secrets rotate, then remove
 SECRET_KEY_PREVIOUS and restart again (docs/operations.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			pool, err := postgres.Connect(cmd.Context(), cfg.DatabaseURL)
+			cfg, pool, err := openDatabase(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/seed"
 )
 
@@ -15,11 +14,7 @@ func newSeedCmd() *cobra.Command {
 		Short: "Write default system config, platform accounts, the admin (ADMIN_EMAIL/ADMIN_PASSWORD) and missing wallets; idempotent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			pool, err := postgres.Connect(cmd.Context(), cfg.DatabaseURL)
+			cfg, pool, err := openDatabase(cmd.Context())
 			if err != nil {
 				return err
 			}
