@@ -45,15 +45,7 @@ func TestWorkerKilledRepeatedly(t *testing.T) {
 	}
 	s := newStack(t, 1, 1)
 	r := s.startLoad(t, defaultLoad)
-	var recovery time.Duration
-	for range 3 {
-		time.Sleep(5 * time.Second)
-		s.workers[0].kill()
-		time.Sleep(time.Second)
-		since, t0 := s.lastEvent(t), time.Now()
-		s.restart(s.workers[0])
-		recovery = max(recovery, s.waitProgress(t, since, t0))
-	}
+	recovery := s.killRepeatedly(t, s.workers[0], 3, 5*time.Second, time.Second)
 	res := s.wait(t, r)
 	record("`kill -9` of the worker, 3 times 5 s apart, a new worker started 1 s after each", res, recovery,
 		"none: run more than one worker so a crash stalls nothing; Temporal gives the dead worker's tasks to the next (workflow task timeout 10 s)")
@@ -70,15 +62,7 @@ func TestAPIKilledMidRequest(t *testing.T) {
 	}
 	s := newStack(t, 1, 1)
 	r := s.startLoad(t, defaultLoad)
-	var recovery time.Duration
-	for range 2 {
-		time.Sleep(6 * time.Second)
-		s.apis[0].kill()
-		time.Sleep(2 * time.Second)
-		since, t0 := s.lastEvent(t), time.Now()
-		s.restart(s.apis[0])
-		recovery = max(recovery, s.waitProgress(t, since, t0))
-	}
+	recovery := s.killRepeatedly(t, s.apis[0], 2, 6*time.Second, 2*time.Second)
 	res := s.wait(t, r)
 	record("`kill -9` of the API with requests in flight, twice; restarted 2 s later, clients retrying with the same Idempotency-Key", res, recovery,
 		"none: run two or more API processes behind the proxy; a request cut mid-way is resumed by the client's retry once its key's lease (35 s) runs out")
@@ -150,4 +134,21 @@ func (s *stack) login(t *testing.T) string {
 	require.Positive(t, i, body)
 	rest := body[i+len(`"token":"`):]
 	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// killRepeatedly kills p (SIGKILL) times times, every apart, restarting
+// it down later each time, and returns the longest time from a restart to
+// the next committed order step.
+func (s *stack) killRepeatedly(t *testing.T, p *proc, times int, every, down time.Duration) time.Duration {
+	t.Helper()
+	var recovery time.Duration
+	for range times {
+		time.Sleep(every)
+		p.kill()
+		time.Sleep(down)
+		since, t0 := s.lastEvent(t), time.Now()
+		s.restart(p)
+		recovery = max(recovery, s.waitProgress(t, since, t0))
+	}
+	return recovery
 }
