@@ -56,7 +56,7 @@ type ConfigChange struct {
 // configEntries reads the entry of key only, or of every key when only is
 // empty, in the order of sysconfig.Keys. Keys not stored yet show their
 // default.
-func configEntries(ctx context.Context, q sysconfig.Querier, only string) ([]ConfigEntry, error) {
+func configEntries(ctx context.Context, q postgres.DBTX, only string) ([]ConfigEntry, error) {
 	rows, err := q.Query(ctx, `SELECT key, value, updated_at, updated_by FROM system_config`)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/orderstats"
+	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -405,7 +406,7 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 // the orders themselves) plus the revenue account's balance: a few
 // hundred small rows, whatever the number of orders. Exported so a
 // metrics collector can publish the same numbers.
-func MarketplaceKPIs(ctx context.Context, q ledger.Tx) (StatusCounts, KPIs, error) {
+func MarketplaceKPIs(ctx context.Context, q postgres.DBTX) (StatusCounts, KPIs, error) {
 	stats, err := orderstats.Read(ctx, q)
 	if err != nil {
 		return nil, KPIs{}, err

@@ -126,7 +126,7 @@ type WalletBalance struct {
 	Currency  string `json:"currency"`
 }
 
-func (s *Server) walletBalance(ctx context.Context, q ledger.Tx, userID int64) (WalletBalance, error) {
+func (s *Server) walletBalance(ctx context.Context, q postgres.DBTX, userID int64) (WalletBalance, error) {
 	w, err := ledger.UserWallet(ctx, q, userID)
 	if err != nil {
 		return WalletBalance{}, err

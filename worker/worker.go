@@ -8,22 +8,19 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
-	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/connect"
 	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/mail"
-	"github.com/ordem/ordem/internal/secretbox"
-	"github.com/ordem/ordem/internal/secrets"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/ledgerverify"
@@ -95,30 +92,12 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	return nil
 }
 
-// Dial connects to the Temporal frontend named by cfg, logging through
-// logger (the SDK's own lines carry "component": "temporal").
-func Dial(cfg *config.Config, logger *slog.Logger, opts ...DialOption) (client.Client, error) {
-	o := client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal")),
-	}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	c, err := client.Dial(o)
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
-	}
-	return c, nil
-}
-
 // Run runs a worker until ctx is cancelled, then stops it gracefully
 // (in-flight activities get the worker's stop timeout to finish).
 // It also serves /metrics, /healthz and /readyz on cfg.WorkerHTTPAddr and
 // keeps the ledger verification schedule.
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	d, err := Connect(ctx, cfg, logger)
+	d, err := connect.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -140,7 +119,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// The schedule is housekeeping: a Temporal server slow to answer for it
 	// (a dev server just restarted, say) must not keep orders waiting.
 	go keepLedgerVerifySchedule(ctx, c, cfg.TemporalTaskQueue, cfg.LedgerVerifyInterval, logger)
-	hooks, err := SealSecrets(ctx, pool, cfg, logger)
+	hooks, err := connect.SealSecrets(ctx, pool, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -160,21 +139,6 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	logger.Info("Worker stopping")
 	w.Stop()
 	return nil
-}
-
-// SealSecrets seals the stored secrets still in clear (rows from before
-// the release that seals them: `ordem migrate up` does it too, this
-// covers a worker or API started first) and returns the keyring that
-// opens webhook endpoint secrets. The worker and the API run it at start.
-func SealSecrets(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, logger *slog.Logger) (*secretbox.Keyring, error) {
-	n, err := secrets.SealClear(ctx, pool, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w (has `ordem migrate up` run?)", err)
-	}
-	if n > 0 {
-		logger.Info("Sealed stored secrets that were in clear", "count", n)
-	}
-	return webhook.NewKeyring(cfg.SecretKey, cfg.SecretKeyPrevious)
 }
 
 // Staged uploads never attached (the API died between upload and update)
