@@ -18,17 +18,17 @@ import (
 	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/webhook"
+	"github.com/ordem/ordem/workflows/delivery"
 	"github.com/ordem/ordem/workflows/order"
-	webhookwf "github.com/ordem/ordem/workflows/webhook"
 )
 
 // registerOutbox registers the webhook and e-mail delivery activities.
 func (a *Activities) registerOutbox(r Registry) {
 	for name, fn := range map[string]any{
-		webhookwf.ActivityDeliver:         a.DeliverWebhook,
-		webhookwf.ActivityMarkFailed:      a.MarkWebhookFailed,
-		webhookwf.ActivitySendEmail:       a.SendEmail,
-		webhookwf.ActivityMarkEmailFailed: a.MarkEmailFailed,
+		delivery.ActivityDeliverWebhook:    a.DeliverWebhook,
+		delivery.ActivityMarkWebhookFailed: a.MarkWebhookFailed,
+		delivery.ActivitySendEmail:         a.SendEmail,
+		delivery.ActivityMarkEmailFailed:   a.MarkEmailFailed,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -150,7 +150,7 @@ func writeEmails(ctx context.Context, tx pgx.Tx, orderID int64, n notice, at tim
 // error (the workflow's retry policy backs off). A delivery no longer
 // pending (an earlier run delivered it) is skipped; one whose endpoint
 // was disabled or deleted fails without sending.
-func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Result, error) {
+func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (delivery.Result, error) {
 	var (
 		status, eventID, url string
 		body                 []byte
@@ -165,14 +165,14 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Re
 		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1`, id).Scan(
 		&status, &attempts, &eventID, &body, &endpointID, &url, &stored.Ciphertext, &stored.KeyID, &stored.Legacy, &live)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return webhookwf.Result{}, temporal.NewNonRetryableApplicationError(
+		return delivery.Result{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("webhook delivery %d does not exist", id), "WebhookDeliveryNotFound", nil)
 	}
 	if err != nil {
-		return webhookwf.Result{}, fmt.Errorf("load webhook delivery %d: %w", id, err)
+		return delivery.Result{}, fmt.Errorf("load webhook delivery %d: %w", id, err)
 	}
 	if status != "pending" {
-		return webhookwf.Result{Status: status, Attempts: attempts, Skipped: true}, nil
+		return delivery.Result{Status: status, Attempts: attempts, Skipped: true}, nil
 	}
 	if !live {
 		res, err := a.failDelivery(ctx, id, "endpoint disabled or deleted before delivery")
@@ -191,11 +191,11 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Re
 	// A secret no key opens (SECRET_KEY changed without
 	// SECRET_KEY_PREVIOUS) is an operator's fix away: retried, unsent.
 	if a.WebhookSecrets == nil {
-		return webhookwf.Result{}, errors.New("no keyring for webhook secrets: the worker was started without SECRET_KEY")
+		return delivery.Result{}, errors.New("no keyring for webhook secrets: the worker was started without SECRET_KEY")
 	}
 	secret, err := stored.Open(a.WebhookSecrets, endpointID)
 	if err != nil {
-		return webhookwf.Result{}, fmt.Errorf("open the secret of webhook endpoint %d: %w", endpointID, err)
+		return delivery.Result{}, fmt.Errorf("open the secret of webhook endpoint %d: %w", endpointID, err)
 	}
 	// The attempt's number is claimed before sending, so two attempts
 	// never share one.
@@ -203,10 +203,10 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Re
 		UPDATE webhook_deliveries SET attempts = attempts + 1, updated_at = now()
 		WHERE id = $1 AND status = 'pending' RETURNING attempts`, id).Scan(&attempts)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return webhookwf.Result{Status: "succeeded", Skipped: true}, nil
+		return delivery.Result{Status: "succeeded", Skipped: true}, nil
 	}
 	if err != nil {
-		return webhookwf.Result{}, fmt.Errorf("claim webhook attempt %d: %w", id, err)
+		return delivery.Result{}, fmt.Errorf("claim webhook attempt %d: %w", id, err)
 	}
 
 	started := time.Now()
@@ -220,7 +220,7 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Re
 	if sendErr != nil {
 		errText = truncate(sendErr.Error(), 1000)
 	}
-	res := webhookwf.Result{Status: "pending", Attempts: attempts, ResponseCode: code}
+	res := delivery.Result{Status: "pending", Attempts: attempts, ResponseCode: code}
 	if sendErr == nil {
 		res.Status = "succeeded"
 	}
@@ -239,11 +239,11 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (webhookwf.Re
 		return nil
 	})
 	if err != nil {
-		return webhookwf.Result{}, err
+		return delivery.Result{}, err
 	}
 	if sendErr != nil {
 		activity.GetLogger(ctx).Warn("Webhook attempt failed", "delivery_id", id, "attempt", attempts, "error", errText)
-		return webhookwf.Result{}, sendErr
+		return delivery.Result{}, sendErr
 	}
 	return res, nil
 }
@@ -266,7 +266,7 @@ func post(ctx context.Context, client *http.Client, url, secret, eventID string,
 	if errors.Is(err, webhook.ErrForbiddenTarget) {
 		// The name resolved to a refused address: nothing was sent, and
 		// retrying would only probe it again.
-		return 0, temporal.NewNonRetryableApplicationError(truncate(err.Error(), 1000), webhookwf.TypeTargetForbidden, err)
+		return 0, temporal.NewNonRetryableApplicationError(truncate(err.Error(), 1000), delivery.TypeWebhookTargetForbidden, err)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("post webhook: %w", err)
@@ -281,7 +281,7 @@ func post(ctx context.Context, client *http.Client, url, secret, eventID string,
 	if len(bytes.TrimSpace(excerpt)) > 0 {
 		msg += ": " + string(bytes.TrimSpace(excerpt))
 	}
-	return resp.StatusCode, temporal.NewApplicationError(msg, webhookwf.TypeEndpointError)
+	return resp.StatusCode, temporal.NewApplicationError(msg, delivery.TypeWebhookEndpointError)
 }
 
 func truncate(s string, n int) string {
@@ -293,13 +293,13 @@ func truncate(s string, n int) string {
 
 // MarkWebhookFailed records that a delivery gave up (its retries
 // expired). The last attempt's error stays as last_error.
-func (a *Activities) MarkWebhookFailed(ctx context.Context, in webhookwf.FailInput) (webhookwf.Result, error) {
+func (a *Activities) MarkWebhookFailed(ctx context.Context, in delivery.FailInput) (delivery.Result, error) {
 	return a.failDelivery(ctx, in.ID, in.Error)
 }
 
-func (a *Activities) failDelivery(ctx context.Context, id int64, reason string) (webhookwf.Result, error) {
+func (a *Activities) failDelivery(ctx context.Context, id int64, reason string) (delivery.Result, error) {
 	var (
-		res  webhookwf.Result
+		res  delivery.Result
 		code *int
 	)
 	err := a.Pool.QueryRow(ctx, `
@@ -307,10 +307,10 @@ func (a *Activities) failDelivery(ctx context.Context, id int64, reason string) 
 		    last_error = CASE WHEN status = 'pending' AND last_error = '' THEN $2 ELSE last_error END, updated_at = now()
 		WHERE id = $1 RETURNING status, attempts, response_code`, id, truncate(reason, 1000)).Scan(&res.Status, &res.Attempts, &code)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return webhookwf.Result{Status: "failed"}, nil
+		return delivery.Result{Status: "failed"}, nil
 	}
 	if err != nil {
-		return webhookwf.Result{}, fmt.Errorf("mark webhook delivery %d failed: %w", id, err)
+		return delivery.Result{}, fmt.Errorf("mark webhook delivery %d failed: %w", id, err)
 	}
 	if code != nil {
 		res.ResponseCode = *code
@@ -333,7 +333,7 @@ const scrubSecretBody = `CASE WHEN kind IN ('password_reset') THEN '[removed aft
 
 // SendEmail sends (or, without SMTP, logs) one pending e-mail. A failure
 // is retried by the workflow; an e-mail no longer pending is skipped.
-func (a *Activities) SendEmail(ctx context.Context, id int64) (webhookwf.Result, error) {
+func (a *Activities) SendEmail(ctx context.Context, id int64) (delivery.Result, error) {
 	var (
 		m        mail.Message
 		attempts int
@@ -344,20 +344,20 @@ func (a *Activities) SendEmail(ctx context.Context, id int64) (webhookwf.Result,
 	if errors.Is(err, pgx.ErrNoRows) {
 		var status string
 		if err := a.Pool.QueryRow(ctx, `SELECT status, attempts FROM email_outbox WHERE id = $1`, id).Scan(&status, &attempts); err != nil {
-			return webhookwf.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("e-mail %d does not exist", id), "EmailNotFound", err)
+			return delivery.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("e-mail %d does not exist", id), "EmailNotFound", err)
 		}
-		return webhookwf.Result{Status: status, Attempts: attempts, Skipped: true}, nil
+		return delivery.Result{Status: status, Attempts: attempts, Skipped: true}, nil
 	}
 	if err != nil {
-		return webhookwf.Result{}, fmt.Errorf("claim e-mail %d: %w", id, err)
+		return delivery.Result{}, fmt.Errorf("claim e-mail %d: %w", id, err)
 	}
 	logged, sendErr := a.mailer().Send(ctx, m)
 	if sendErr != nil {
 		if _, err := a.Pool.Exec(ctx, `UPDATE email_outbox SET last_error = $2, updated_at = now() WHERE id = $1`,
 			id, truncate(sendErr.Error(), 1000)); err != nil {
-			return webhookwf.Result{}, fmt.Errorf("record e-mail error: %w", err)
+			return delivery.Result{}, fmt.Errorf("record e-mail error: %w", err)
 		}
-		return webhookwf.Result{}, fmt.Errorf("send e-mail %d: %w", id, sendErr)
+		return delivery.Result{}, fmt.Errorf("send e-mail %d: %w", id, sendErr)
 	}
 	status := "sent"
 	if logged {
@@ -367,24 +367,24 @@ func (a *Activities) SendEmail(ctx context.Context, id int64) (webhookwf.Result,
 		UPDATE email_outbox SET status = $2, sent_at = now(), last_error = '', updated_at = now(),
 		    body = `+scrubSecretBody+`
 		WHERE id = $1`, id, status); err != nil {
-		return webhookwf.Result{}, fmt.Errorf("mark e-mail %d %s: %w", id, status, err)
+		return delivery.Result{}, fmt.Errorf("mark e-mail %d %s: %w", id, status, err)
 	}
-	return webhookwf.Result{Status: status, Attempts: attempts}, nil
+	return delivery.Result{Status: status, Attempts: attempts}, nil
 }
 
 // MarkEmailFailed records that an e-mail gave up.
-func (a *Activities) MarkEmailFailed(ctx context.Context, in webhookwf.FailInput) (webhookwf.Result, error) {
-	var res webhookwf.Result
+func (a *Activities) MarkEmailFailed(ctx context.Context, in delivery.FailInput) (delivery.Result, error) {
+	var res delivery.Result
 	err := a.Pool.QueryRow(ctx, `
 		UPDATE email_outbox SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
 		    last_error = CASE WHEN last_error = '' THEN $2 ELSE last_error END, updated_at = now(),
 		    body = `+scrubSecretBody+`
 		WHERE id = $1 RETURNING status, attempts`, in.ID, truncate(in.Error, 1000)).Scan(&res.Status, &res.Attempts)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return webhookwf.Result{Status: "failed"}, nil
+		return delivery.Result{Status: "failed"}, nil
 	}
 	if err != nil {
-		return webhookwf.Result{}, fmt.Errorf("mark e-mail %d failed: %w", in.ID, err)
+		return delivery.Result{}, fmt.Errorf("mark e-mail %d failed: %w", in.ID, err)
 	}
 	return res, nil
 }
