@@ -44,30 +44,18 @@ func (a *Activities) registerOutbox(r Registry) {
 // pending (an earlier run delivered it) is skipped; one whose endpoint
 // was disabled or deleted fails without sending.
 func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (delivery.Result, error) {
-	var (
-		status, eventID, url string
-		body                 []byte
-		attempts             int
-		live                 bool
-		endpointID           int64
-		stored               webhook.StoredSecret
-	)
-	err := a.Pool.QueryRow(ctx, `
-		SELECT d.status, d.attempts, d.event_id::text, d.payload::text, e.id, e.url, `+webhook.SecretColumns+`,
-		    e.active AND e.deleted_at IS NULL
-		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1`, id).Scan(
-		&status, &attempts, &eventID, &body, &endpointID, &url, &stored.Ciphertext, &stored.KeyID, &stored.Legacy, &live)
-	if errors.Is(err, pgx.ErrNoRows) {
+	o, ok, err := webhook.LoadOutgoing(ctx, a.Pool, id)
+	if err != nil {
+		return delivery.Result{}, err
+	}
+	if !ok {
 		return delivery.Result{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("webhook delivery %d does not exist", id), "WebhookDeliveryNotFound", nil)
 	}
-	if err != nil {
-		return delivery.Result{}, fmt.Errorf("load webhook delivery %d: %w", id, err)
+	if o.Status != "pending" {
+		return delivery.Result{Status: o.Status, Attempts: o.Attempts, Skipped: true}, nil
 	}
-	if status != "pending" {
-		return delivery.Result{Status: status, Attempts: attempts, Skipped: true}, nil
-	}
-	if !live {
+	if !o.Live {
 		res, err := a.failDelivery(ctx, id, "endpoint disabled or deleted before delivery")
 		res.Skipped = true
 		return res, err
@@ -76,7 +64,7 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (delivery.Res
 	// was saved (another environment, WEBHOOK_ALLOW_PRIVATE_TARGETS
 	// turned off). A refused target fails without being sent; its name's
 	// addresses are checked when connecting (webhook.NewClient).
-	if err := a.WebhookTargets.CheckTarget(url); err != nil {
+	if err := a.WebhookTargets.CheckTarget(o.URL); err != nil {
 		res, ferr := a.failDelivery(ctx, id, "target refused: "+err.Error())
 		res.Skipped = true
 		return res, ferr
@@ -86,24 +74,20 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (delivery.Res
 	if a.WebhookSecrets == nil {
 		return delivery.Result{}, errors.New("no keyring for webhook secrets: the worker was started without SECRET_KEY")
 	}
-	secret, err := stored.Open(a.WebhookSecrets, endpointID)
+	secret, err := o.Secret.Open(a.WebhookSecrets, o.EndpointID)
 	if err != nil {
-		return delivery.Result{}, fmt.Errorf("open the secret of webhook endpoint %d: %w", endpointID, err)
+		return delivery.Result{}, fmt.Errorf("open the secret of webhook endpoint %d: %w", o.EndpointID, err)
 	}
-	// The attempt's number is claimed before sending, so two attempts
-	// never share one.
-	err = a.Pool.QueryRow(ctx, `
-		UPDATE webhook_deliveries SET attempts = attempts + 1, updated_at = now()
-		WHERE id = $1 AND status = 'pending' RETURNING attempts`, id).Scan(&attempts)
-	if errors.Is(err, pgx.ErrNoRows) {
+	attempt, ok, err := webhook.ClaimAttempt(ctx, a.Pool, id)
+	if err != nil {
+		return delivery.Result{}, err
+	}
+	if !ok {
 		return delivery.Result{Status: "succeeded", Skipped: true}, nil
-	}
-	if err != nil {
-		return delivery.Result{}, fmt.Errorf("claim webhook attempt %d: %w", id, err)
 	}
 
 	started := time.Now()
-	code, sendErr := post(ctx, webhook.NewClient(a.WebhookTargets), url, secret, eventID, body)
+	code, sendErr := post(ctx, webhook.NewClient(a.WebhookTargets), o.URL, secret, o.EventID, o.Body)
 	took := time.Since(started)
 	var codePtr *int
 	if code != 0 {
@@ -113,29 +97,19 @@ func (a *Activities) DeliverWebhook(ctx context.Context, id int64) (delivery.Res
 	if sendErr != nil {
 		errText = truncate(sendErr.Error(), 1000)
 	}
-	res := delivery.Result{Status: "pending", Attempts: attempts, ResponseCode: code}
+	res := delivery.Result{Status: "pending", Attempts: attempt, ResponseCode: code}
 	if sendErr == nil {
 		res.Status = "succeeded"
 	}
 	err = postgres.InTx(ctx, a.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, response_code, error, succeeded)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, attempts, started, took.Milliseconds(), codePtr, errText, sendErr == nil); err != nil {
-			return fmt.Errorf("log webhook attempt: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE webhook_deliveries SET status = $2, response_code = $3, last_error = $4, updated_at = now(),
-			    delivered_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE delivered_at END
-			WHERE id = $1`, id, res.Status, codePtr, errText); err != nil {
-			return fmt.Errorf("update webhook delivery: %w", err)
-		}
-		return nil
+		return webhook.RecordAttempt(ctx, tx, id, webhook.Attempt{Attempt: attempt, StartedAt: started,
+			DurationMS: int(took.Milliseconds()), ResponseCode: codePtr, Error: errText, Succeeded: sendErr == nil})
 	})
 	if err != nil {
 		return delivery.Result{}, err
 	}
 	if sendErr != nil {
-		activity.GetLogger(ctx).Warn("Webhook attempt failed", "delivery_id", id, "attempt", attempts, "error", errText)
+		activity.GetLogger(ctx).Warn("Webhook attempt failed", "delivery_id", id, "attempt", attempt, "error", errText)
 		return delivery.Result{}, sendErr
 	}
 	return res, nil
@@ -191,22 +165,16 @@ func (a *Activities) MarkWebhookFailed(ctx context.Context, in delivery.FailInpu
 }
 
 func (a *Activities) failDelivery(ctx context.Context, id int64, reason string) (delivery.Result, error) {
-	var (
-		res  delivery.Result
-		code *int
-	)
-	err := a.Pool.QueryRow(ctx, `
-		UPDATE webhook_deliveries SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
-		    last_error = CASE WHEN status = 'pending' AND last_error = '' THEN $2 ELSE last_error END, updated_at = now()
-		WHERE id = $1 RETURNING status, attempts, response_code`, id, truncate(reason, 1000)).Scan(&res.Status, &res.Attempts, &code)
-	if errors.Is(err, pgx.ErrNoRows) {
+	d, ok, err := webhook.FailDelivery(ctx, a.Pool, id, truncate(reason, 1000))
+	if err != nil {
+		return delivery.Result{}, err
+	}
+	if !ok {
 		return delivery.Result{Status: "failed"}, nil
 	}
-	if err != nil {
-		return delivery.Result{}, fmt.Errorf("mark webhook delivery %d failed: %w", id, err)
-	}
-	if code != nil {
-		res.ResponseCode = *code
+	res := delivery.Result{Status: d.Status, Attempts: d.Attempts}
+	if d.ResponseCode != nil {
+		res.ResponseCode = *d.ResponseCode
 	}
 	return res, nil
 }

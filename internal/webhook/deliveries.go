@@ -167,3 +167,92 @@ func Redeliver(ctx context.Context, db postgres.DBTX, id int64) (before, after D
 	}
 	return before, after, nil
 }
+
+// Outgoing is what sending one delivery needs: the delivery's state and
+// body, and its endpoint's URL, sealed secret and whether it is live.
+type Outgoing struct {
+	Status     string
+	Attempts   int
+	EventID    string
+	Body       []byte
+	EndpointID int64
+	URL        string
+	Secret     StoredSecret
+	// Live is false once the endpoint is disabled or deleted: the
+	// delivery then fails unsent.
+	Live bool
+}
+
+// LoadOutgoing reads delivery id with its endpoint, for sending; ok is
+// false when the delivery does not exist.
+func LoadOutgoing(ctx context.Context, db postgres.DBTX, id int64) (o Outgoing, ok bool, err error) {
+	err = db.QueryRow(ctx, `
+		SELECT d.status, d.attempts, d.event_id::text, d.payload::text, e.id, e.url, `+SecretColumns+`,
+		    e.active AND e.deleted_at IS NULL
+		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1`, id).Scan(
+		&o.Status, &o.Attempts, &o.EventID, &o.Body, &o.EndpointID, &o.URL, &o.Secret.Ciphertext, &o.Secret.KeyID,
+		&o.Secret.Legacy, &o.Live)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Outgoing{}, false, nil
+	}
+	if err != nil {
+		return Outgoing{}, false, fmt.Errorf("load webhook delivery %d: %w", id, err)
+	}
+	return o, true, nil
+}
+
+// ClaimAttempt takes the number of delivery id's next attempt before it
+// is sent, so two attempts never share one; ok is false when the
+// delivery is no longer pending (another run delivered it meanwhile).
+func ClaimAttempt(ctx context.Context, db postgres.DBTX, id int64) (attempt int, ok bool, err error) {
+	err = db.QueryRow(ctx, `
+		UPDATE webhook_deliveries SET attempts = attempts + 1, updated_at = now()
+		WHERE id = $1 AND status = 'pending' RETURNING attempts`, id).Scan(&attempt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("claim webhook attempt %d: %w", id, err)
+	}
+	return attempt, true, nil
+}
+
+// RecordAttempt logs attempt a of delivery id and sets the delivery's
+// status from it: succeeded, or still pending for the next retry. Run it
+// in a transaction, so the log and the status agree.
+func RecordAttempt(ctx context.Context, db postgres.DBTX, id int64, a Attempt) error {
+	if _, err := db.Exec(ctx, `
+		INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, response_code, error, succeeded)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, a.Attempt, a.StartedAt, a.DurationMS, a.ResponseCode, a.Error, a.Succeeded); err != nil {
+		return fmt.Errorf("log webhook attempt: %w", err)
+	}
+	status := "pending"
+	if a.Succeeded {
+		status = "succeeded"
+	}
+	if _, err := db.Exec(ctx, `
+		UPDATE webhook_deliveries SET status = $2, response_code = $3, last_error = $4, updated_at = now(),
+		    delivered_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE delivered_at END
+		WHERE id = $1`, id, status, a.ResponseCode, a.Error); err != nil {
+		return fmt.Errorf("update webhook delivery: %w", err)
+	}
+	return nil
+}
+
+// FailDelivery marks delivery id failed with reason, unless it is no
+// longer pending (it succeeded meanwhile: left alone). An error already
+// recorded by an attempt is kept as the better reason. It returns the
+// row as it now stands; ok is false when the delivery does not exist.
+func FailDelivery(ctx context.Context, db postgres.DBTX, id int64, reason string) (d Delivery, ok bool, err error) {
+	d, err = scanDelivery(db.QueryRow(ctx, `
+		UPDATE webhook_deliveries SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
+		    last_error = CASE WHEN status = 'pending' AND last_error = '' THEN $2 ELSE last_error END, updated_at = now()
+		WHERE id = $1 RETURNING `+deliveryColumns, id, reason))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Delivery{}, false, nil
+	}
+	if err != nil {
+		return Delivery{}, false, fmt.Errorf("mark webhook delivery %d failed: %w", id, err)
+	}
+	return d, true, nil
+}
