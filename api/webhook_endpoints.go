@@ -180,6 +180,17 @@ func (s *Server) checkWebhook(req *webhookRequest, create bool) ([]string, error
 	return types, nil
 }
 
+// webhookBody decodes and checks the body of a create (or, with create
+// false, of an update); types are its event types as checkWebhook
+// returns them.
+func (s *Server) webhookBody(c *fiber.Ctx, create bool) (req webhookRequest, types []string, err error) {
+	if err := decodeJSON(c, &req); err != nil {
+		return req, nil, err
+	}
+	types, err = s.checkWebhook(&req, create)
+	return req, types, err
+}
+
 // webhookTargets is the policy endpoint URLs are checked against:
 // loopback and private addresses only with WEBHOOK_ALLOW_PRIVATE_TARGETS,
 // http only in dev (the worker applies the same when delivering).
@@ -212,11 +223,7 @@ func (s *Server) newWebhookSecret() (string, *secretbox.Keyring, error) {
 // shown once in the answer.
 func (s *Server) createWebhook(c *fiber.Ctx) error {
 	p := caller(c)
-	var req webhookRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	types, err := s.checkWebhook(&req, true)
+	req, types, err := s.webhookBody(c, true)
 	if err != nil {
 		return err
 	}
@@ -282,18 +289,18 @@ func (s *Server) listWebhooks(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"items": items})
 }
 
-// webhookPathID is the endpoint id of the path's :id; a malformed one
-// names no endpoint.
-func webhookPathID(c *fiber.Ctx) (int64, error) {
-	wid, err := pathID(c, "id")
+// pathIDOr is the path's :id; a malformed one names nothing, so it is
+// answered as notFound, the same as an id with no row.
+func pathIDOr(c *fiber.Ctx, notFound func() error) (int64, error) {
+	n, err := pathID(c, "id")
 	if err != nil {
-		return 0, webhook.NoSuchEndpoint()
+		return 0, notFound()
 	}
-	return wid, nil
+	return n, nil
 }
 
 func (s *Server) getWebhook(c *fiber.Ctx) error {
-	wid, err := webhookPathID(c)
+	wid, err := pathIDOr(c, webhook.NoSuchEndpoint)
 	if err != nil {
 		return err
 	}
@@ -308,7 +315,7 @@ func (s *Server) getWebhook(c *fiber.Ctx) error {
 // the live endpoint the path's :id names (not_found when there is none),
 // so update, rotation and deletion each decide on the row they replace.
 func (s *Server) changeWebhook(c *fiber.Ctx, change func(ctx context.Context, tx pgx.Tx, old webhook.EndpointRecord) error) error {
-	wid, err := webhookPathID(c)
+	wid, err := pathIDOr(c, webhook.NoSuchEndpoint)
 	if err != nil {
 		return err
 	}
@@ -326,11 +333,7 @@ func (s *Server) changeWebhook(c *fiber.Ctx, change func(ctx context.Context, tx
 // Deliveries already recorded keep going to the endpoint's current URL.
 func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	p := caller(c)
-	var req webhookRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	types, err := s.checkWebhook(&req, false)
+	req, types, err := s.webhookBody(c, false)
 	if err != nil {
 		return err
 	}
@@ -414,7 +417,7 @@ func (s *Server) deleteWebhook(c *fiber.Ctx) error {
 // included), newest first, keyset-paginated, filterable by ?status= and
 // ?event_type=.
 func (s *Server) listWebhookDeliveries(c *fiber.Ctx) error {
-	wid, err := webhookPathID(c)
+	wid, err := pathIDOr(c, webhook.NoSuchEndpoint)
 	if err != nil {
 		return err
 	}
@@ -443,19 +446,9 @@ func (s *Server) listWebhookDeliveries(c *fiber.Ctx) error {
 		webhookDeliveryOf))
 }
 
-// deliveryPathID is the delivery id of the path's :id; a malformed one
-// names no delivery.
-func deliveryPathID(c *fiber.Ctx) (int64, error) {
-	did, err := pathID(c, "id")
-	if err != nil {
-		return 0, webhook.NoSuchDelivery()
-	}
-	return did, nil
-}
-
 // getWebhookDelivery is one delivery with its attempt log.
 func (s *Server) getWebhookDelivery(c *fiber.Ctx) error {
-	did, err := deliveryPathID(c)
+	did, err := pathIDOr(c, webhook.NoSuchDelivery)
 	if err != nil {
 		return err
 	}
@@ -483,7 +476,7 @@ func (s *Server) getWebhookDelivery(c *fiber.Ctx) error {
 // delivery still pending is already being sent (invalid_transition).
 func (s *Server) redeliverWebhook(c *fiber.Ctx) error {
 	p := caller(c)
-	did, err := deliveryPathID(c)
+	did, err := pathIDOr(c, webhook.NoSuchDelivery)
 	if err != nil {
 		return err
 	}

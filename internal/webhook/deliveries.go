@@ -102,18 +102,8 @@ func ListDeliveries(ctx context.Context, db postgres.DBTX, endpointID int64, f D
 // none); with lock it holds the row lock until the caller's transaction
 // ends.
 func GetDelivery(ctx context.Context, db postgres.DBTX, id int64, lock bool) (Delivery, error) {
-	sql := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries WHERE id = $1`
-	if lock {
-		sql += ` FOR UPDATE`
-	}
-	d, err := scanDelivery(db.QueryRow(ctx, sql, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Delivery{}, NoSuchDelivery()
-	}
-	if err != nil {
-		return Delivery{}, fmt.Errorf("read webhook delivery %d: %w", id, err)
-	}
-	return d, nil
+	return readByID(ctx, db, "webhook delivery", `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = $1`,
+		id, lock, scanDelivery, NoSuchDelivery)
 }
 
 // DeliveryAttempts is delivery id's attempt log, first attempt first

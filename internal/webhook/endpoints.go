@@ -43,18 +43,28 @@ func NoSuchEndpoint() error { return ordem.Errorf(ordem.ENotFound, "no such webh
 // *ordem.Error then). With lock it holds the row lock until the caller's
 // transaction ends, so a change is decided on the row it replaces.
 func LiveEndpoint(ctx context.Context, db postgres.DBTX, id int64, lock bool) (EndpointRecord, error) {
-	sql := `SELECT ` + endpointColumns + ` FROM webhook_endpoints WHERE id = $1 AND deleted_at IS NULL`
+	return readByID(ctx, db, "webhook endpoint", `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE id = $1 AND deleted_at IS NULL`,
+		id, lock, scanEndpoint, NoSuchEndpoint)
+}
+
+// readByID reads the one row query selects by id ($1) with scan; with
+// lock it holds the row lock until the caller's transaction ends. No row
+// is notFound's error; another failure names what was read.
+func readByID[T any](ctx context.Context, db postgres.DBTX, what, query string, id int64, lock bool,
+	scan func(pgx.Row) (T, error), notFound func() error) (T, error) {
 	if lock {
-		sql += ` FOR UPDATE`
+		query += ` FOR UPDATE`
 	}
-	e, err := scanEndpoint(db.QueryRow(ctx, sql, id))
+	v, err := scan(db.QueryRow(ctx, query, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return EndpointRecord{}, NoSuchEndpoint()
+		var zero T
+		return zero, notFound()
 	}
 	if err != nil {
-		return EndpointRecord{}, fmt.Errorf("read webhook endpoint %d: %w", id, err)
+		var zero T
+		return zero, fmt.Errorf("read %s %d: %w", what, id, err)
 	}
-	return e, nil
+	return v, nil
 }
 
 // ListEndpoints lists the live endpoints, newest first, at most limit.
