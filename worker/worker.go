@@ -23,9 +23,9 @@ import (
 	"github.com/ordem/ordem/internal/mail"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/webhook"
+	"github.com/ordem/ordem/workflows/delivery"
 	"github.com/ordem/ordem/workflows/ledgerverify"
 	"github.com/ordem/ordem/workflows/order"
-	webhookwf "github.com/ordem/ordem/workflows/webhook"
 )
 
 // New returns a worker on taskQueue with the order workflow and acts
@@ -64,8 +64,8 @@ func Register(r Registry, acts *activities.Activities) {
 	acts.Register(r)
 	r.RegisterWorkflowWithOptions(ledgerverify.Workflow, workflow.RegisterOptions{Name: ledgerverify.WorkflowName})
 	r.RegisterActivityWithOptions(acts.VerifyLedger, activity.RegisterOptions{Name: ledgerverify.ActivityVerify})
-	r.RegisterWorkflowWithOptions(webhookwf.Delivery, workflow.RegisterOptions{Name: webhookwf.WorkflowDelivery})
-	r.RegisterWorkflowWithOptions(webhookwf.Email, workflow.RegisterOptions{Name: webhookwf.WorkflowEmail})
+	r.RegisterWorkflowWithOptions(delivery.Webhook, workflow.RegisterOptions{Name: delivery.WorkflowWebhook})
+	r.RegisterWorkflowWithOptions(delivery.Email, workflow.RegisterOptions{Name: delivery.WorkflowEmail})
 }
 
 // EnsureSearchAttributes registers the order search attributes that the
@@ -133,8 +133,8 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		"auto_confirm_enabled", cfg.AutoConfirmEnabled)
 	go cleanStaging(ctx, store, logger)
 	// The outbox dispatcher starts the webhook and e-mail deliveries.
-	go (&webhook.Dispatcher{Pool: pool, Temporal: c, TaskQueue: cfg.TemporalTaskQueue, Logger: logger.With("component", "outbox"),
-		Retry: webhookwf.Retry{InitialInterval: cfg.WebhookRetryInitial, Expiration: cfg.WebhookRetryExpiration}}).Run(ctx)
+	go (&Dispatcher{Pool: pool, Temporal: c, TaskQueue: cfg.TemporalTaskQueue, Logger: logger.With("component", "outbox"),
+		Retry: delivery.Retry{InitialInterval: cfg.WebhookRetryInitial, Expiration: cfg.WebhookRetryExpiration}}).Run(ctx)
 	<-ctx.Done()
 	logger.Info("Worker stopping")
 	w.Stop()
