@@ -239,16 +239,25 @@ type Page struct {
 // ListDeposits lists deposits newest first, of one user (userID != 0) or
 // of everyone, of one source (source != "") or of both.
 func ListDeposits(ctx context.Context, db postgres.DBTX, userID int64, source string, pg Page) ([]Deposit, error) {
-	rows, err := db.Query(ctx, `SELECT `+depositColumns+` FROM deposits
-		WHERE ($1::bigint = 0 OR user_id = $1) AND ($2::text = '' OR source = $2)
+	return listNewest(ctx, db, "deposits", depositColumns, "source", userID, source, pg, scanDeposit)
+}
+
+// listNewest lists the rows of a user-owned table newest first, of one
+// user (userID != 0) or of everyone, whose column equals value (value !=
+// ""), paged by pg. table, columns and column are this package's
+// constants, never input.
+func listNewest[T any](ctx context.Context, db postgres.DBTX, table, columns, column string, userID int64, value string,
+	pg Page, scan func(pgx.Row) (T, error)) ([]T, error) {
+	rows, err := db.Query(ctx, `SELECT `+columns+` FROM `+table+`
+		WHERE ($1::bigint = 0 OR user_id = $1) AND ($2::text = '' OR `+column+` = $2)
 		  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-		ORDER BY created_at DESC, id DESC LIMIT $5`, userID, source, pg.After, pg.AfterID, pg.Limit)
+		ORDER BY created_at DESC, id DESC LIMIT $5`, userID, value, pg.After, pg.AfterID, pg.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list deposits: %w", err)
+		return nil, fmt.Errorf("list %s: %w", table, err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Deposit, error) { return scanDeposit(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list deposits: %w", err)
+		return nil, fmt.Errorf("list %s: %w", table, err)
 	}
 	return list, nil
 }

@@ -217,18 +217,7 @@ func DecidePayout(ctx context.Context, tx pgx.Tx, d Decision) (Decided, error) {
 // ListPayouts lists payouts newest first, of one user (userID != 0) or
 // of everyone, of one status (status != "") or of all.
 func ListPayouts(ctx context.Context, db postgres.DBTX, userID int64, status string, pg Page) ([]Payout, error) {
-	rows, err := db.Query(ctx, `SELECT `+payoutColumns+` FROM payouts
-		WHERE ($1::bigint = 0 OR user_id = $1) AND ($2::text = '' OR status = $2)
-		  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-		ORDER BY created_at DESC, id DESC LIMIT $5`, userID, status, pg.After, pg.AfterID, pg.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list payouts: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Payout, error) { return scanPayout(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list payouts: %w", err)
-	}
-	return list, nil
+	return listNewest(ctx, db, "payouts", payoutColumns, "status", userID, status, pg, scanPayout)
 }
 
 // GetPayout reads one payout, of userID only when userID != 0: another

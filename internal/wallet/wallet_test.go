@@ -17,23 +17,26 @@ import (
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
-// inTx runs fn in a committed transaction, as the handlers do.
-func inTx(t *testing.T, f *ordertest.Fixture, fn func(tx pgx.Tx) error) error {
+// inTx runs fn in a committed transaction, as the handlers do, and
+// returns its results.
+func inTx[T any](t *testing.T, f *ordertest.Fixture, fn func(ctx context.Context, tx pgx.Tx) (T, bool, error)) (T, bool, error) {
 	t.Helper()
-	return postgres.InTx(context.Background(), f.Pool, fn)
+	var (
+		v    T
+		flag bool
+	)
+	err := postgres.InTx(context.Background(), f.Pool, func(tx pgx.Tx) (err error) {
+		v, flag, err = fn(context.Background(), tx)
+		return err
+	})
+	return v, flag, err
 }
 
 func credit(t *testing.T, f *ordertest.Fixture, c wallet.Credit) (wallet.Deposit, bool, error) {
 	t.Helper()
-	var (
-		dep   wallet.Deposit
-		again bool
-	)
-	err := inTx(t, f, func(tx pgx.Tx) (err error) {
-		dep, again, err = wallet.CreditDeposit(context.Background(), tx, c)
-		return err
+	return inTx(t, f, func(ctx context.Context, tx pgx.Tx) (wallet.Deposit, bool, error) {
+		return wallet.CreditDeposit(ctx, tx, c)
 	})
-	return dep, again, err
 }
 
 func requireCode(t *testing.T, code string, err error) {
@@ -106,12 +109,10 @@ func TestReceiveDeposit(t *testing.T) {
 	f := ordertest.New(t)
 	ctx := context.Background()
 	a := wallet.Announced{EventID: "evt_1", UserID: f.Provider, Amount: dec("80.00"), Reference: "E2E-1"}
-	receive := func(a wallet.Announced) (dep wallet.Deposit, replayed bool, err error) {
-		err = inTx(t, f, func(tx pgx.Tx) error {
-			dep, replayed, err = wallet.ReceiveDeposit(ctx, tx, a)
-			return err
+	receive := func(a wallet.Announced) (wallet.Deposit, bool, error) {
+		return inTx(t, f, func(ctx context.Context, tx pgx.Tx) (wallet.Deposit, bool, error) {
+			return wallet.ReceiveDeposit(ctx, tx, a)
 		})
-		return dep, replayed, err
 	}
 	dep, replayed, err := receive(a)
 	require.NoError(t, err)
@@ -158,23 +159,16 @@ func TestReceiveDeposit(t *testing.T) {
 
 func requestPayout(t *testing.T, f *ordertest.Fixture, r wallet.PayoutRequest) (wallet.Payout, bool, error) {
 	t.Helper()
-	var (
-		p    wallet.Payout
-		made bool
-	)
-	err := inTx(t, f, func(tx pgx.Tx) (err error) {
-		p, made, err = wallet.RequestPayout(context.Background(), tx, r)
-		return err
+	return inTx(t, f, func(ctx context.Context, tx pgx.Tx) (wallet.Payout, bool, error) {
+		return wallet.RequestPayout(ctx, tx, r)
 	})
-	return p, made, err
 }
 
 func decide(t *testing.T, f *ordertest.Fixture, d wallet.Decision) (wallet.Decided, error) {
 	t.Helper()
-	var out wallet.Decided
-	err := inTx(t, f, func(tx pgx.Tx) (err error) {
-		out, err = wallet.DecidePayout(context.Background(), tx, d)
-		return err
+	out, _, err := inTx(t, f, func(ctx context.Context, tx pgx.Tx) (wallet.Decided, bool, error) {
+		d, err := wallet.DecidePayout(ctx, tx, d)
+		return d, d.Replayed, err
 	})
 	return out, err
 }
