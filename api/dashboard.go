@@ -32,13 +32,6 @@ func newStatusCounts() StatusCounts {
 	return c
 }
 
-// Balances are a user's wallet balances.
-type Balances struct {
-	Available Money  `json:"available"`
-	Blocked   Money  `json:"blocked"`
-	Currency  string `json:"currency"`
-}
-
 // AwaitingOrder is an order waiting on the caller, with what they are
 // expected to do and until when (null: no deadline, e.g. an in-progress
 // order without a due date).
@@ -63,9 +56,9 @@ type PayoutSummary struct {
 
 // ClientDashboard is what a client sees first.
 type ClientDashboard struct {
-	Role           ordem.Role   `json:"role"`
-	OrdersByStatus StatusCounts `json:"orders_by_status"`
-	Balances       Balances     `json:"balances"`
+	Role           ordem.Role    `json:"role"`
+	OrdersByStatus StatusCounts  `json:"orders_by_status"`
+	Balances       WalletBalance `json:"balances"`
 	// AwaitingAction: delivered orders to confirm or contest (deadline:
 	// the confirmation deadline) and negotiating orders whose latest
 	// proposal is the provider's (deadline: the proposal's expiry);
@@ -84,7 +77,7 @@ type ProviderDashboard struct {
 	EarningsReleased Money `json:"earnings_released"`
 	// PendingPayouts are the provider's payouts with status pending.
 	PendingPayouts PayoutSummary `json:"pending_payouts"`
-	Balances       Balances      `json:"balances"`
+	Balances       WalletBalance `json:"balances"`
 	// AwaitingAction: negotiating orders whose latest proposal is the
 	// client's (deadline: the proposal's expiry) and in-progress orders to
 	// deliver (deadline: the agreed due date, if any); soonest first.
@@ -246,14 +239,6 @@ func countByStatus(ctx context.Context, tx pgx.Tx, column string, userID int64) 
 		return nil
 	})
 	return counts, err
-}
-
-func (s *Server) balances(ctx context.Context, tx pgx.Tx, userID int64) (Balances, error) {
-	w, err := ledger.UserWallet(ctx, tx, userID)
-	if err != nil {
-		return Balances{}, err
-	}
-	return Balances{Available: M(w.Available), Blocked: M(w.Blocked), Currency: s.Config.Currency}, nil
 }
 
 func collectAwaiting(rows pgx.Rows) ([]AwaitingOrder, error) {

@@ -518,7 +518,7 @@ var fuzzWebhookNow = time.Unix(1_767_225_600, 0)
 func fuzzVerify(secret, timestamp, signature string, body []byte) (err error) {
 	s := &Server{Now: func() time.Time { return fuzzWebhookNow }}
 	fuzzRequest("/v1/webhooks/deposits", body, []string{HeaderWebhookTimestamp, timestamp, HeaderWebhookSignature, signature},
-		func(c *fiber.Ctx) { err = s.verifyWebhook(c, secret) })
+		func(c *fiber.Ctx) { err = s.verifyDepositSignature(c, secret) })
 	return err
 }
 
@@ -534,7 +534,7 @@ func fuzzUnauthenticated(t *testing.T, err error) {
 }
 
 // FuzzDepositWebhookSignature signs a deposit webhook as a payment
-// provider does and checks that verifyWebhook takes it exactly when its
+// provider does and checks that verifyDepositSignature takes it exactly when its
 // timestamp is within the tolerance, and never once a byte of the body,
 // the secret or the MAC changed, or with another timestamp.
 func FuzzDepositWebhookSignature(f *testing.F) {
@@ -581,7 +581,7 @@ func FuzzDepositWebhookSignature(f *testing.F) {
 	})
 }
 
-// FuzzDepositWebhookHeaders feeds arbitrary headers: verifyWebhook takes
+// FuzzDepositWebhookHeaders feeds arbitrary headers: verifyDepositSignature takes
 // only a timestamp that is a whole number of seconds within the tolerance
 // and a signature that is "sha256=" and the hex HMAC, computed here
 // without the package, of that exact timestamp text, a dot and the body.
@@ -607,7 +607,7 @@ func FuzzDepositWebhookHeaders(f *testing.F) {
 			func(c *fiber.Ctx) {
 				// What the server reads, which is what the sender signs.
 				tsHeader, sigHeader = c.Get(HeaderWebhookTimestamp), c.Get(HeaderWebhookSignature)
-				err = s.verifyWebhook(c, secret)
+				err = s.verifyDepositSignature(c, secret)
 			})
 		if err != nil {
 			fuzzUnauthenticated(t, err)

@@ -20,9 +20,7 @@ package webhook
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -36,6 +34,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/signature"
 )
 
 // Event types an endpoint may subscribe to. They are part of the
@@ -91,15 +90,7 @@ var (
 // Sign returns the Ordem-Signature value for body sent at timestamp
 // (unix seconds) with secret.
 func Sign(secret string, timestamp int64, body []byte) string {
-	return "v1=" + hex.EncodeToString(mac(secret, strconv.FormatInt(timestamp, 10), body))
-}
-
-func mac(secret, timestamp string, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(timestamp))
-	m.Write([]byte("."))
-	m.Write(body)
-	return m.Sum(nil)
+	return "v1=" + signature.Sign(secret, timestamp, body)
 }
 
 // Verify checks a delivery as a receiver gets it: timestamp and signature
@@ -112,26 +103,28 @@ func Verify(secret, timestamp string, body []byte, signature string, tolerance t
 	return verifyAt(time.Now(), secret, timestamp, body, signature, tolerance)
 }
 
-func verifyAt(now time.Time, secret, timestamp string, body []byte, signature string, tolerance time.Duration) error {
+func verifyAt(now time.Time, secret, timestamp string, body []byte, sig string, tolerance time.Duration) error {
+	// Sign writes the timestamp in canonical decimal, so a padded or
+	// "+"-prefixed header is read as the number it names and checked
+	// against the MAC of that number's canonical text.
 	ts, err := strconv.ParseInt(strings.TrimSpace(timestamp), 10, 64)
 	if err != nil {
 		return ErrBadTimestamp
 	}
-	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
+	var macs []string
+	for _, part := range strings.Split(sig, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "v1="); ok {
+			macs = append(macs, v)
+		}
+	}
+	// This package's errors are the receivers' contract: keep them.
+	switch err := signature.Verify(now, secret, strconv.FormatInt(ts, 10), body, macs, tolerance); {
+	case errors.Is(err, signature.ErrStale):
 		return ErrStale
+	case err != nil:
+		return ErrBadSignature
 	}
-	want := mac(secret, strconv.FormatInt(ts, 10), body)
-	for _, part := range strings.Split(signature, ",") {
-		v, ok := strings.CutPrefix(strings.TrimSpace(part), "v1=")
-		if !ok {
-			continue
-		}
-		got, err := hex.DecodeString(v)
-		if err == nil && hmac.Equal(got, want) {
-			return nil
-		}
-	}
-	return ErrBadSignature
+	return nil
 }
 
 // NewSecret returns a new endpoint secret: "whsec_" and 32 random bytes in
