@@ -96,15 +96,7 @@ func AwaitingParty(ctx context.Context, db postgres.DBTX, p Party, userID int64,
 		ORDER BY CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END NULLS LAST, id
 		LIMIT $2`
 	}
-	rows, err := db.Query(ctx, query, userID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list awaiting orders: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Awaiting])
-	if err != nil {
-		return nil, fmt.Errorf("list awaiting orders: %w", err)
-	}
-	return list, nil
+	return collect(ctx, db, "list awaiting orders", pgx.RowToStructByPos[Awaiting], query, userID, limit)
 }
 
 // ProviderEarnings sums provider_net over a provider's completed and
@@ -152,21 +144,13 @@ type QueuedDispute struct {
 // window ended or a party asked for a ruling), oldest first, at most
 // limit (orders_dispute_queue_idx).
 func DisputeQueue(ctx context.Context, db postgres.DBTX, limit int) ([]QueuedDispute, error) {
-	rows, err := db.Query(ctx, `
+	return collect(ctx, db, "list dispute queue", pgx.RowToStructByPos[QueuedDispute], `
 		SELECT o.id, o.title, o.client_id, cu.name, o.provider_id, pu.name, o.amount, o.contested_at,
 		       coalesce(o.contest_reason, ''), o.evidence_count, o.dispute_queued_at, o.settlement_version,
 		       o.dispute_queued_at + o.dispute_sla_hours * interval '1 hour'
 		FROM orders o JOIN users cu ON cu.id = o.client_id JOIN users pu ON pu.id = o.provider_id
 		WHERE o.status = 'disputed' AND o.dispute_queued_at IS NOT NULL
 		ORDER BY o.dispute_queued_at, o.id LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list dispute queue: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[QueuedDispute])
-	if err != nil {
-		return nil, fmt.Errorf("list dispute queue: %w", err)
-	}
-	return list, nil
 }
 
 // SettlementStats are the resolved disputes: how many, how many the

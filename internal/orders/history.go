@@ -49,22 +49,9 @@ func RecordProposal(ctx context.Context, db postgres.DBTX, orderID int64, p Prop
 
 // Proposals reads an order's proposals, oldest first.
 func Proposals(ctx context.Context, db postgres.DBTX, orderID int64) ([]Proposal, error) {
-	rows, err := db.Query(ctx, `
+	return collect(ctx, db, fmt.Sprintf("read proposals of order %d", orderID), pgx.RowToStructByPos[Proposal], `
 		SELECT version, proposed_by, proposer_role, amount, previous_amount, due_date, previous_due_date, note, created_at
 		FROM order_proposals WHERE order_id = $1 ORDER BY version`, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("read proposals of order %d: %w", orderID, err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Proposal, error) {
-		var p Proposal
-		err := r.Scan(&p.Version, &p.ProposedBy, &p.ProposerRole, &p.Amount, &p.PreviousAmount, &p.DueDate,
-			&p.PreviousDueDate, &p.Note, &p.CreatedAt)
-		return p, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read proposals of order %d: %w", orderID, err)
-	}
-	return list, nil
 }
 
 // SettlementOffer is one version of a dispute's settlement offers.
@@ -95,17 +82,9 @@ func RecordSettlementOffer(ctx context.Context, db postgres.DBTX, orderID int64,
 
 // SettlementOffers reads an order's settlement offers, oldest first.
 func SettlementOffers(ctx context.Context, db postgres.DBTX, orderID int64) ([]SettlementOffer, error) {
-	rows, err := db.Query(ctx, `
+	return collect(ctx, db, "read settlement offers", pgx.RowToStructByPos[SettlementOffer], `
 		SELECT version, offered_by, offered_role, refund_amount, previous_refund, note, created_at
 		FROM order_settlement_offers WHERE order_id = $1 ORDER BY version`, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("read settlement offers: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[SettlementOffer])
-	if err != nil {
-		return nil, fmt.Errorf("read settlement offers: %w", err)
-	}
-	return list, nil
 }
 
 // Revision is one of the client's revision requests.
@@ -131,17 +110,9 @@ func RecordRevision(ctx context.Context, db postgres.DBTX, orderID int64, r Revi
 
 // Revisions reads an order's revision requests, oldest first.
 func Revisions(ctx context.Context, db postgres.DBTX, orderID int64) ([]Revision, error) {
-	rows, err := db.Query(ctx, `
+	return collect(ctx, db, "read revisions", pgx.RowToStructByPos[Revision], `
 		SELECT number, requested_by, reason, delivered_at, created_at FROM order_revisions
 		WHERE order_id = $1 ORDER BY number`, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("read revisions: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Revision])
-	if err != nil {
-		return nil, fmt.Errorf("read revisions: %w", err)
-	}
-	return list, nil
 }
 
 // Event is one entry of an order's timeline.
@@ -188,13 +159,7 @@ func AppendEvent(ctx context.Context, db postgres.DBTX, orderID int64, e Event) 
 
 // Events reads an order's timeline, oldest first.
 func Events(ctx context.Context, db postgres.DBTX, orderID int64) ([]Event, error) {
-	rows, err := db.Query(ctx, `
-		SELECT id, step_key, action, actor_id, actor_role, coalesce(from_status, ''), coalesce(to_status, ''), refused, data, created_at
-		FROM order_events WHERE order_id = $1 ORDER BY id`, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("read events of order %d: %w", orderID, err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+	return collect(ctx, db, fmt.Sprintf("read events of order %d", orderID), func(r pgx.CollectableRow) (Event, error) {
 		var (
 			e        Event
 			actor    *int64
@@ -208,9 +173,7 @@ func Events(ctx context.Context, db postgres.DBTX, orderID int64) ([]Event, erro
 			e.Actor.UserID = *actor
 		}
 		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read events of order %d: %w", orderID, err)
-	}
-	return list, nil
+	}, `
+		SELECT id, step_key, action, actor_id, actor_role, coalesce(from_status, ''), coalesce(to_status, ''), refused, data, created_at
+		FROM order_events WHERE order_id = $1 ORDER BY id`, orderID)
 }
