@@ -46,16 +46,11 @@ func (a *Activities) VerifyLedger(ctx context.Context) (ledgerverify.Result, err
 	}
 	r := ledgerverify.Result{OK: rep.OK(), Violations: len(rep.Violations), Accounts: rep.Accounts,
 		Transactions: rep.Transactions, Entries: rep.Entries}
-	err = a.Pool.QueryRow(ctx, `
-		INSERT INTO ledger_verifications (run_key, started_at, finished_at, ok, violations, accounts, transactions, entries, total, details)
-		VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (run_key) DO UPDATE SET started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
-		    ok = EXCLUDED.ok, violations = EXCLUDED.violations, accounts = EXCLUDED.accounts,
-		    transactions = EXCLUDED.transactions, entries = EXCLUDED.entries, total = EXCLUDED.total, details = EXCLUDED.details
-		RETURNING id`,
-		runKey, started, r.OK, r.Violations, r.Accounts, r.Transactions, r.Entries, rep.Total, raw).Scan(&r.VerificationID)
+	r.VerificationID, err = ledger.RecordVerification(ctx, a.Pool, ledger.Verification{RunKey: runKey, StartedAt: started,
+		OK: r.OK, Violations: r.Violations, Accounts: r.Accounts, Transactions: r.Transactions, Entries: r.Entries,
+		Total: rep.Total, Details: raw})
 	if err != nil {
-		return ledgerverify.Result{}, fmt.Errorf("record ledger verification: %w", err)
+		return ledgerverify.Result{}, err
 	}
 	log := activity.GetLogger(ctx)
 	if r.OK {

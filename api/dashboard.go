@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,9 +10,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ordem/ordem"
-	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/kpi"
 	"github.com/ordem/ordem/internal/orders"
-	"github.com/ordem/ordem/internal/orderstats"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -135,13 +133,13 @@ type Rate struct {
 	Denominator int64    `json:"denominator"`
 }
 
-func newRate(num, den int64) Rate {
-	r := Rate{Numerator: num, Denominator: den}
-	if den > 0 {
-		v, _ := decimal.NewFromInt(num).DivRound(decimal.NewFromInt(den), 4).Float64()
-		r.Value = &v
+func newRate(r kpi.Ratio) Rate {
+	out := Rate{Numerator: r.Numerator, Denominator: r.Denominator}
+	if r.Denominator > 0 {
+		v, _ := decimal.NewFromInt(r.Numerator).DivRound(decimal.NewFromInt(r.Denominator), 4).Float64()
+		out.Value = &v
 	}
-	return r
+	return out
 }
 
 // MeanDuration is a mean in seconds (rounded to the millisecond) over
@@ -149,6 +147,14 @@ func newRate(num, den int64) Rate {
 type MeanDuration struct {
 	Seconds *float64 `json:"seconds"`
 	Count   int64    `json:"count"`
+}
+
+func newMeanDuration(m kpi.Mean) MeanDuration {
+	out := MeanDuration{Count: m.Count}
+	if v, ok := m.Seconds(); ok {
+		out.Seconds = &v
+	}
+	return out
 }
 
 // KPIs are the marketplace indicators the original system's operators
@@ -341,76 +347,26 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 	return d, nil
 }
 
-// MarketplaceKPIs computes the order counts by status and the KPIs (see
-// KPIs for the definitions; Currency is left to the caller) from the
-// order counters (internal/orderstats: kept by a trigger in the same
-// transaction as every order write, so they read as of q's snapshot like
-// the orders themselves) plus the revenue account's balance: a few
-// hundred small rows, whatever the number of orders. Exported so a
-// metrics collector can publish the same numbers.
+// MarketplaceKPIs reads the order counts by status and the KPIs (see
+// KPIs for the definitions; Currency is left to the caller): kpi.Read,
+// in the API's shapes.
 func MarketplaceKPIs(ctx context.Context, q postgres.DBTX) (StatusCounts, KPIs, error) {
-	stats, err := orderstats.Read(ctx, q)
-	if err != nil {
-		return nil, KPIs{}, fmt.Errorf("read order stats: %w", err)
-	}
-	counts := newStatusCounts()
-	var (
-		completed, autoConfirmed, everDelivered, everContested int64
-		closed, cancelled, answers                             int64
-		totalAnswerSecs, volume                                = decimal.Zero, decimal.Zero
-	)
-	for st, t := range stats {
-		if t.Orders == 0 {
-			continue // a status with no orders keeps its 0; no new keys
-		}
-		counts[st] = t.Orders
-		everDelivered += t.Delivered
-		everContested += t.Contested
-		answers += t.Answered
-		totalAnswerSecs = totalAnswerSecs.Add(t.AnswerSeconds)
-		switch order.Status(st) {
-		case order.StatusCompleted:
-			completed, autoConfirmed = t.Orders, t.AutoConfirmed
-			closed += t.Orders
-			volume = volume.Add(t.Amount)
-		case order.StatusResolved:
-			closed += t.Orders
-			volume = volume.Add(t.Amount)
-		case order.StatusCancelled:
-			cancelled = t.Orders
-			closed += t.Orders
-		case order.StatusExpired:
-			closed += t.Orders
-		}
-	}
-	k := KPIs{
-		AutoConfirmationRate: newRate(autoConfirmed, completed),
-		ContestRate:          newRate(everContested, everDelivered),
-		CancellationRate:     newRate(cancelled, closed),
-		MeanClientResponse:   MeanDuration{Count: answers},
-		Volume:               M(volume),
-	}
-	if answers > 0 {
-		v, _ := totalAnswerSecs.DivRound(decimal.NewFromInt(answers), 3).Float64()
-		k.MeanClientResponse.Seconds = &v
-	}
-	revenue, err := ledger.AccountBalance(ctx, q, ledger.RevenueAccount)
-	if errors.Is(err, pgx.ErrNoRows) {
-		revenue, err = decimal.Zero, nil // no fee earned yet
-	}
-	if err != nil {
-		return nil, KPIs{}, fmt.Errorf("read platform revenue: %w", err)
-	}
-	k.PlatformRevenue = M(revenue)
-	st, err := orders.Settlements(ctx, q)
+	m, err := kpi.Read(ctx, q)
 	if err != nil {
 		return nil, KPIs{}, err
 	}
-	k.SettledByParties = newRate(st.Settled, st.Resolved)
-	k.MeanTimeToSettle = MeanDuration{Count: st.Settled}
-	if st.Settled > 0 {
-		v, _ := st.SettleSeconds.DivRound(decimal.NewFromInt(st.Settled), 3).Float64()
-		k.MeanTimeToSettle.Seconds = &v
+	counts := newStatusCounts()
+	for st, n := range m.Orders {
+		counts[string(st)] = n
 	}
-	return counts, k, nil
+	return counts, KPIs{
+		AutoConfirmationRate: newRate(m.AutoConfirmation),
+		ContestRate:          newRate(m.Contest),
+		CancellationRate:     newRate(m.Cancellation),
+		MeanClientResponse:   newMeanDuration(m.ClientResponse),
+		Volume:               M(m.Volume),
+		PlatformRevenue:      M(m.PlatformRevenue),
+		SettledByParties:     newRate(m.SettledByParties),
+		MeanTimeToSettle:     newMeanDuration(m.TimeToSettle),
+	}, nil
 }

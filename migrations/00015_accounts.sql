@@ -32,7 +32,7 @@ CREATE TABLE login_throttle (
     last_attempt_at TIMESTAMPTZ NOT NULL,
     locked_until    TIMESTAMPTZ
 );
--- For pruning the rows of attempts long past (see api.throttleFailed).
+-- For pruning the rows of attempts long past (see accounts.Throttle.Failed).
 CREATE INDEX login_throttle_idle_idx ON login_throttle (last_attempt_at) WHERE locked_until IS NULL;
 
 -- +goose Down

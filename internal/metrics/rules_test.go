@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
-	"github.com/ordem/ordem/api"
+	"github.com/ordem/ordem/internal/kpi"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/metrics"
 )
@@ -149,7 +149,7 @@ func exported(t *testing.T) map[string]bool {
 		require.True(t, names[n], "%s is not exported", n)
 	}
 	ch := make(chan *prometheus.Desc, 64)
-	api.NewKPICollector(nil, "BRL", slog.New(slog.NewTextHandler(io.Discard, nil))).Describe(ch)
+	kpi.NewCollector(nil, "BRL", slog.New(slog.NewTextHandler(io.Discard, nil))).Describe(ch)
 	close(ch)
 	for d := range ch {
 		names[fqName.FindStringSubmatch(d.String())[1]] = true
