@@ -1,5 +1,6 @@
 // Package worker wires the order workflow and its activities to a Temporal
-// worker, and prepares the namespace (search attributes) it needs.
+// worker, prepares the namespace (search attributes) it needs, and runs
+// the outbox Dispatcher that starts the delivery workflows.
 package worker
 
 import (

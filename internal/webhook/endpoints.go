@@ -119,14 +119,10 @@ func DeleteEndpoint(ctx context.Context, db postgres.DBTX, id int64) error {
 // (deleted ones included: their delivery log stays readable).
 func endpointExists(ctx context.Context, db postgres.DBTX, id int64) (bool, error) {
 	var ok bool
-	err := db.QueryRow(ctx, `SELECT true FROM webhook_endpoints WHERE id = $1`, id).Scan(&ok)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)`, id).Scan(&ok); err != nil {
 		return false, fmt.Errorf("look up webhook endpoint %d: %w", id, err)
 	}
-	return true, nil
+	return ok, nil
 }
 
 // endpointLive reports whether endpoint id is active and not deleted: a
