@@ -1,6 +1,7 @@
-// Package ordem holds the domain vocabulary shared by every layer of Ordem:
-// roles, order states and the error codes the API maps to HTTP statuses.
-// It does no I/O, so workflow code may import it.
+// Package ordem holds the vocabulary every layer of Ordem shares: user
+// roles and the error codes the API maps to HTTP statuses (order states
+// live with the order workflow, in workflows/order). It does no I/O, so
+// workflow code may import it.
 package ordem
 
 import (

@@ -26,6 +26,8 @@ import (
 	"github.com/ordem/ordem/internal/locale"
 	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/mail"
+	"github.com/ordem/ordem/internal/notifications"
+	"github.com/ordem/ordem/internal/orders"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/secretbox"
 	"github.com/ordem/ordem/internal/webhook"
@@ -103,23 +105,24 @@ func (a *Activities) Register(r Registry) {
 	a.registerOutbox(r)
 }
 
-// notice is an in-app notification to write with a step.
+// notice is an in-app notification to write with a step; its kind is
+// the step's (order.KindsOf).
 type notice struct {
 	to     []int64 // user ids
 	admins bool    // every live admin
-	kind   string
 	title  string
 	body   string
 }
 
-// step is everything one transition writes.
+// step is everything one transition writes. What it is recorded as in
+// the ledger, the notifications, the webhook events and the audit log
+// comes from the transition table (order.KindsOf(t.Action)).
 type step struct {
-	t          order.Transition
-	ledgerKind string
-	legs       []ledger.Leg
-	data       map[string]any
-	notices    []notice
-	// writeOrder is false for steps that leave the read model alone.
+	t       order.Transition
+	legs    []ledger.Leg
+	data    map[string]any
+	notices []notice
+	// skipOrder is set for steps that leave the read model alone.
 	skipOrder bool
 	// extra writes step-specific rows (proposal, evidence) in the same
 	// transaction.
@@ -137,15 +140,16 @@ func (a *Activities) apply(ctx context.Context, s step) (order.TransitionResult,
 			return err
 		}
 		if claimed {
+			kinds := order.KindsOf(s.t.Action)
 			if legs := nonZero(s.legs); len(legs) > 0 {
-				_, err := ledger.Post(ctx, tx, ledger.Posting{IdempotencyKey: s.t.IdempotencyKey(), Kind: s.ledgerKind,
+				_, err := ledger.Post(ctx, tx, ledger.Posting{IdempotencyKey: s.t.IdempotencyKey(), Kind: kinds.Ledger,
 					OrderID: s.t.OrderID, Legs: legs, Memo: s.t.Action})
 				if err != nil {
 					return err
 				}
 			}
 			if !s.skipOrder {
-				if err := writeOrder(ctx, tx, s.t); err != nil {
+				if err := orders.Update(ctx, tx, s.t.Next, reasonsOf(s.t)); err != nil {
 					return err
 				}
 			}
@@ -154,12 +158,12 @@ func (a *Activities) apply(ctx context.Context, s step) (order.TransitionResult,
 					return err
 				}
 			}
-			if err := a.writeNotices(ctx, tx, s.t.OrderID, s.notices, s.data, s.t.At); err != nil {
+			if err := a.writeNotices(ctx, tx, s.t.OrderID, kinds, s.notices, s.data, s.t.At); err != nil {
 				return err
 			}
 			// The webhook outbox, in the same transaction: written once,
 			// with the step.
-			if err := writeStepEvent(ctx, tx, s); err != nil {
+			if err := writeStepEvents(ctx, tx, s.t.IdempotencyKey(), s.t.OrderID, kinds, orderEventData(s.t, s.data), s.t.At); err != nil {
 				return err
 			}
 		}
@@ -238,91 +242,24 @@ func claimStep(ctx context.Context, tx pgx.Tx, orderID int64, key, action string
 	if err != nil {
 		return false, fmt.Errorf("encode event data: %w", err)
 	}
-	var actorID *int64
-	if actor.UserID != 0 {
-		actorID = &actor.UserID
-	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO order_events (order_id, step_key, action, actor_id, actor_role, from_status, to_status, refused, data, created_at)
-		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10)
-		ON CONFLICT (step_key) DO NOTHING`,
-		orderID, key, action, actorID, string(actor.Role), string(from), string(to), refused, payload, at)
-	if err != nil {
-		return false, fmt.Errorf("append order event %s: %w", key, err)
-	}
-	return tag.RowsAffected() == 1, nil
+	return orders.AppendEvent(ctx, tx, orderID, orders.Event{StepKey: key, Action: action, Actor: actor,
+		From: from, To: to, Refused: refused, Data: payload, CreatedAt: at})
 }
 
-// writeOrder writes the order's state after the step to the read model.
-func writeOrder(ctx context.Context, tx pgx.Tx, t order.Transition) error {
-	s := t.Next
-	var (
-		contestReason, cancelReason, resolutionReason, cancelledByRole *string
-		cancelledBy                                                    *int64
-	)
+// reasonsOf is what the step's reason is kept as on the order's row: the
+// contest's, the cancellation's (with who cancelled) or the ruling's.
+func reasonsOf(t order.Transition) orders.Reasons {
 	reason := t.Reason
 	switch order.Action(t.Action) {
 	case order.ActionContest:
-		contestReason = &reason
+		return orders.Reasons{ContestReason: &reason}
 	case order.ActionCancel:
-		cancelReason = &reason
 		role := string(t.Actor.Role)
-		cancelledByRole = &role
-		cancelledBy = &t.Actor.UserID
+		return orders.Reasons{CancelReason: &reason, CancelledBy: &t.Actor.UserID, CancelledByRole: &role}
 	case order.ActionResolve, order.ActionAcceptSettlement:
-		resolutionReason = &reason
+		return orders.Reasons{ResolutionReason: &reason}
 	}
-	var (
-		settlementVersion int
-		settlementRefund  *decimal.Decimal
-		settlementBy      *int64
-		settlementRole    *string
-	)
-	if o := s.Settlement; o != nil {
-		settlementVersion, settlementRefund, settlementBy = o.Version, &o.RefundAmount, &o.OfferedBy
-		role := string(o.Role)
-		settlementRole = &role
-	}
-	var refund, penalty *decimal.Decimal
-	refund, penalty = s.Outcome.Refund, s.Outcome.Penalty
-	tag, err := tx.Exec(ctx, `
-		UPDATE orders SET
-		    status = $2, amount = $3, due_date = $4, proposal_version = $5, last_proposed_by = $6,
-		    proposal_expires_at = $7, platform_revenue = $8, provider_net = $9, refund_amount = $10,
-		    penalty_amount = $11, contest_fee_held = $12, accepted_at = $13, delivered_at = $14,
-		    confirm_deadline = $15, auto_confirm_held = $16, auto_confirmed = $17, contested_at = $18,
-		    evidence_count = $19, extensions = $20, closed_at = $21, updated_at = $22,
-		    contest_reason = coalesce($23, contest_reason), cancel_reason = coalesce($24, cancel_reason),
-		    resolution_reason = coalesce($25, resolution_reason), cancelled_by = coalesce($26, cancelled_by),
-		    cancelled_by_role = coalesce($27, cancelled_by_role),
-		    -- 0: a step scheduled by a workflow from before versions existed.
-		    version = CASE WHEN $28 = 0 THEN version + 1 ELSE $28 END,
-		    negotiation_ends_at = $29, dispute_queued_at = $30, settlement_version = $31,
-		    resolved_by = NULLIF($32, ''), settlement_refund = $33, settlement_offered_by = $34,
-		    settlement_offered_role = $35, client_offers = $36, provider_offers = $37, revision_count = $38
-		WHERE id = $1`,
-		s.OrderID, string(s.Status), s.Amount, s.DueDate, s.ProposalVersion, s.LastProposedBy,
-		s.ProposalExpiresAt, s.Outcome.PlatformRevenue, s.Outcome.ProviderNet, refund,
-		penalty, s.ContestFeeHeld, s.AcceptedAt, s.DeliveredAt,
-		s.ConfirmDeadline, s.AutoConfirmHeld, s.AutoConfirmed, s.ContestedAt,
-		s.EvidenceCount, s.Extensions, s.ClosedAt, s.UpdatedAt,
-		contestReason, cancelReason, resolutionReason, nullID(cancelledBy), cancelledByRole, s.Version,
-		s.NegotiationEndsAt, s.QueuedAt(), settlementVersion, s.ResolvedBy, settlementRefund, settlementBy,
-		settlementRole, s.ClientOffers, s.ProviderOffers, s.Revisions)
-	if err != nil {
-		return fmt.Errorf("update order %d: %w", s.OrderID, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("update order %d: no such order", s.OrderID)
-	}
-	return nil
-}
-
-func nullID(id *int64) *int64 {
-	if id == nil || *id == 0 {
-		return nil
-	}
-	return id
+	return orders.Reasons{}
 }
 
 // writeNotices writes each notice to its recipients' inboxes, and to
@@ -330,14 +267,15 @@ func nullID(id *int64) *int64 {
 // language, with amounts in the deployment's currency and times in the
 // recipient's zone (the templates of internal/locale, filled from the
 // step's data). A kind without templates keeps the notice's own words.
-func (a *Activities) writeNotices(ctx context.Context, tx pgx.Tx, orderID int64, notices []notice, data map[string]any, at time.Time) error {
+func (a *Activities) writeNotices(ctx context.Context, tx pgx.Tx, orderID int64, kinds order.Kinds, notices []notice,
+	data map[string]any, at time.Time) error {
 	payload, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode notification data: %w", err)
 	}
 	var vars map[string]any
 	for _, n := range notices {
-		if vars == nil && locale.Has(n.kind) {
+		if vars == nil && locale.Has(kinds.Notification) {
 			if vars, err = noticeVars(ctx, tx, orderID, data); err != nil {
 				return err
 			}
@@ -348,7 +286,7 @@ func (a *Activities) writeNotices(ctx context.Context, tx pgx.Tx, orderID int64,
 			SELECT id, locale, time_zone FROM users
 			WHERE id = ANY($1::bigint[]) OR ($2 AND role = 'admin' AND deleted_at IS NULL) ORDER BY id`, n.to, n.admins)
 		if err != nil {
-			return fmt.Errorf("read recipients of %s: %w", n.kind, err)
+			return fmt.Errorf("read recipients of %s: %w", kinds.Notification, err)
 		}
 		type text struct{ title, body string }
 		var (
@@ -359,7 +297,7 @@ func (a *Activities) writeNotices(ctx context.Context, tx pgx.Tx, orderID int64,
 		)
 		_, err = pgx.ForEachRow(rows, []any{&uid, &lang, &zone}, func() error {
 			x := text{n.title, n.body}
-			title, body, ok, err := locale.Texts{Locale: lang, TimeZone: zone, Currency: a.currency()}.Render(n.kind, vars)
+			title, body, ok, err := locale.Texts{Locale: lang, TimeZone: zone, Currency: a.currency()}.Render(kinds.Notification, vars)
 			if err != nil {
 				return err
 			}
@@ -373,18 +311,15 @@ func (a *Activities) writeNotices(ctx context.Context, tx pgx.Tx, orderID int64,
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("render notification %s: %w", n.kind, err)
+			return fmt.Errorf("render notification %s: %w", kinds.Notification, err)
 		}
 		// One row per recipient, written per distinct text.
 		for _, x := range texts {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO notifications (user_id, order_id, kind, title, body, data, created_at)
-				SELECT u, $2, $3, $4, $5, $6, $7 FROM unnest($1::bigint[]) AS u`,
-				to[x], orderID, n.kind, x.title, x.body, payload, at)
-			if err != nil {
-				return fmt.Errorf("write notification %s: %w", n.kind, err)
+			if err := notifications.Write(ctx, tx, notifications.Notice{UserIDs: to[x], OrderID: orderID,
+				Kind: kinds.Notification, Title: x.title, Body: x.body, Data: payload, At: at}); err != nil {
+				return err
 			}
-			if err := writeEmails(ctx, tx, orderID, notice{to: to[x], kind: n.kind, title: x.title, body: x.body}, at); err != nil {
+			if err := writeEmails(ctx, tx, orderID, kinds, notice{to: to[x], title: x.title, body: x.body}, at); err != nil {
 				return err
 			}
 		}
@@ -399,12 +334,11 @@ func noticeVars(ctx context.Context, tx pgx.Tx, orderID int64, data map[string]a
 	for k, v := range data {
 		vars[k] = v
 	}
-	var title string
-	err := tx.QueryRow(ctx, `SELECT title FROM orders WHERE id = $1`, orderID).Scan(&title)
+	o, err := orders.Summarize(ctx, tx, orderID)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("read order %d title: %w", orderID, err)
+		return nil, err
 	}
-	vars["order_id"], vars["order_title"] = strconv.FormatInt(orderID, 10), title
+	vars["order_id"], vars["order_title"] = strconv.FormatInt(orderID, 10), o.Title
 	return vars, nil
 }
 

@@ -15,13 +15,14 @@ import (
 
 	"github.com/ordem/ordem"
 	auditlog "github.com/ordem/ordem/internal/audit"
+	"github.com/ordem/ordem/internal/evidence"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/logging"
 	"github.com/ordem/ordem/internal/money"
+	"github.com/ordem/ordem/internal/orders"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/sysconfig"
-	"github.com/ordem/ordem/internal/webhook"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -41,21 +42,13 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 	}
 	var res order.CreateOrderResult
 	err := postgres.InTx(ctx, a.Pool, func(tx pgx.Tx) error {
-		var existing bool
-		err := tx.QueryRow(ctx, `SELECT true FROM orders WHERE id = $1`, o.OrderID).Scan(&existing)
-		if err == nil {
-			res.Replayed = true
-			return tx.QueryRow(ctx, `
-				SELECT platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
-				       confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours,
-				       coalesce(dispute_negotiation_hours, 0), coalesce(max_revisions, 0)
-				FROM orders WHERE id = $1`, o.OrderID).Scan(
-				&res.Terms.PlatformFeePercentage, &res.Terms.ContestationFee, &res.Terms.CancellationFeePercentage,
-				&res.Terms.ConfirmationDeadlineHours, &res.Terms.ProposalExpiryHours, &res.Terms.ConfirmationReminderHours,
-				&res.Terms.DisputeSLAHours, &res.Terms.DisputeNegotiationHours, &res.Terms.MaxRevisions)
+		terms, found, err := orders.StoredTerms(ctx, tx, o.OrderID)
+		if err != nil {
+			return err
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("look up order %d: %w", o.OrderID, err)
+		if found {
+			res.Terms, res.Replayed = terms, true
+			return nil
 		}
 		if err := checkActiveUser(ctx, tx, o.ClientID, ordem.RoleClient, "client"); err != nil {
 			return err
@@ -67,7 +60,11 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 		if err != nil {
 			return err
 		}
-		res.Terms = order.Terms{
+		// The terms returned are the terms as the row stores them, not as
+		// read from config (see orders.Create): a replay returns the row's
+		// values, so the fees the workflow applies must not depend on
+		// whether this activity was retried.
+		state := order.NewState(o, in.At).WithTerms(order.Terms{
 			PlatformFeePercentage:     values[sysconfig.PlatformFeePercentage],
 			ContestationFee:           values[sysconfig.ContestationFee],
 			CancellationFeePercentage: values[sysconfig.CancellationFeePercentage],
@@ -77,62 +74,30 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 			DisputeSLAHours:           values[sysconfig.DisputeSLAHours],
 			DisputeNegotiationHours:   values[sysconfig.DisputeNegotiationHours],
 			MaxRevisions:              int(values[sysconfig.MaxRevisions].IntPart()),
+		})
+		if res.Terms, err = orders.Create(ctx, tx, state); err != nil {
+			return err
 		}
-		t := res.Terms
-		expires := in.At.Add(order.Hours(t.ProposalExpiryHours))
-		// The terms returned are the terms as the row stores them, not as
-		// read from config: the snapshot columns round (percentages are
-		// NUMERIC(7, 4) while config accepts more decimals), and a replay
-		// returns the row's values, so returning the config values would
-		// make the fees the workflow applies depend on whether this
-		// activity was retried, and differ from the order's snapshot.
-		err = tx.QueryRow(ctx, `
-			INSERT INTO orders (id, client_id, provider_id, title, description, status, amount, due_date,
-			    proposal_version, last_proposed_by, proposal_expires_at,
-			    platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
-			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours,
-			    created_at, updated_at, dispute_negotiation_hours, max_revisions)
-			VALUES ($1, $2, $3, $4, $5, 'negotiating', $6, $7, 1, $2, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)
-			RETURNING platform_fee_percentage, contestation_fee, cancellation_fee_percentage,
-			    confirmation_deadline_hours, proposal_expiry_hours, confirmation_reminder_hours, dispute_sla_hours,
-			    dispute_negotiation_hours, max_revisions`,
-			o.OrderID, o.ClientID, o.ProviderID, o.Title, o.Description, o.Amount, o.DueDate, expires,
-			t.PlatformFeePercentage, t.ContestationFee, t.CancellationFeePercentage,
-			t.ConfirmationDeadlineHours, t.ProposalExpiryHours, t.ConfirmationReminderHours, t.DisputeSLAHours, in.At,
-			t.DisputeNegotiationHours, t.MaxRevisions).Scan(
-			&res.Terms.PlatformFeePercentage, &res.Terms.ContestationFee, &res.Terms.CancellationFeePercentage,
-			&res.Terms.ConfirmationDeadlineHours, &res.Terms.ProposalExpiryHours, &res.Terms.ConfirmationReminderHours,
-			&res.Terms.DisputeSLAHours, &res.Terms.DisputeNegotiationHours, &res.Terms.MaxRevisions)
-		if err != nil {
-			return fmt.Errorf("insert order %d: %w", o.OrderID, err)
-		}
-		t = res.Terms
-		_, err = tx.Exec(ctx, `
-			INSERT INTO order_proposals (order_id, version, proposed_by, proposer_role, amount, due_date, created_at)
-			VALUES ($1, 1, $2, 'client', $3, $4, $5)`, o.OrderID, o.ClientID, o.Amount, o.DueDate, in.At)
-		if err != nil {
-			return fmt.Errorf("insert first proposal: %w", err)
-		}
-		data := map[string]any{"amount": fixed(o.Amount), "title": o.Title, "terms": t}
+		data := map[string]any{"amount": fixed(o.Amount), "title": o.Title, "terms": res.Terms}
 		client := order.Actor{UserID: o.ClientID, Role: ordem.RoleClient}
-		if _, err := claimStep(ctx, tx, o.OrderID, order.StepKey(o.OrderID, "create"), "create", client,
+		key := order.StepKey(o.OrderID, order.StepCreate)
+		if _, err := claimStep(ctx, tx, o.OrderID, key, order.StepCreate, client,
 			"", order.StatusNegotiating, false, data, in.At); err != nil {
 			return err
 		}
 		postgres.AfterCommit(tx, func() {
-			logTransition(ctx, order.Transition{OrderID: o.OrderID, Step: "create", Action: "create", Actor: client, At: in.At,
-				Next: order.State{OrderID: o.OrderID, Status: order.StatusNegotiating, Amount: o.Amount}}, "")
+			logTransition(ctx, order.Transition{OrderID: o.OrderID, Step: order.StepCreate, Action: order.StepCreate, Actor: client,
+				At: in.At, Next: order.State{OrderID: o.OrderID, Status: order.StatusNegotiating, Amount: o.Amount}}, "")
 		})
-		if err := a.writeNotices(ctx, tx, o.OrderID, []notice{{to: []int64{o.ProviderID}, kind: "order_created",
+		kinds := order.KindsOf(order.StepCreate)
+		if err := a.writeNotices(ctx, tx, o.OrderID, kinds, []notice{{to: []int64{o.ProviderID},
 			title: "Novo pedido", body: fmt.Sprintf("Você recebeu um pedido: %s (R$ %s)", o.Title, fixed(o.Amount))}}, data, in.At); err != nil {
 			return err
 		}
-		_, err = webhook.Enqueue(ctx, tx, webhook.Event{Key: order.StepKey(o.OrderID, "create") + "#" + webhook.OrderCreated,
-			Type: webhook.OrderCreated, OrderID: o.OrderID, At: in.At, Data: map[string]any{
-				"order_id": strconv.FormatInt(o.OrderID, 10), "status": string(order.StatusNegotiating), "amount": fixed(o.Amount),
-				"title": o.Title, "client_id": strconv.FormatInt(o.ClientID, 10), "provider_id": strconv.FormatInt(o.ProviderID, 10),
-				"due_date": o.DueDate, "actor_role": string(ordem.RoleClient)}})
-		return err
+		return writeStepEvents(ctx, tx, key, o.OrderID, kinds, map[string]any{
+			"order_id": strconv.FormatInt(o.OrderID, 10), "status": string(order.StatusNegotiating), "amount": fixed(o.Amount),
+			"title": o.Title, "client_id": strconv.FormatInt(o.ClientID, 10), "provider_id": strconv.FormatInt(o.ProviderID, 10),
+			"due_date": o.DueDate, "actor_role": string(ordem.RoleClient)}, in.At)
 	})
 	if err != nil {
 		return order.CreateOrderResult{}, refusalOrError(ctx, err)
@@ -171,19 +136,13 @@ func (a *Activities) RecordProposal(ctx context.Context, in order.ProposalInput)
 		t: t,
 		data: map[string]any{"version": in.Version, "amount": fixed(in.Amount), "previous_amount": fixed(in.PreviousAmount),
 			"due_date": in.DueDate, "previous_due_date": in.PreviousDueDate, "note": t.Reason},
-		notices: []notice{{to: []int64{other(t)}, kind: "proposal", title: "Nova proposta",
+		notices: []notice{{to: []int64{other(t)}, title: "Nova proposta",
 			body: fmt.Sprintf("Nova proposta para %s: R$ %s", t.Next.Title, fixed(in.Amount))}},
 		extra: func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO order_proposals (order_id, version, proposed_by, proposer_role, amount, previous_amount,
-				    due_date, previous_due_date, note, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-				t.OrderID, in.Version, t.Actor.UserID, string(t.Actor.Role), in.Amount, in.PreviousAmount,
-				in.DueDate, in.PreviousDueDate, t.Reason, t.At)
-			if err != nil {
-				return fmt.Errorf("insert proposal v%d: %w", in.Version, err)
-			}
-			return nil
+			previous := in.PreviousAmount
+			return orders.RecordProposal(ctx, tx, t.OrderID, orders.Proposal{Version: in.Version, ProposedBy: t.Actor.UserID,
+				ProposerRole: t.Actor.Role, Amount: in.Amount, PreviousAmount: &previous, DueDate: in.DueDate,
+				PreviousDueDate: in.PreviousDueDate, Note: t.Reason, CreatedAt: t.At})
 		},
 	})
 }
@@ -193,16 +152,21 @@ func (a *Activities) RecordProposal(ctx context.Context, in order.ProposalInput)
 func (a *Activities) AcceptOrder(ctx context.Context, in order.AcceptActivityInput) (order.TransitionResult, error) {
 	t := in.Transition
 	return a.apply(ctx, step{
-		t:          t,
-		ledgerKind: "hold",
-		legs: []ledger.Leg{
-			{Account: clientAvailable(t.Next), Amount: in.Hold.Neg()},
-			{Account: clientBlocked(t.Next), Amount: in.Hold},
-		},
+		t:    t,
+		legs: clientHold(t.Next, in.Hold),
 		data: map[string]any{"amount": fixed(in.Hold), "hold": fixed(in.Hold)},
-		notices: []notice{{to: []int64{t.Next.ClientID, t.Next.ProviderID}, kind: "order_accepted", title: "Pedido aceito",
+		notices: []notice{{to: []int64{t.Next.ClientID, t.Next.ProviderID}, title: "Pedido aceito",
 			body: fmt.Sprintf("%s foi aceito por R$ %s; o valor está retido em garantia.", t.Next.Title, fixed(in.Hold))}},
 	})
+}
+
+// clientHold moves amount from the client's available balance to their
+// blocked one: the escrow of an accepted order, the contestation fee.
+func clientHold(s order.State, amount decimal.Decimal) []ledger.Leg {
+	return []ledger.Leg{
+		{Account: clientAvailable(s), Amount: amount.Neg()},
+		{Account: clientBlocked(s), Amount: amount},
+	}
 }
 
 // DeliverOrder marks the work delivered and starts the confirmation window.
@@ -210,7 +174,7 @@ func (a *Activities) DeliverOrder(ctx context.Context, t order.Transition) (orde
 	return a.apply(ctx, step{
 		t:    t,
 		data: map[string]any{"confirm_deadline": t.Next.ConfirmDeadline},
-		notices: []notice{{to: []int64{t.Next.ClientID}, kind: "order_delivered", title: "Serviço entregue",
+		notices: []notice{{to: []int64{t.Next.ClientID}, title: "Serviço entregue",
 			body: fmt.Sprintf("%s foi entregue. Confirme ou conteste até %s; sem resposta, confirma automaticamente.",
 				t.Next.Title, t.Next.ConfirmDeadline.UTC().Format("02/01/2006 15:04 UTC"))}},
 	})
@@ -236,41 +200,42 @@ func (a *Activities) CancelOrder(ctx context.Context, in order.CancelActivityInp
 		to = []int64{s.ClientID, s.ProviderID}
 	}
 	return a.apply(ctx, step{
-		t:          t,
-		ledgerKind: "cancel",
-		legs:       legs,
+		t:    t,
+		legs: legs,
 		data: map[string]any{"released": fixed(in.Release), "penalty": fixed(in.Penalty),
 			"penalty_from_provider": in.PenaltyFromProvider, "reason": t.Reason},
-		notices: []notice{{to: to, kind: "order_cancelled", title: "Pedido cancelado",
+		notices: []notice{{to: to, title: "Pedido cancelado",
 			body: fmt.Sprintf("%s foi cancelado (%s).", s.Title, t.Actor.Role)}},
 		extra: func(ctx context.Context, tx pgx.Tx) error {
+			// A party cancelling its own order is no admin action.
 			if t.Actor.Role != ordem.RoleAdmin {
 				return nil
 			}
-			return writeAudit(ctx, tx, t, "cancel_order")
+			return writeAudit(ctx, tx, t, t.Reason)
 		},
 	})
 }
 
-func releaseStep(t order.Transition, in order.ReleaseInput, kind string) step {
+// releaseStep releases the escrow to provider and platform: on the
+// client's confirmation, or by the deadline (auto_confirm).
+func releaseStep(t order.Transition, in order.ReleaseInput) step {
 	s := t.Next
 	return step{
-		t:          t,
-		ledgerKind: kind,
+		t: t,
 		legs: []ledger.Leg{
 			{Account: clientBlocked(s), Amount: in.Amount.Neg()},
 			{Account: providerAvailable(s), Amount: in.Split.ProviderShare},
 			{Account: ledger.RevenueAccount, Amount: in.Split.Fee},
 		},
 		data: map[string]any{"amount": fixed(in.Amount), "platform_fee": fixed(in.Split.Fee),
-			"provider_share": fixed(in.Split.ProviderShare), "auto": kind == "auto_release"},
+			"provider_share": fixed(in.Split.ProviderShare), "auto": t.Action == order.StepAutoConfirm},
 	}
 }
 
 // ConfirmOrder releases the escrow on the client's confirmation.
 func (a *Activities) ConfirmOrder(ctx context.Context, in order.ReleaseInput) (order.TransitionResult, error) {
-	s := releaseStep(in.Transition, in, "release")
-	s.notices = []notice{{to: []int64{in.Next.ClientID, in.Next.ProviderID}, kind: "order_completed", title: "Pedido concluído",
+	s := releaseStep(in.Transition, in)
+	s.notices = []notice{{to: []int64{in.Next.ClientID, in.Next.ProviderID}, title: "Pedido concluído",
 		body: fmt.Sprintf("%s foi confirmado; R$ %s liberados ao prestador.", in.Next.Title, fixed(in.Split.ProviderShare))}}
 	return a.apply(ctx, s)
 }
@@ -280,8 +245,8 @@ func (a *Activities) ConfirmOrder(ctx context.Context, in order.ReleaseInput) (o
 // alerts the admins and marks the order as held.
 func (a *Activities) AutoConfirmOrder(ctx context.Context, in order.ReleaseInput) (order.AutoConfirmResult, error) {
 	if a.AutoConfirmEnabled {
-		s := releaseStep(in.Transition, in, "auto_release")
-		s.notices = []notice{{to: []int64{in.Next.ClientID, in.Next.ProviderID}, kind: "order_auto_confirmed",
+		s := releaseStep(in.Transition, in)
+		s.notices = []notice{{to: []int64{in.Next.ClientID, in.Next.ProviderID},
 			title: "Pedido confirmado automaticamente",
 			body:  fmt.Sprintf("O prazo de %s terminou sem resposta; R$ %s liberados ao prestador.", in.Next.Title, fixed(in.Split.ProviderShare))}}
 		res, err := a.apply(ctx, s)
@@ -290,13 +255,13 @@ func (a *Activities) AutoConfirmOrder(ctx context.Context, in order.ReleaseInput
 	t := in.Transition
 	// The order stays delivered; only the held flag changes.
 	held := t
-	held.Action = "auto_confirm_held"
-	held.Step = "auto_confirm_held:" + in.Next.ConfirmDeadline.UTC().Format("20060102T150405.000Z")
+	held.Action = order.StepAutoConfirmHeld
+	held.Step = order.StepAutoConfirmHeld + ":" + in.Next.ConfirmDeadline.UTC().Format("20060102T150405.000Z")
 	held.Next = heldState(t)
 	res, err := a.apply(ctx, step{
 		t:    held,
 		data: map[string]any{"confirm_deadline": in.Next.ConfirmDeadline, "amount": fixed(in.Amount)},
-		notices: []notice{{admins: true, kind: "auto_confirm_held", title: "Confirmação automática desativada",
+		notices: []notice{{admins: true, title: "Confirmação automática desativada",
 			body: fmt.Sprintf("O prazo do pedido %d passou, mas AUTO_CONFIRM_JOB_ENABLED=false: confirme com o cliente, estenda o prazo ou cancele.", t.OrderID)}},
 	})
 	return order.AutoConfirmResult{TransitionResult: res, Held: true}, err
@@ -318,14 +283,10 @@ func heldState(t order.Transition) order.State {
 func (a *Activities) ContestOrder(ctx context.Context, in order.ContestActivityInput) (order.TransitionResult, error) {
 	t := in.Transition
 	return a.apply(ctx, step{
-		t:          t,
-		ledgerKind: "contest_fee_hold",
-		legs: []ledger.Leg{
-			{Account: clientAvailable(t.Next), Amount: in.Fee.Neg()},
-			{Account: clientBlocked(t.Next), Amount: in.Fee},
-		},
+		t:    t,
+		legs: clientHold(t.Next, in.Fee),
 		data: map[string]any{"contestation_fee": fixed(in.Fee), "reason": t.Reason},
-		notices: []notice{{to: []int64{t.Next.ProviderID}, admins: true, kind: "order_contested", title: "Entrega contestada",
+		notices: []notice{{to: []int64{t.Next.ProviderID}, admins: true, title: "Entrega contestada",
 			body: fmt.Sprintf("O cliente contestou %s: %s", t.Next.Title, t.Reason)}},
 	})
 }
@@ -354,11 +315,11 @@ func (a *Activities) AddEvidence(ctx context.Context, in order.EvidenceActivityI
 	// A piece of evidence already recorded is not moved again: a retry
 	// after the commit goes straight to the (replayed) step, and an id
 	// sent twice with another upload never overwrites the recorded bytes.
-	var recordedOrder int64
-	var recordedKey string
-	err := a.Pool.QueryRow(ctx, `SELECT order_id, object_key FROM evidence WHERE id = $1`, e.EvidenceID).Scan(&recordedOrder, &recordedKey)
+	recorded, found, err := evidence.Find(ctx, a.Pool, e.EvidenceID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return order.TransitionResult{}, err
+	case !found:
 		// The move comes first and is idempotent: a retry after a crash
 		// finds the object already in place and goes on to record it, once.
 		if err := a.Evidence.Promote(ctx, e.StagingKey, in.ObjectKey); err != nil {
@@ -367,9 +328,7 @@ func (a *Activities) AddEvidence(ctx context.Context, in order.EvidenceActivityI
 			}
 			return order.TransitionResult{}, fmt.Errorf("promote evidence %s: %w", e.EvidenceID, err)
 		}
-	case err != nil:
-		return order.TransitionResult{}, fmt.Errorf("look up evidence %s: %w", e.EvidenceID, err)
-	case recordedOrder != t.OrderID || recordedKey != in.ObjectKey:
+	case recorded.OrderID != t.OrderID || recorded.ObjectKey != in.ObjectKey:
 		return order.TransitionResult{}, order.Refusal(ordem.EValidation, "evidence id %s is already used", e.EvidenceID)
 	}
 	to := []int64{t.Next.ClientID, t.Next.ProviderID}
@@ -380,19 +339,12 @@ func (a *Activities) AddEvidence(ctx context.Context, in order.EvidenceActivityI
 		t: t,
 		data: map[string]any{"evidence_id": e.EvidenceID, "file_name": e.FileName, "size": e.Size,
 			"sha256": e.SHA256, "content_type": e.ContentType},
-		notices: []notice{{to: to, admins: t.Actor.Role != ordem.RoleAdmin, kind: "evidence_added", title: "Nova prova na disputa",
+		notices: []notice{{to: to, admins: t.Actor.Role != ordem.RoleAdmin, title: "Nova prova na disputa",
 			body: fmt.Sprintf("Uma prova foi anexada à disputa de %s: %s", t.Next.Title, e.FileName)}},
 		extra: func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO evidence (id, order_id, uploader_id, uploader_role, object_key, original_name,
-				    content_type, size_bytes, sha256, description, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-				e.EvidenceID, t.OrderID, t.Actor.UserID, string(t.Actor.Role), in.ObjectKey, e.FileName,
-				e.ContentType, e.Size, e.SHA256, e.Description, t.At)
-			if err != nil {
-				return fmt.Errorf("insert evidence %s: %w", e.EvidenceID, err)
-			}
-			return nil
+			return evidence.Record(ctx, tx, evidence.Row{ID: e.EvidenceID, OrderID: t.OrderID, UploaderID: t.Actor.UserID,
+				UploaderRole: t.Actor.Role, ObjectKey: in.ObjectKey, FileName: e.FileName, ContentType: e.ContentType,
+				Size: e.Size, SHA256: e.SHA256, Description: e.Description, CreatedAt: t.At})
 		},
 	})
 }
@@ -416,9 +368,13 @@ func validExtension(ext string) bool {
 // back to the client (R > 0) or to the platform (R = 0).
 func (a *Activities) ResolveDispute(ctx context.Context, in order.ResolveActivityInput) (order.TransitionResult, error) {
 	st := resolveStep(in)
+	r := in.Resolution
 	st.data["resolved_by"] = order.ResolvedByAdmin
+	st.notices = []notice{{to: []int64{in.Next.ClientID, in.Next.ProviderID}, title: "Disputa resolvida",
+		body: fmt.Sprintf("A disputa de %s foi resolvida: R$ %s ao cliente, R$ %s ao prestador.", in.Next.Title,
+			fixed(r.Refund.Add(r.ContestFeeToClient)), fixed(r.Release.ProviderShare))}}
 	st.extra = func(ctx context.Context, tx pgx.Tx) error {
-		return writeAudit(ctx, tx, in.Transition, "resolve_dispute")
+		return writeAudit(ctx, tx, in.Transition, in.Reason)
 	}
 	return a.apply(ctx, st)
 }
@@ -431,8 +387,7 @@ func resolveStep(in order.ResolveActivityInput) step {
 	r := in.Resolution
 	held := in.Amount.Add(r.ContestFeeToClient).Add(r.ContestFeeToPlatform)
 	return step{
-		t:          t,
-		ledgerKind: "resolve",
+		t: t,
 		legs: []ledger.Leg{
 			{Account: clientBlocked(s), Amount: held.Neg()},
 			{Account: clientAvailable(s), Amount: r.Refund.Add(r.ContestFeeToClient)},
@@ -442,9 +397,6 @@ func resolveStep(in order.ResolveActivityInput) step {
 		data: map[string]any{"refund": fixed(r.Refund), "provider_share": fixed(r.Release.ProviderShare),
 			"platform_fee": fixed(r.Release.Fee), "contest_fee_returned": fixed(r.ContestFeeToClient),
 			"contest_fee_forfeited": fixed(r.ContestFeeToPlatform), "reason": t.Reason},
-		notices: []notice{{to: []int64{s.ClientID, s.ProviderID}, kind: "dispute_resolved", title: "Disputa resolvida",
-			body: fmt.Sprintf("A disputa de %s foi resolvida: R$ %s ao cliente, R$ %s ao prestador.", s.Title,
-				fixed(r.Refund.Add(r.ContestFeeToClient)), fixed(r.Release.ProviderShare))}},
 	}
 }
 
@@ -461,21 +413,17 @@ func (a *Activities) RecordSettlementOffer(ctx context.Context, in order.Settlem
 		t: t,
 		data: map[string]any{"offer_version": o.Version, "refund_amount": fixed(o.RefundAmount), "previous_refund": prev,
 			"note": o.Note},
-		notices: []notice{{to: []int64{other(t)}, kind: "settlement_offered", title: "Proposta de acordo",
+		notices: []notice{{to: []int64{other(t)}, title: "Proposta de acordo",
 			body: fmt.Sprintf("Proposta de acordo na disputa de %s: R$ %s de reembolso ao cliente. Aceite-a ou faça outra.",
 				t.Next.Title, fixed(o.RefundAmount))}},
 		extra: func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO order_settlement_offers (order_id, version, offered_by, offered_role, refund_amount,
-				    previous_refund, note, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				t.OrderID, o.Version, t.Actor.UserID, string(t.Actor.Role), o.RefundAmount, in.PreviousRefund, o.Note, t.At)
+			err := orders.RecordSettlementOffer(ctx, tx, t.OrderID, orders.SettlementOffer{Version: o.Version,
+				OfferedBy: t.Actor.UserID, OfferedRole: t.Actor.Role, RefundAmount: o.RefundAmount,
+				PreviousRefund: in.PreviousRefund, Note: o.Note, CreatedAt: t.At})
 			if err != nil {
-				return fmt.Errorf("insert settlement offer v%d: %w", o.Version, err)
+				return err
 			}
-			return auditlog.Record(ctx, tx, auditlog.Entry{ActorID: t.Actor.UserID, ActorRole: string(t.Actor.Role),
-				Action: "offer_settlement", TargetType: "order", TargetID: fmt.Sprint(t.OrderID),
-				Reason: fmt.Sprintf("v%d: refund %s (was %v): %s", o.Version, fixed(o.RefundAmount), prev, o.Note), At: t.At})
+			return writeAudit(ctx, tx, t, fmt.Sprintf("v%d: refund %s (was %v): %s", o.Version, fixed(o.RefundAmount), prev, o.Note))
 		},
 	})
 }
@@ -485,16 +433,14 @@ func (a *Activities) RecordSettlementOffer(ctx context.Context, in order.Settlem
 // shares the ruling's step key: only one of them can ever post.
 func (a *Activities) AcceptSettlement(ctx context.Context, in order.ResolveActivityInput) (order.TransitionResult, error) {
 	st := resolveStep(in)
+	r := in.Resolution
 	st.data["settlement_version"] = in.SettlementVersion
 	st.data["resolved_by"] = order.ResolvedBySettlement
-	st.notices[0].kind = "dispute_settled"
-	st.notices[0].title = "Acordo aceito"
-	st.notices[0].body = fmt.Sprintf("As partes fizeram um acordo na disputa de %s: R$ %s ao cliente, R$ %s ao prestador.",
-		in.Next.Title, fixed(in.Resolution.Refund.Add(in.Resolution.ContestFeeToClient)), fixed(in.Resolution.Release.ProviderShare))
+	st.notices = []notice{{to: []int64{in.Next.ClientID, in.Next.ProviderID}, title: "Acordo aceito",
+		body: fmt.Sprintf("As partes fizeram um acordo na disputa de %s: R$ %s ao cliente, R$ %s ao prestador.",
+			in.Next.Title, fixed(r.Refund.Add(r.ContestFeeToClient)), fixed(r.Release.ProviderShare))}}
 	st.extra = func(ctx context.Context, tx pgx.Tx) error {
-		return auditlog.Record(ctx, tx, auditlog.Entry{ActorID: in.Actor.UserID, ActorRole: string(in.Actor.Role),
-			Action: "accept_settlement", TargetType: "order", TargetID: fmt.Sprint(in.OrderID),
-			Reason: fmt.Sprintf("offer v%d: refund %s", in.SettlementVersion, fixed(in.Resolution.Refund)), At: in.At})
+		return writeAudit(ctx, tx, in.Transition, fmt.Sprintf("offer v%d: refund %s", in.SettlementVersion, fixed(r.Refund)))
 	}
 	return a.apply(ctx, st)
 }
@@ -506,17 +452,12 @@ func (a *Activities) RequestRevision(ctx context.Context, in order.RevisionActiv
 	return a.apply(ctx, step{
 		t:    t,
 		data: map[string]any{"revision": in.Number, "max_revisions": t.Next.Terms.MaxRevisions, "reason": t.Reason},
-		notices: []notice{{to: []int64{t.Next.ProviderID}, kind: "revision_requested", title: "Revisão solicitada",
+		notices: []notice{{to: []int64{t.Next.ProviderID}, title: "Revisão solicitada",
 			body: fmt.Sprintf("O cliente pediu a revisão %d de %d de %s: %s", in.Number, t.Next.Terms.MaxRevisions,
 				t.Next.Title, t.Reason)}},
 		extra: func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO order_revisions (order_id, number, requested_by, reason, delivered_at, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6)`, t.OrderID, in.Number, t.Actor.UserID, t.Reason, in.DeliveredAt, t.At)
-			if err != nil {
-				return fmt.Errorf("insert revision %d: %w", in.Number, err)
-			}
-			return nil
+			return orders.RecordRevision(ctx, tx, t.OrderID, orders.Revision{Number: in.Number, RequestedBy: t.Actor.UserID,
+				Reason: t.Reason, DeliveredAt: in.DeliveredAt, CreatedAt: t.At})
 		},
 	})
 }
@@ -533,7 +474,7 @@ func (a *Activities) QueueDispute(ctx context.Context, t order.Transition) (orde
 	return a.apply(ctx, step{
 		t:    t,
 		data: map[string]any{"queued_at": t.At, "reason": t.Reason, "negotiation_ends_at": t.Next.NegotiationEndsAt},
-		notices: []notice{{to: to, admins: true, kind: "dispute_queued", title: "Disputa aguardando decisão",
+		notices: []notice{{to: to, admins: true, title: "Disputa aguardando decisão",
 			body: fmt.Sprintf("A disputa de %s foi para a fila dos administradores: %s.", t.Next.Title, why)}},
 	})
 }
@@ -545,10 +486,10 @@ func (a *Activities) ExtendDeadline(ctx context.Context, in order.ExtendActivity
 		t: t,
 		data: map[string]any{"hours": in.Hours.String(), "old_deadline": in.OldDeadline,
 			"new_deadline": t.Next.ConfirmDeadline, "reason": t.Reason},
-		notices: []notice{{to: []int64{t.Next.ClientID, t.Next.ProviderID}, kind: "deadline_extended", title: "Prazo estendido",
+		notices: []notice{{to: []int64{t.Next.ClientID, t.Next.ProviderID}, title: "Prazo estendido",
 			body: fmt.Sprintf("O prazo de confirmação de %s foi estendido até %s.", t.Next.Title,
 				t.Next.ConfirmDeadline.UTC().Format("02/01/2006 15:04 UTC"))}},
-		extra: func(ctx context.Context, tx pgx.Tx) error { return writeAudit(ctx, tx, t, "extend_deadline") },
+		extra: func(ctx context.Context, tx pgx.Tx) error { return writeAudit(ctx, tx, t, t.Reason) },
 	})
 }
 
@@ -556,7 +497,7 @@ func (a *Activities) ExtendDeadline(ctx context.Context, in order.ExtendActivity
 func (a *Activities) ExpireOrder(ctx context.Context, t order.Transition) (order.TransitionResult, error) {
 	return a.apply(ctx, step{
 		t: t,
-		notices: []notice{{to: []int64{t.Next.ClientID, t.Next.ProviderID}, kind: "order_expired", title: "Negociação expirada",
+		notices: []notice{{to: []int64{t.Next.ClientID, t.Next.ProviderID}, title: "Negociação expirada",
 			body: fmt.Sprintf("A negociação de %s expirou sem aceite.", t.Next.Title)}},
 	})
 }
@@ -565,25 +506,26 @@ func (a *Activities) ExpireOrder(ctx context.Context, t order.Transition) (order
 // or to the admins when a dispute outlives its SLA. Each is sent once.
 func (a *Activities) SendReminder(ctx context.Context, in order.ReminderInput) error {
 	return postgres.InTx(ctx, a.Pool, func(tx pgx.Tx) error {
-		var clientID int64
-		var title string
-		if err := tx.QueryRow(ctx, `SELECT client_id, title FROM orders WHERE id = $1`, in.OrderID).Scan(&clientID, &title); err != nil {
-			return fmt.Errorf("look up order %d: %w", in.OrderID, err)
+		o, err := orders.Summarize(ctx, tx, in.OrderID)
+		if err != nil {
+			return err
 		}
+		clientID, title := o.ClientID, o.Title
 		data := map[string]any{"deadline": in.Deadline, "kind": in.Kind}
 		claimed, err := claimStep(ctx, tx, in.OrderID, order.StepKey(in.OrderID, in.Step), in.Kind, order.SystemActor, "", "", false, data, in.At)
 		if err != nil || !claimed {
 			return err
 		}
-		n := notice{to: []int64{clientID}, kind: in.Kind, title: "Confirme seu pedido",
+		n := notice{to: []int64{clientID}, title: "Confirme seu pedido",
 			body: fmt.Sprintf("%s será confirmado automaticamente em %s. Confirme ou conteste antes disso.",
 				title, in.Deadline.UTC().Format("02/01/2006 15:04 UTC"))}
 		if in.Kind == order.ReminderDisputeSLA {
-			n = notice{admins: true, kind: in.Kind, title: "Disputa aguardando decisão",
+			n = notice{admins: true, title: "Disputa aguardando decisão",
 				body: fmt.Sprintf("A disputa do pedido %d (%s) está aberta desde antes de %s.", in.OrderID, title,
 					in.Deadline.UTC().Format("02/01/2006 15:04 UTC"))}
 		}
-		if err := a.writeNotices(ctx, tx, in.OrderID, []notice{n}, data, in.At); err != nil {
+		kinds := order.KindsOf(in.Kind)
+		if err := a.writeNotices(ctx, tx, in.OrderID, kinds, []notice{n}, data, in.At); err != nil {
 			return err
 		}
 		if in.Kind == order.ReminderConfirmation {
@@ -593,14 +535,9 @@ func (a *Activities) SendReminder(ctx context.Context, in order.ReminderInput) e
 					"deadline", in.Deadline.UTC().Format(time.RFC3339))
 			})
 		}
-		typ := webhook.OrderReminder
-		if in.Kind == order.ReminderDisputeSLA {
-			typ = webhook.DisputeSLAReminder
-		}
-		_, err = webhook.Enqueue(ctx, tx, webhook.Event{Key: order.StepKey(in.OrderID, in.Step) + "#" + typ, Type: typ,
-			OrderID: in.OrderID, At: in.At, Data: map[string]any{"order_id": strconv.FormatInt(in.OrderID, 10),
-				"title": title, "client_id": strconv.FormatInt(clientID, 10), "kind": in.Kind, "deadline": in.Deadline}})
-		return err
+		return writeStepEvents(ctx, tx, order.StepKey(in.OrderID, in.Step), in.OrderID, kinds, map[string]any{
+			"order_id": strconv.FormatInt(in.OrderID, 10), "title": title, "client_id": strconv.FormatInt(clientID, 10),
+			"kind": in.Kind, "deadline": in.Deadline}, in.At)
 	})
 }
 
@@ -613,8 +550,9 @@ func (a *Activities) RecordRefusal(ctx context.Context, in order.RefusalInput) e
 	})
 }
 
-// writeAudit writes an admin action to the audit log.
-func writeAudit(ctx context.Context, tx pgx.Tx, t order.Transition, action string) error {
-	return auditlog.Record(ctx, tx, auditlog.Entry{ActorID: t.Actor.UserID, ActorRole: string(t.Actor.Role), Action: action,
-		TargetType: "order", TargetID: fmt.Sprint(t.OrderID), Reason: t.Reason, At: t.At})
+// writeAudit records the step in the audit log under the transition
+// table's action, with reason.
+func writeAudit(ctx context.Context, tx pgx.Tx, t order.Transition, reason string) error {
+	return auditlog.Record(ctx, tx, auditlog.Entry{ActorID: t.Actor.UserID, ActorRole: string(t.Actor.Role),
+		Action: order.KindsOf(t.Action).Audit, TargetType: "order", TargetID: fmt.Sprint(t.OrderID), Reason: reason, At: t.At})
 }

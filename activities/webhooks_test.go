@@ -24,8 +24,8 @@ import (
 	"github.com/ordem/ordem/internal/ordertest"
 	"github.com/ordem/ordem/internal/secretbox"
 	"github.com/ordem/ordem/internal/webhook"
+	"github.com/ordem/ordem/workflows/delivery"
 	"github.com/ordem/ordem/workflows/order"
-	webhookwf "github.com/ordem/ordem/workflows/webhook"
 )
 
 // addEndpoint registers a webhook endpoint directly (the API's job) and
@@ -299,8 +299,8 @@ func deliveryEnv(acts *activities.Activities) *testsuite.TestWorkflowEnvironment
 	// output.
 	suite.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := suite.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(webhookwf.Delivery, workflow.RegisterOptions{Name: webhookwf.WorkflowDelivery})
-	env.RegisterWorkflowWithOptions(webhookwf.Email, workflow.RegisterOptions{Name: webhookwf.WorkflowEmail})
+	env.RegisterWorkflowWithOptions(delivery.Webhook, workflow.RegisterOptions{Name: delivery.WorkflowWebhook})
+	env.RegisterWorkflowWithOptions(delivery.Email, workflow.RegisterOptions{Name: delivery.WorkflowEmail})
 	acts.Register(env)
 	return env
 }
@@ -353,13 +353,13 @@ func TestWebhookDeliveryRetries(t *testing.T) {
 	acts := deliveryActs(f)
 
 	env := deliveryEnv(acts)
-	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id,
-		Retry: webhookwf.Retry{InitialInterval: 50 * time.Millisecond, Expiration: time.Hour}})
+	env.ExecuteWorkflow(delivery.WorkflowWebhook, delivery.Input{ID: id,
+		Retry: delivery.Retry{InitialInterval: 50 * time.Millisecond, Expiration: time.Hour}})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
-	var res webhookwf.Result
+	var res delivery.Result
 	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Equal(t, webhookwf.Result{Status: "succeeded", Attempts: 3, ResponseCode: 200}, res)
+	require.Equal(t, delivery.Result{Status: "succeeded", Attempts: 3, ResponseCode: 200}, res)
 
 	requests, accepted, badSig := rc.counts()
 	require.Equal(t, 3, requests)
@@ -385,7 +385,7 @@ func TestWebhookDeliveryRetries(t *testing.T) {
 	require.Equal(t, "80.00", env2.Data["amount"])
 
 	again := deliveryEnv(acts)
-	again.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id})
+	again.ExecuteWorkflow(delivery.WorkflowWebhook, delivery.Input{ID: id})
 	require.NoError(t, again.GetWorkflowError())
 	require.NoError(t, again.GetWorkflowResult(&res))
 	require.True(t, res.Skipped)
@@ -403,11 +403,11 @@ func TestWebhookDeliveryExpires(t *testing.T) {
 	id := enqueuePayout(t, f, ep, "payout:8:paid")
 
 	env := deliveryEnv(deliveryActs(f))
-	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id,
-		Retry: webhookwf.Retry{InitialInterval: time.Second, MaximumInterval: 4 * time.Second, Expiration: 20 * time.Second}})
+	env.ExecuteWorkflow(delivery.WorkflowWebhook, delivery.Input{ID: id,
+		Retry: delivery.Retry{InitialInterval: time.Second, MaximumInterval: 4 * time.Second, Expiration: 20 * time.Second}})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
-	var res webhookwf.Result
+	var res delivery.Result
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, "failed", res.Status)
 	require.Equal(t, 503, res.ResponseCode)
@@ -445,9 +445,9 @@ func TestWebhookEmailReminderLogged(t *testing.T) {
 	var buf bytes.Buffer
 	acts := &activities.Activities{Pool: f.Pool, Mail: mail.New(cfg, slog.New(slog.NewTextHandler(&buf, nil)))}
 	env := deliveryEnv(acts)
-	env.ExecuteWorkflow(webhookwf.WorkflowEmail, webhookwf.Input{ID: emailID})
+	env.ExecuteWorkflow(delivery.WorkflowEmail, delivery.Input{ID: emailID})
 	require.NoError(t, env.GetWorkflowError())
-	var res webhookwf.Result
+	var res delivery.Result
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, "logged", res.Status)
 	out := buf.String()
@@ -471,11 +471,11 @@ func TestWebhookDisabledEndpointNotSent(t *testing.T) {
 	require.NoError(t, err)
 
 	env := deliveryEnv(deliveryActs(f))
-	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id})
+	env.ExecuteWorkflow(delivery.WorkflowWebhook, delivery.Input{ID: id})
 	require.NoError(t, env.GetWorkflowError())
-	var res webhookwf.Result
+	var res delivery.Result
 	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Equal(t, webhookwf.Result{Status: "failed", Skipped: true}, res)
+	require.Equal(t, delivery.Result{Status: "failed", Skipped: true}, res)
 	requests, _, _ := rc.counts()
 	require.Zero(t, requests)
 	var lastError string
@@ -514,11 +514,11 @@ func TestWebhookEmailRetried(t *testing.T) {
 	require.NoError(t, f.Pool.QueryRow(ctx, `SELECT id FROM email_outbox WHERE order_id = $1 AND kind = 'order_delivered'`, r.id).Scan(&id))
 	s := &flakySender{fails: 2}
 	env := deliveryEnv(&activities.Activities{Pool: f.Pool, Mail: s})
-	env.ExecuteWorkflow(webhookwf.WorkflowEmail, webhookwf.Input{ID: id, Retry: webhookwf.Retry{InitialInterval: 50 * time.Millisecond}})
+	env.ExecuteWorkflow(delivery.WorkflowEmail, delivery.Input{ID: id, Retry: delivery.Retry{InitialInterval: 50 * time.Millisecond}})
 	require.NoError(t, env.GetWorkflowError())
-	var res webhookwf.Result
+	var res delivery.Result
 	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Equal(t, webhookwf.Result{Status: "sent", Attempts: 3}, res)
+	require.Equal(t, delivery.Result{Status: "sent", Attempts: 3}, res)
 	require.Len(t, s.sent, 1)
 	require.Equal(t, "[Ordem] Serviço entregue", s.sent[0].Subject)
 	var (
@@ -546,7 +546,7 @@ func TestEmailWithResetCodeScrubbedOnceSent(t *testing.T) {
 		RETURNING id`, f.Client).Scan(&id))
 	s := &flakySender{}
 	env := deliveryEnv(&activities.Activities{Pool: f.Pool, Mail: s})
-	env.ExecuteWorkflow(webhookwf.WorkflowEmail, webhookwf.Input{ID: id})
+	env.ExecuteWorkflow(delivery.WorkflowEmail, delivery.Input{ID: id})
 	require.NoError(t, env.GetWorkflowError())
 	require.Len(t, s.sent, 1)
 	require.Contains(t, s.sent[0].Body, code, "the user gets the code")
@@ -578,11 +578,11 @@ func TestWebhookDeliveryRefusesForbiddenTarget(t *testing.T) {
 		ep := addEndpoint(t, f, rc.srv.URL+"/hooks", hookSecret, true, webhook.PayoutPaid)
 		id := enqueuePayout(t, f, ep, "payout:forbidden:"+c.want)
 		env := deliveryEnv(&activities.Activities{Pool: f.Pool, WebhookSecrets: hookKeys, WebhookTargets: c.policy})
-		env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id})
+		env.ExecuteWorkflow(delivery.WorkflowWebhook, delivery.Input{ID: id})
 		require.NoError(t, env.GetWorkflowError())
-		var res webhookwf.Result
+		var res delivery.Result
 		require.NoError(t, env.GetWorkflowResult(&res))
-		require.Equal(t, webhookwf.Result{Status: "failed", Skipped: true}, res)
+		require.Equal(t, delivery.Result{Status: "failed", Skipped: true}, res)
 		var lastError string
 		require.NoError(t, f.Pool.QueryRow(context.Background(), `SELECT last_error FROM webhook_deliveries WHERE id = $1`, id).Scan(&lastError))
 		require.Contains(t, lastError, c.want)
@@ -594,8 +594,8 @@ func TestWebhookDeliveryRefusesForbiddenTarget(t *testing.T) {
 	other, err := webhook.NewKeyring("a-key-that-never-sealed-anything-0123456789", "")
 	require.NoError(t, err)
 	env := deliveryEnv(&activities.Activities{Pool: f.Pool, WebhookSecrets: other, WebhookTargets: localReceivers})
-	env.ExecuteWorkflow(webhookwf.WorkflowDelivery, webhookwf.Input{ID: id,
-		Retry: webhookwf.Retry{InitialInterval: time.Second, Expiration: 5 * time.Second}})
+	env.ExecuteWorkflow(delivery.WorkflowWebhook, delivery.Input{ID: id,
+		Retry: delivery.Retry{InitialInterval: time.Second, Expiration: 5 * time.Second}})
 	require.NoError(t, env.GetWorkflowError())
 	var lastError string
 	require.NoError(t, f.Pool.QueryRow(context.Background(), `SELECT last_error FROM webhook_deliveries WHERE id = $1`, id).Scan(&lastError))

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/accounts"
 	"github.com/ordem/ordem/internal/audit"
 	"github.com/ordem/ordem/internal/auth"
 	"github.com/ordem/ordem/internal/mail"
@@ -40,11 +40,7 @@ func (s *Server) touchSession(c *fiber.Ctx, sessionID int64, lastSeen, now time.
 	if now.Sub(lastSeen) < lastSeenResolution {
 		return nil
 	}
-	if _, err := s.Pool.Exec(c.UserContext(), `UPDATE api_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2`,
-		sessionID, now); err != nil {
-		return fmt.Errorf("touch session: %w", err)
-	}
-	return nil
+	return accounts.TouchSession(c.UserContext(), s.Pool, sessionID, now)
 }
 
 // passwordRule moves a password rule's refusal onto the request's field.
@@ -91,9 +87,9 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 	if err := s.throttleGate(ctx, email); err != nil {
 		return err
 	}
-	var hash string
-	if err := s.Pool.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, p.ID).Scan(&hash); err != nil {
-		return fmt.Errorf("read password: %w", err)
+	hash, err := accounts.PasswordHash(ctx, s.Pool, p.ID)
+	if err != nil {
+		return err
 	}
 	ok, err := auth.CheckPassword(req.CurrentPassword, hash)
 	if err != nil {
@@ -116,15 +112,16 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 	now := s.now()
 	var out PasswordChanged
 	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, p.ID, newHash, now); err != nil {
-			return fmt.Errorf("change password: %w", err)
+		// The caller's session proved them live; a deletion racing this
+		// request ends every session anyway, so a row left unchanged
+		// needs no answer of its own.
+		if _, err := accounts.SetPassword(ctx, tx, p.ID, newHash, now); err != nil {
+			return err
 		}
-		tag, err := tx.Exec(ctx, `
-			UPDATE api_sessions SET revoked_at = $3 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL`, p.ID, p.SessionID, now)
-		if err != nil {
-			return fmt.Errorf("revoke other sessions: %w", err)
+		var err error
+		if out.RevokedSessions, err = accounts.EndSessions(ctx, tx, p.ID, p.SessionID, now); err != nil {
+			return err
 		}
-		out.RevokedSessions = tag.RowsAffected()
 		if err := audit.Record(ctx, tx, audit.Entry{ActorID: p.ID, ActorRole: string(p.Role), Action: "change_password",
 			TargetType: "user", TargetID: id(p.ID), Data: map[string]any{"revoked_sessions": out.RevokedSessions}, At: now}); err != nil {
 			return err
@@ -162,29 +159,16 @@ func (s *Server) listSessions(c *fiber.Ctx) error {
 		return err
 	}
 	p := caller(c)
-	rows, err := s.Pool.Query(c.UserContext(), `
-		SELECT id, created_at, last_seen_at, expires_at, user_agent, ip FROM api_sessions
-		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
-		  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-		ORDER BY created_at DESC, id DESC LIMIT $5`, p.ID, s.now(), page.after, page.afterID, page.limit+1)
+	// One more than the page: pageOf tells from it whether a next exists.
+	items, err := accounts.ListSessions(c.UserContext(), s.Pool, p.ID, s.now(), page.after, page.afterID, page.limit+1)
 	if err != nil {
-		return fmt.Errorf("list sessions: %w", err)
+		return err
 	}
-	type row struct {
-		Session
-		sid int64
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var x row
-		err := r.Scan(&x.sid, &x.CreatedAt, &x.LastSeenAt, &x.ExpiresAt, &x.UserAgent, &x.IP)
-		x.ID, x.Current = id(x.sid), x.sid == p.SessionID
-		return x, err
-	})
-	if err != nil {
-		return fmt.Errorf("list sessions: %w", err)
-	}
-	return c.JSON(pageOf(items, page.limit, func(x row) (time.Time, int64) { return x.CreatedAt, x.sid },
-		func(x row) Session { return x.Session }))
+	return c.JSON(pageOf(items, page.limit, func(x accounts.Session) (time.Time, int64) { return x.CreatedAt, x.ID },
+		func(x accounts.Session) Session {
+			return Session{ID: id(x.ID), CreatedAt: x.CreatedAt, LastSeenAt: x.LastSeenAt, ExpiresAt: x.ExpiresAt,
+				UserAgent: x.UserAgent, IP: x.IP, Current: x.ID == p.SessionID}
+		}))
 }
 
 // revokeSession ends one of the caller's live sessions (the current one
@@ -194,14 +178,11 @@ func (s *Server) revokeSession(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	tag, err := s.Pool.Exec(c.UserContext(), `
-		UPDATE api_sessions SET revoked_at = $3
-		WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3`, sid, caller(c).ID, now)
+	revoked, err := accounts.RevokeSession(c.UserContext(), s.Pool, sid, caller(c).ID, s.now())
 	if err != nil {
-		return fmt.Errorf("revoke session: %w", err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if !revoked {
 		return ordem.Errorf(ordem.ENotFound, "no such session")
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -216,14 +197,11 @@ type SessionsRevoked struct {
 // current one.
 func (s *Server) revokeOtherSessions(c *fiber.Ctx) error {
 	p := caller(c)
-	now := s.now()
-	tag, err := s.Pool.Exec(c.UserContext(), `
-		UPDATE api_sessions SET revoked_at = $3
-		WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3`, p.ID, p.SessionID, now)
+	n, err := accounts.RevokeOtherSessions(c.UserContext(), s.Pool, p.ID, p.SessionID, s.now())
 	if err != nil {
-		return fmt.Errorf("revoke other sessions: %w", err)
+		return err
 	}
-	return c.JSON(SessionsRevoked{Revoked: tag.RowsAffected()})
+	return c.JSON(SessionsRevoked{Revoked: n})
 }
 
 type issueResetRequest struct {
@@ -267,23 +245,15 @@ func (s *Server) issuePasswordReset(c *fiber.Ctx) error {
 	out := PasswordReset{UserID: id(uid), Token: token, ExpiresAt: now.Add(lifetime).UTC().Truncate(time.Second)}
 	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
 		// The user's row is locked so two resets at once supersede in turn.
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT true FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, uid).Scan(&exists); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ordem.Errorf(ordem.ENotFound, "no such user")
-			}
-			return fmt.Errorf("find user: %w", err)
+		if live, err := accounts.LockLive(ctx, tx, uid); err != nil {
+			return err
+		} else if !live {
+			return ordem.Errorf(ordem.ENotFound, "no such user")
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE password_resets SET superseded_at = $2 WHERE user_id = $1 AND used_at IS NULL AND superseded_at IS NULL`,
-			uid, now); err != nil {
-			return fmt.Errorf("supersede password resets: %w", err)
-		}
-		var resetID int64
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO password_resets (user_id, token_hash, created_by, reason, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, uid, tokenHash, p.ID, req.Reason, now, out.ExpiresAt).Scan(&resetID); err != nil {
-			return fmt.Errorf("create password reset: %w", err)
+		resetID, err := accounts.IssueReset(ctx, tx, accounts.NewReset{UserID: uid, TokenHash: tokenHash, CreatedBy: p.ID,
+			Reason: req.Reason, CreatedAt: now, ExpiresAt: out.ExpiresAt})
+		if err != nil {
+			return err
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{ActorID: p.ID, ActorRole: string(p.Role), Action: "password_reset_issued",
 			TargetType: "user", TargetID: id(uid), Reason: req.Reason,
@@ -328,31 +298,18 @@ func (s *Server) consumePasswordReset(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	now := s.now()
-	var (
-		resetID, uid     int64
-		email, role      string
-		expires          time.Time
-		used, superseded *time.Time
-		deleted          *time.Time
-	)
-	err := s.Pool.QueryRow(ctx, `
-		SELECT r.id, r.user_id, u.email, u.role, r.expires_at, r.used_at, r.superseded_at, u.deleted_at
-		FROM password_resets r JOIN users u ON u.id = r.user_id WHERE r.token_hash = $1`, auth.HashToken(req.Token)).
-		Scan(&resetID, &uid, &email, &role, &expires, &used, &superseded, &deleted)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errResetTokenInvalid
-	}
+	r, found, err := accounts.FindReset(ctx, s.Pool, auth.HashToken(req.Token))
 	if err != nil {
-		return fmt.Errorf("find password reset: %w", err)
+		return err
 	}
-	if used != nil || superseded != nil || deleted != nil {
+	if !found || !r.Usable() {
 		return errResetTokenInvalid
 	}
-	if !now.Before(expires) {
+	if !now.Before(r.ExpiresAt) {
 		return &ordem.Error{Code: ordem.EResetTokenExpired, Fields: map[string]string{"token": "has expired"},
-			Message: "this reset token expired at " + expires.UTC().Format(time.RFC3339) + "; ask an admin for a new one"}
+			Message: "this reset token expired at " + r.ExpiresAt.UTC().Format(time.RFC3339) + "; ask an admin for a new one"}
 	}
-	email = strings.ToLower(email)
+	email := strings.ToLower(r.Email)
 	if err := passwordRule(auth.CheckPasswordRules(req.NewPassword, email), "new_password"); err != nil {
 		return err
 	}
@@ -362,31 +319,26 @@ func (s *Server) consumePasswordReset(c *fiber.Ctx) error {
 	}
 	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
 		// Single use under races: only one request flips used_at.
-		tag, err := tx.Exec(ctx, `
-			UPDATE password_resets SET used_at = $2
-			WHERE id = $1 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $2`, resetID, now)
-		if err != nil {
-			return fmt.Errorf("use password reset: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
+		if used, err := accounts.UseReset(ctx, tx, r.ID, now); err != nil {
+			return err
+		} else if !used {
 			return errResetTokenInvalid
 		}
-		tag, err = tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL`, uid, hash, now)
-		if err != nil {
-			return fmt.Errorf("reset password: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
+		// A user deleted since the token was read keeps no password.
+		if set, err := accounts.SetPassword(ctx, tx, r.UserID, hash, now); err != nil {
+			return err
+		} else if !set {
 			return errResetTokenInvalid
 		}
-		revoked, err := tx.Exec(ctx, `UPDATE api_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, uid, now)
+		revoked, err := accounts.EndSessions(ctx, tx, r.UserID, 0, now)
 		if err != nil {
-			return fmt.Errorf("revoke sessions: %w", err)
-		}
-		if err := unlockAccount(ctx, tx, email, "password reset", now); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Entry{ActorID: uid, ActorRole: role, Action: "password_reset_completed", TargetType: "user",
-			TargetID: id(uid), Data: map[string]any{"reset_id": id(resetID), "revoked_sessions": revoked.RowsAffected()}, At: now})
+		if err := accounts.Unlock(ctx, tx, email, "password reset", now); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Entry{ActorID: r.UserID, ActorRole: r.Role, Action: "password_reset_completed", TargetType: "user",
+			TargetID: id(r.UserID), Data: map[string]any{"reset_id": id(r.ID), "revoked_sessions": revoked}, At: now})
 	})
 	if err != nil {
 		return err

@@ -56,25 +56,8 @@ type ConfigChange struct {
 // configEntries reads the entry of key only, or of every key when only is
 // empty, in the order of sysconfig.Keys. Keys not stored yet show their
 // default.
-func configEntries(ctx context.Context, q sysconfig.Querier, only string) ([]ConfigEntry, error) {
-	rows, err := q.Query(ctx, `SELECT key, value, updated_at, updated_by FROM system_config`)
-	if err != nil {
-		return nil, err
-	}
-	type stored struct {
-		value string
-		at    time.Time
-		by    *int64
-	}
-	got := map[string]stored{}
-	var (
-		key string
-		st  stored
-	)
-	_, err = pgx.ForEachRow(rows, []any{&key, &st.value, &st.at, &st.by}, func() error {
-		got[key] = st
-		return nil
-	})
+func configEntries(ctx context.Context, db postgres.DBTX, only string) ([]ConfigEntry, error) {
+	got, err := sysconfig.ReadStored(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -85,10 +68,10 @@ func configEntries(ctx context.Context, q sysconfig.Querier, only string) ([]Con
 		}
 		e := ConfigEntry{Key: k.Name, Value: k.Default, Default: k.Default, Description: k.Description, Category: k.Category}
 		if v, ok := got[k.Name]; ok {
-			at := v.at
-			e.Value, e.UpdatedAt = v.value, &at
-			if v.by != nil {
-				by := id(*v.by)
+			at := v.At
+			e.Value, e.UpdatedAt = v.Value, &at
+			if v.By != nil {
+				by := id(*v.By)
 				e.UpdatedBy = &by
 			}
 		}
@@ -170,27 +153,8 @@ func (s *Server) updateConfig(c *fiber.Ctx) error {
 	var entries []ConfigEntry
 	err := postgres.InTx(c.UserContext(), s.Pool, func(tx pgx.Tx) error {
 		ctx := c.UserContext()
-		// The row exists (seeded, or now with its default) and is locked,
-		// so concurrent changes of one key line up and each history row
-		// names the value it replaced.
-		_, err := tx.Exec(ctx, `
-			INSERT INTO system_config (key, value, description, category) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (key) DO NOTHING`, k.Name, k.Default, k.Description, k.Category)
+		old, changeID, err := sysconfig.Set(ctx, tx, k, value, p.ID, reason, now)
 		if err != nil {
-			return err
-		}
-		var old string
-		if err := tx.QueryRow(ctx, `SELECT value FROM system_config WHERE key = $1 FOR UPDATE`, k.Name).Scan(&old); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE system_config SET value = $2, updated_at = $3, updated_by = $4 WHERE key = $1`,
-			k.Name, value, now, p.ID); err != nil {
-			return err
-		}
-		var changeID int64
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO system_config_changes (key, old_value, new_value, changed_by, reason, changed_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, k.Name, old, value, p.ID, reason, now).Scan(&changeID); err != nil {
 			return err
 		}
 		data := map[string]any{"key": k.Name, "old_value": old, "new_value": value, "change_id": id(changeID)}
@@ -217,28 +181,18 @@ func (s *Server) configChanges(c *fiber.Ctx) error {
 	if !ok {
 		return ordem.Errorf(ordem.ENotFound, "no such config key")
 	}
-	rows, err := s.Pool.Query(c.UserContext(), `
-		SELECT id, key, old_value, new_value, changed_by, reason, changed_at FROM system_config_changes
-		WHERE key = $1 ORDER BY changed_at DESC, id DESC LIMIT 100`, k.Name)
+	list, err := sysconfig.Changes(c.UserContext(), s.Pool, k.Name, 100)
 	if err != nil {
 		return err
 	}
-	changes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ConfigChange, error) {
-		var (
-			ch        ConfigChange
-			cid       int64
-			changedBy *int64
-		)
-		err := r.Scan(&cid, &ch.Key, &ch.OldValue, &ch.NewValue, &changedBy, &ch.Reason, &ch.ChangedAt)
-		ch.ID = id(cid)
-		if changedBy != nil {
-			by := id(*changedBy)
-			ch.ChangedBy = &by
+	changes := make([]ConfigChange, len(list))
+	for i, ch := range list {
+		changes[i] = ConfigChange{ID: id(ch.ID), Key: ch.Key, OldValue: ch.OldValue, NewValue: ch.NewValue,
+			Reason: ch.Reason, ChangedAt: ch.ChangedAt}
+		if ch.ChangedBy != nil {
+			by := id(*ch.ChangedBy)
+			changes[i].ChangedBy = &by
 		}
-		return ch, err
-	})
-	if err != nil {
-		return err
 	}
 	return c.JSON(fiber.Map{"items": changes})
 }

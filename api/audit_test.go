@@ -26,6 +26,7 @@ func auditRows(t *testing.T) int {
 // no audit row, no config change, no deposit, no deletion, no order
 // transition, no webhook.
 func TestAdminActionsRequireReason(t *testing.T) {
+	env.require(t)
 	skipShort(t)
 	client := env.newUser(t, "client")
 	provider := env.newUser(t, "provider")
@@ -120,6 +121,7 @@ func auditPage(t *testing.T, q url.Values) api.Page[api.AuditEntry] {
 // by actor, action, object and time range; cursor pages that neither skip
 // nor repeat; bad filters refused; other roles refused.
 func TestAuditLogRoute(t *testing.T) {
+	env.require(t)
 	skipShort(t)
 	start := time.Now().Add(-time.Second)
 	reqID := func(n int) string { return fmt.Sprintf("audit-test-%d-%d", rand.Int64(), n) }

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 	"time"
@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/accounts"
 	"github.com/ordem/ordem/internal/auth"
 	"github.com/ordem/ordem/internal/input"
 	"github.com/ordem/ordem/internal/ledger"
@@ -30,6 +31,12 @@ type User struct {
 	TimeZone  string     `json:"time_zone"`
 	CreatedAt time.Time  `json:"created_at"`
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+}
+
+// userOf is the API's view of a stored user.
+func userOf(u accounts.User) User {
+	return User{ID: id(u.ID), Name: u.Name, Email: u.Email, Phone: u.Phone, Role: u.Role, Locale: u.Locale, TimeZone: u.TimeZone,
+		CreatedAt: u.CreatedAt, DeletedAt: u.DeletedAt}
 }
 
 // principal is the authenticated caller.
@@ -64,26 +71,18 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if !ok || token == "" || len(token) > 200 {
 		return errUnauthenticated
 	}
-	p := &principal{}
-	var lastSeen time.Time
 	now := s.now()
-	err := s.Pool.QueryRow(c.UserContext(), `
-		SELECT u.id, u.name, u.email, u.phone, u.role, u.created_at, u.locale, u.time_zone, s.id, s.last_seen_at
-		FROM api_sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.deleted_at IS NULL`,
-		auth.HashToken(token), now).Scan(&p.ID, &p.User.Name, &p.User.Email, &p.User.Phone, &p.Role, &p.User.CreatedAt,
-		&p.User.Locale, &p.User.TimeZone, &p.SessionID, &lastSeen)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errUnauthenticated
-	}
+	sess, u, found, err := accounts.FindSession(c.UserContext(), s.Pool, auth.HashToken(token), now)
 	if err != nil {
 		return err
 	}
-	p.User.ID, p.User.Role = id(p.ID), p.Role
-	if err := s.touchSession(c, p.SessionID, lastSeen, now); err != nil {
+	if !found {
+		return errUnauthenticated
+	}
+	if err := s.touchSession(c, sess.ID, sess.LastSeenAt, now); err != nil {
 		return err
 	}
-	c.Locals(principalKey, p)
+	c.Locals(principalKey, &principal{ID: u.ID, Role: u.Role, User: userOf(u), SessionID: sess.ID})
 	return c.Next()
 }
 
@@ -171,29 +170,24 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var u User
-	var uid int64
+	var u accounts.User
 	err = postgres.InTx(c.UserContext(), s.Pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(c.UserContext(), `
-			INSERT INTO users (name, email, phone, password_hash, role, locale, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7)
-			RETURNING id, name, email, phone, role, created_at, locale, time_zone`,
-			req.Name, req.Email, req.Phone, hash, string(req.Role), req.Locale, req.TimeZone).Scan(&uid, &u.Name, &u.Email, &u.Phone,
-			&u.Role, &u.CreatedAt, &u.Locale, &u.TimeZone)
-		if postgres.IsUniqueViolation(err) {
-			return &ordem.Error{Code: ordem.EEmailTaken, Message: "this e-mail is already registered",
-				Fields: map[string]string{"email": "is already registered"}}
-		}
+		u, err = accounts.Create(c.UserContext(), tx, accounts.NewUser{Name: req.Name, Email: req.Email, Phone: req.Phone,
+			PasswordHash: hash, Role: req.Role, Locale: req.Locale, TimeZone: req.TimeZone})
 		if err != nil {
 			return err
 		}
-		_, err = ledger.OpenUserAccounts(c.UserContext(), tx, uid)
-		return err
+		// A user has their wallet accounts from the start: postings never
+		// have to create one.
+		if _, err := ledger.OpenUserAccounts(c.UserContext(), tx, u.ID); err != nil {
+			return fmt.Errorf("open accounts of user %d: %w", u.ID, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	u.ID = id(uid)
-	return c.Status(fiber.StatusCreated).JSON(u)
+	return c.Status(fiber.StatusCreated).JSON(userOf(u))
 }
 
 type loginRequest struct {
@@ -227,17 +221,8 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if err := s.throttleGate(c.UserContext(), email); err != nil {
 		return err
 	}
-	var (
-		u    User
-		uid  int64
-		hash string
-	)
-	err := s.Pool.QueryRow(c.UserContext(), `
-		SELECT id, name, email, phone, role, created_at, password_hash, locale, time_zone FROM users
-		WHERE lower(email) = $1 AND deleted_at IS NULL`, email).Scan(&uid, &u.Name, &u.Email, &u.Phone, &u.Role, &u.CreatedAt, &hash,
-		&u.Locale, &u.TimeZone)
-	found := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	stored, hash, found, err := accounts.FindLogin(c.UserContext(), s.Pool, email)
+	if err != nil {
 		return err
 	}
 	if !found {
@@ -258,15 +243,13 @@ func (s *Server) login(c *fiber.Ctx) error {
 	}
 	token, tokenHash := auth.NewToken()
 	expires := s.now().Add(s.Config.SessionLifetime).UTC().Truncate(time.Second)
-	_, err = s.Pool.Exec(c.UserContext(), `
-		INSERT INTO api_sessions (token_hash, user_id, expires_at, user_agent, ip) VALUES ($1, $2, $3, $4, $5)`,
-		tokenHash, uid, expires, truncate(c.Get(fiber.HeaderUserAgent), 300), c.IP())
-	if err != nil {
+	if err := accounts.CreateSession(c.UserContext(), s.Pool, accounts.NewSession{TokenHash: tokenHash, UserID: stored.ID,
+		ExpiresAt: expires, UserAgent: truncate(c.Get(fiber.HeaderUserAgent), 300), IP: c.IP()}); err != nil {
 		return err
 	}
-	u.ID = id(uid)
+	u := userOf(stored)
 	// The caller is now known: the access log names who logged in.
-	c.Locals(principalKey, &principal{ID: uid, Role: u.Role, User: u})
+	c.Locals(principalKey, &principal{ID: stored.ID, Role: u.Role, User: u})
 	return c.JSON(LoginResponse{Token: token, ExpiresAt: expires, User: u})
 }
 
@@ -279,9 +262,7 @@ func truncate(s string, n int) string {
 
 func (s *Server) logout(c *fiber.Ctx) error {
 	token := strings.TrimPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
-	_, err := s.Pool.Exec(c.UserContext(), `UPDATE api_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL`,
-		auth.HashToken(token), s.now())
-	if err != nil {
+	if err := accounts.RevokeToken(c.UserContext(), s.Pool, auth.HashToken(token), s.now()); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -300,26 +281,10 @@ func (s *Server) listUsers(c *fiber.Ctx) error {
 	if role != "" && !ordem.Role(role).Valid() {
 		return (fieldErrors{"role": "must be client, provider or admin"}).err()
 	}
-	rows, err := s.Pool.Query(c.UserContext(), `
-		SELECT id, name, email, phone, role, created_at, deleted_at, locale, time_zone FROM users
-		WHERE ($1 = '' OR role = $1) AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
-		ORDER BY created_at DESC, id DESC LIMIT $4`, role, page.after, page.afterID, page.limit+1)
+	// One more than the page: pageOf tells from it whether a next exists.
+	items, err := accounts.List(c.UserContext(), s.Pool, role, page.after, page.afterID, page.limit+1)
 	if err != nil {
 		return err
 	}
-	type row struct {
-		User
-		uid int64
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var x row
-		err := r.Scan(&x.uid, &x.Name, &x.Email, &x.Phone, &x.Role, &x.CreatedAt, &x.DeletedAt, &x.Locale, &x.TimeZone)
-		x.ID = id(x.uid)
-		return x, err
-	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(pageOf(items, page.limit, func(x row) (time.Time, int64) { return x.CreatedAt, x.uid },
-		func(x row) User { return x.User }))
+	return c.JSON(pageOf(items, page.limit, func(u accounts.User) (time.Time, int64) { return u.CreatedAt, u.ID }, userOf))
 }

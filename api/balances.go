@@ -8,6 +8,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/wallet"
 )
 
@@ -52,7 +53,7 @@ type WalletBalance struct {
 }
 
 // balances reads a user's balances, without naming the user.
-func (s *Server) balances(ctx context.Context, q ledger.Tx, userID int64) (WalletBalance, error) {
+func (s *Server) balances(ctx context.Context, q postgres.DBTX, userID int64) (WalletBalance, error) {
 	w, err := ledger.UserWallet(ctx, q, userID)
 	if err != nil {
 		return WalletBalance{}, err
@@ -61,7 +62,7 @@ func (s *Server) balances(ctx context.Context, q ledger.Tx, userID int64) (Walle
 }
 
 // walletBalance reads a user's balances, naming the user.
-func (s *Server) walletBalance(ctx context.Context, q ledger.Tx, userID int64) (WalletBalance, error) {
+func (s *Server) walletBalance(ctx context.Context, q postgres.DBTX, userID int64) (WalletBalance, error) {
 	w, err := s.balances(ctx, q, userID)
 	w.UserID = id(userID)
 	return w, err

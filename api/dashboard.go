@@ -12,7 +12,9 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
+	"github.com/ordem/ordem/internal/orders"
 	"github.com/ordem/ordem/internal/orderstats"
+	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -200,7 +202,7 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return err
+		return fmt.Errorf("begin dashboard snapshot: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
 	var out any
@@ -220,92 +222,80 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// countByStatus counts orders by status for a party (column client_id or
-// provider_id), served by orders_client_status_idx /
-// orders_provider_status_idx.
-func countByStatus(ctx context.Context, tx pgx.Tx, column string, userID int64) (StatusCounts, error) {
-	rows, err := tx.Query(ctx, `SELECT status, count(*) FROM orders WHERE `+column+` = $1 GROUP BY status`, userID)
-	if err != nil {
-		return nil, err
-	}
+// statusCounts is a count by status with every status present.
+func statusCounts(got map[order.Status]int64) StatusCounts {
 	counts := newStatusCounts()
-	var (
-		st string
-		n  int64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&st, &n}, func() error {
-		counts[st] = n
-		return nil
-	})
-	return counts, err
+	for st, n := range got {
+		counts[string(st)] = n
+	}
+	return counts
 }
 
-func collectAwaiting(rows pgx.Rows) ([]AwaitingOrder, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AwaitingOrder, error) {
-		var (
-			a      AwaitingOrder
-			oid    int64
-			amount decimal.Decimal
-		)
-		err := r.Scan(&oid, &a.Title, &a.Status, &amount, &a.Deadline, &a.Revisions, &a.RevisionReason)
-		a.ID, a.Amount = id(oid), M(amount)
-		switch order.Status(a.Status) {
-		case order.StatusDelivered:
-			a.Actions = []order.Action{order.ActionConfirm, order.ActionContest}
-		case order.StatusNegotiating:
-			a.Actions = []order.Action{order.ActionAccept, order.ActionPropose, order.ActionCancel}
-		case order.StatusInProgress:
-			a.Actions = []order.Action{order.ActionDeliver}
-		}
-		return a, err
-	})
+// partyView is what both parties' dashboards show: their orders by
+// status, their balances and the orders waiting on them (soonest
+// deadline first, at most awaitingLimit).
+type partyView struct {
+	counts   StatusCounts
+	balances WalletBalance
+	awaiting []AwaitingOrder
+}
+
+func (s *Server) partyView(ctx context.Context, tx pgx.Tx, party orders.Party, userID int64) (partyView, error) {
+	var v partyView
+	got, err := orders.CountByStatus(ctx, tx, party, userID)
+	if err != nil {
+		return v, err
+	}
+	v.counts = statusCounts(got)
+	if v.balances, err = s.balances(ctx, tx, userID); err != nil {
+		return v, err
+	}
+	list, err := orders.AwaitingParty(ctx, tx, party, userID, awaitingLimit)
+	if err != nil {
+		return v, err
+	}
+	v.awaiting = make([]AwaitingOrder, len(list))
+	for i, o := range list {
+		v.awaiting[i] = AwaitingOrder{ID: id(o.ID), Title: o.Title, Status: string(o.Status), Amount: M(o.Amount),
+			Actions: awaitedActions(o.Status), Deadline: o.Deadline, Revisions: o.Revisions, RevisionReason: o.RevisionReason}
+	}
+	return v, nil
+}
+
+// awaitedActions are what a party waited on is expected to do with an
+// order in status st.
+func awaitedActions(st order.Status) []order.Action {
+	switch st {
+	case order.StatusDelivered:
+		return []order.Action{order.ActionConfirm, order.ActionContest}
+	case order.StatusNegotiating:
+		return []order.Action{order.ActionAccept, order.ActionPropose, order.ActionCancel}
+	case order.StatusInProgress:
+		return []order.Action{order.ActionDeliver}
+	}
+	return nil
 }
 
 func (s *Server) clientDashboard(ctx context.Context, tx pgx.Tx, p *principal) (*ClientDashboard, error) {
-	d := &ClientDashboard{Role: p.Role, GeneratedAt: s.now().UTC()}
-	var err error
-	if d.OrdersByStatus, err = countByStatus(ctx, tx, "client_id", p.ID); err != nil {
-		return nil, err
-	}
-	if d.Balances, err = s.balances(ctx, tx, p.ID); err != nil {
-		return nil, err
-	}
-	// orders_client_awaiting_idx holds exactly the orders waiting on their
-	// client, in deadline order: the page is its first entries, however
-	// many open orders the client has. The WHERE and ORDER BY repeat the
-	// index's predicate and key so the planner can match them.
-	rows, err := tx.Query(ctx, `
-		SELECT id, title, status, amount,
-		       CASE status WHEN 'delivered' THEN confirm_deadline ELSE proposal_expires_at END AS deadline,
-		       revision_count, NULL::text
-		FROM orders
-		WHERE client_id = $1
-		  AND (status = 'delivered' OR (status = 'negotiating' AND last_proposed_by <> client_id))
-		ORDER BY CASE status WHEN 'delivered' THEN confirm_deadline ELSE proposal_expires_at END NULLS LAST, id
-		LIMIT $2`, p.ID, awaitingLimit)
+	generated := s.now().UTC()
+	v, err := s.partyView(ctx, tx, orders.Client, p.ID)
 	if err != nil {
 		return nil, err
 	}
-	if d.AwaitingAction, err = collectAwaiting(rows); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return &ClientDashboard{Role: p.Role, OrdersByStatus: v.counts, Balances: v.balances, AwaitingAction: v.awaiting,
+		GeneratedAt: generated}, nil
 }
 
 func (s *Server) providerDashboard(ctx context.Context, tx pgx.Tx, p *principal) (*ProviderDashboard, error) {
-	d := &ProviderDashboard{Role: p.Role, GeneratedAt: s.now().UTC()}
-	var err error
-	if d.JobsByStatus, err = countByStatus(ctx, tx, "provider_id", p.ID); err != nil {
+	generated := s.now().UTC()
+	v, err := s.partyView(ctx, tx, orders.Provider, p.ID)
+	if err != nil {
 		return nil, err
 	}
-	if d.Balances, err = s.balances(ctx, tx, p.ID); err != nil {
-		return nil, err
-	}
-	var earned decimal.Decimal
-	// orders_provider_earnings_idx: an index-only sum.
-	if err := tx.QueryRow(ctx, `
-		SELECT coalesce(sum(provider_net), 0) FROM orders
-		WHERE provider_id = $1 AND status IN ('completed', 'resolved')`, p.ID).Scan(&earned); err != nil {
+	d := &ProviderDashboard{Role: p.Role, JobsByStatus: v.counts, Balances: v.balances, AwaitingAction: v.awaiting,
+		GeneratedAt: generated}
+	earned, err := orders.ProviderEarnings(ctx, tx, p.ID)
+	if err != nil {
 		return nil, err
 	}
 	d.EarningsReleased = M(earned)
@@ -314,26 +304,9 @@ func (s *Server) providerDashboard(ctx context.Context, tx pgx.Tx, p *principal)
 	if err := tx.QueryRow(ctx, `
 		SELECT count(*), coalesce(sum(amount), 0) FROM payouts WHERE user_id = $1 AND status = 'pending'`,
 		p.ID).Scan(&d.PendingPayouts.Count, &pending); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sum pending payouts of user %d: %w", p.ID, err)
 	}
 	d.PendingPayouts.Total = M(pending)
-	// orders_provider_awaiting_idx, as for the client.
-	rows, err := tx.Query(ctx, `
-		SELECT id, title, status, amount,
-		       CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END AS deadline,
-		       revision_count,
-		       (SELECT r.reason FROM order_revisions r WHERE r.order_id = orders.id AND r.number = orders.revision_count)
-		FROM orders
-		WHERE provider_id = $1
-		  AND (status = 'in_progress' OR (status = 'negotiating' AND last_proposed_by <> provider_id))
-		ORDER BY CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END NULLS LAST, id
-		LIMIT $2`, p.ID, awaitingLimit)
-	if err != nil {
-		return nil, err
-	}
-	if d.AwaitingAction, err = collectAwaiting(rows); err != nil {
-		return nil, err
-	}
 	return d, nil
 }
 
@@ -344,40 +317,25 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 		return nil, err
 	}
 	d.KPIs.Currency = s.Config.Currency
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM orders WHERE status = 'disputed' AND dispute_queued_at IS NULL`).
-		Scan(&d.DisputesNegotiating); err != nil {
+	if d.DisputesNegotiating, err = orders.DisputesNegotiating(ctx, tx); err != nil {
 		return nil, err
 	}
-	// orders_dispute_queue_idx (dispute_queued_at) WHERE status = 'disputed'.
-	rows, err := tx.Query(ctx, `
-		SELECT o.id, o.title, o.client_id, cu.name, o.provider_id, pu.name, o.amount, o.contested_at,
-		       coalesce(o.contest_reason, ''), o.evidence_count, o.dispute_queued_at, o.settlement_version,
-		       o.dispute_queued_at + o.dispute_sla_hours * interval '1 hour'
-		FROM orders o JOIN users cu ON cu.id = o.client_id JOIN users pu ON pu.id = o.provider_id
-		WHERE o.status = 'disputed' AND o.dispute_queued_at IS NOT NULL
-		ORDER BY o.dispute_queued_at, o.id LIMIT $1`, disputeQueueLimit)
+	queue, err := orders.DisputeQueue(ctx, tx, disputeQueueLimit)
 	if err != nil {
 		return nil, err
 	}
-	d.DisputeQueue, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (DisputedOrder, error) {
-		var (
-			o             DisputedOrder
-			oid, cid, pid int64
-			amount        decimal.Decimal
-		)
-		err := r.Scan(&oid, &o.Title, &cid, &o.Client.Name, &pid, &o.Provider.Name, &amount, &o.ContestedAt,
-			&o.ContestReason, &o.EvidenceCount, &o.QueuedAt, &o.SettlementOffers, &o.SLADeadline)
-		o.ID, o.Client.ID, o.Provider.ID, o.Amount = id(oid), id(cid), id(pid), M(amount)
-		return o, err
-	})
-	if err != nil {
-		return nil, err
+	d.DisputeQueue = make([]DisputedOrder, len(queue))
+	for i, q := range queue {
+		d.DisputeQueue[i] = DisputedOrder{ID: id(q.ID), Title: q.Title, Client: Party{ID: id(q.ClientID), Name: q.ClientName},
+			Provider: Party{ID: id(q.ProviderID), Name: q.ProviderName}, Amount: M(q.Amount), ContestedAt: q.ContestedAt,
+			ContestReason: q.ContestReason, EvidenceCount: q.EvidenceCount, QueuedAt: q.QueuedAt,
+			SettlementOffers: q.SettlementOffers, SLADeadline: q.SLADeadline}
 	}
 	var pending decimal.Decimal
 	// payouts_pending_idx.
 	if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(amount), 0) FROM payouts WHERE status = 'pending'`).
 		Scan(&d.PendingPayouts.Count, &pending); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sum pending payouts: %w", err)
 	}
 	d.PendingPayouts.Total = M(pending)
 	return d, nil
@@ -390,10 +348,10 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 // the orders themselves) plus the revenue account's balance: a few
 // hundred small rows, whatever the number of orders. Exported so a
 // metrics collector can publish the same numbers.
-func MarketplaceKPIs(ctx context.Context, q ledger.Tx) (StatusCounts, KPIs, error) {
+func MarketplaceKPIs(ctx context.Context, q postgres.DBTX) (StatusCounts, KPIs, error) {
 	stats, err := orderstats.Read(ctx, q)
 	if err != nil {
-		return nil, KPIs{}, err
+		return nil, KPIs{}, fmt.Errorf("read order stats: %w", err)
 	}
 	counts := newStatusCounts()
 	var (
@@ -441,22 +399,17 @@ func MarketplaceKPIs(ctx context.Context, q ledger.Tx) (StatusCounts, KPIs, erro
 		revenue, err = decimal.Zero, nil // no fee earned yet
 	}
 	if err != nil {
-		return nil, KPIs{}, err
+		return nil, KPIs{}, fmt.Errorf("read platform revenue: %w", err)
 	}
 	k.PlatformRevenue = M(revenue)
-	// orders_resolved_by_idx: an index-only pass over resolved disputes.
-	var settled, resolved int64
-	var settleSecs decimal.Decimal
-	if err := q.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE resolved_by = 'settlement'), count(*),
-		       coalesce(sum(extract(epoch FROM closed_at - contested_at)) FILTER (WHERE resolved_by = 'settlement'), 0)
-		FROM orders WHERE status = 'resolved'`).Scan(&settled, &resolved, &settleSecs); err != nil {
-		return nil, KPIs{}, fmt.Errorf("read settlement KPIs: %w", err)
+	st, err := orders.Settlements(ctx, q)
+	if err != nil {
+		return nil, KPIs{}, err
 	}
-	k.SettledByParties = newRate(settled, resolved)
-	k.MeanTimeToSettle = MeanDuration{Count: settled}
-	if settled > 0 {
-		v, _ := settleSecs.DivRound(decimal.NewFromInt(settled), 3).Float64()
+	k.SettledByParties = newRate(st.Settled, st.Resolved)
+	k.MeanTimeToSettle = MeanDuration{Count: st.Settled}
+	if st.Settled > 0 {
+		v, _ := st.SettleSeconds.DivRound(decimal.NewFromInt(st.Settled), 3).Float64()
 		k.MeanTimeToSettle.Seconds = &v
 	}
 	return counts, k, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
 
 	"github.com/ordem/ordem"
@@ -63,11 +63,7 @@ type EvidenceDownload struct {
 // leaves nothing behind.
 func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 	p := caller(c)
-	orderID, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	o, err := s.loadOrder(c.UserContext(), orderID, p)
+	orderID, o, err := s.pathOrder(c)
 	if err != nil {
 		return err
 	}
@@ -124,13 +120,13 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 	}
 	file, err := fh.Open()
 	if err != nil {
-		return err
+		return fmt.Errorf("open uploaded file: %w", err)
 	}
 	defer file.Close()
 	head := make([]byte, evidence.HeadSize)
 	n, err := io.ReadFull(file, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return err
+		return fmt.Errorf("read uploaded file: %w", err)
 	}
 	contentType, err := evidence.CheckContent(head[:n], ext)
 	if err != nil {
@@ -168,7 +164,7 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 			s.Logger.Error("Deleting a refused upload failed; the staging cleanup will remove it",
 				"request_id", requestID(c), "key", staged.Key, "error", derr)
 		}
-		return err
+		return fmt.Errorf("add evidence to order %d: %w", orderID, err)
 	}
 	ev, err := s.evidenceByID(c.UserContext(), orderID, in.EvidenceID)
 	if err != nil {
@@ -202,66 +198,34 @@ func sentFileName(c *fiber.Ctx) (string, error) {
 	}
 }
 
-const evidenceColumns = `id::text, order_id, uploader_id, uploader_role, original_name, content_type, size_bytes, sha256, description, created_at`
-
-func scanEvidence(r pgx.Row) (Evidence, string, error) {
-	var (
-		e        Evidence
-		oid, uid int64
-		key      string
-	)
-	err := r.Scan(&e.ID, &oid, &uid, &e.UploaderRole, &e.FileName, &e.ContentType, &e.Size, &e.SHA256, &e.Description, &e.CreatedAt, &key)
-	e.OrderID, e.UploaderID = id(oid), id(uid)
-	return e, key, err
+// evidenceOf is a recorded piece of evidence as the API shows it (never
+// its object key).
+func evidenceOf(r evidence.Row) Evidence {
+	return Evidence{ID: r.ID, OrderID: id(r.OrderID), UploaderID: id(r.UploaderID), UploaderRole: r.UploaderRole,
+		FileName: r.FileName, ContentType: r.ContentType, Size: r.Size, SHA256: r.SHA256, Description: r.Description,
+		CreatedAt: r.CreatedAt}
 }
 
 func (s *Server) evidenceByID(ctx context.Context, orderID int64, evidenceID string) (Evidence, error) {
-	e, _, err := s.evidenceWithKey(ctx, orderID, evidenceID)
-	return e, err
-}
-
-// evidenceWithKey finds an order's evidence by its id as the API shows it;
-// any other spelling of the id (urn:uuid:, braces, upper case, no
-// hyphens) is no such evidence.
-func (s *Server) evidenceWithKey(ctx context.Context, orderID int64, evidenceID string) (Evidence, string, error) {
-	eid, ok := evidence.ParseID(evidenceID)
-	if !ok {
-		return Evidence{}, "", ordem.Errorf(ordem.ENotFound, "no such evidence")
-	}
-	e, key, err := scanEvidence(s.Pool.QueryRow(ctx, `SELECT `+evidenceColumns+`, object_key FROM evidence WHERE order_id = $1 AND id = $2`,
-		orderID, eid.String()))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, "", ordem.Errorf(ordem.ENotFound, "no such evidence")
-	}
-	return e, key, err
+	r, err := evidence.OfOrder(ctx, s.Pool, orderID, evidenceID)
+	return evidenceOf(r), err
 }
 
 // listEvidence lists an order's evidence for its parties and admins.
 func (s *Server) listEvidence(c *fiber.Ctx) error {
-	p := caller(c)
-	orderID, err := pathID(c, "id")
+	orderID, _, err := s.pathOrder(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.loadOrder(c.UserContext(), orderID, p); err != nil {
-		return err
-	}
-	items, err := s.orderEvidence(c.UserContext(), orderID)
+	list, err := evidence.List(c.UserContext(), s.Pool, orderID)
 	if err != nil {
 		return err
+	}
+	items := make([]Evidence, len(list))
+	for i, r := range list {
+		items[i] = evidenceOf(r)
 	}
 	return c.JSON(fiber.Map{"items": items})
-}
-
-func (s *Server) orderEvidence(ctx context.Context, orderID int64) ([]Evidence, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT `+evidenceColumns+`, object_key FROM evidence WHERE order_id = $1 ORDER BY created_at, id`, orderID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Evidence, error) {
-		e, _, err := scanEvidence(r)
-		return e, err
-	})
 }
 
 // downloadEvidence answers with a presigned URL valid for a few minutes,
@@ -273,7 +237,7 @@ func (s *Server) downloadEvidence(c *fiber.Ctx) error {
 	}
 	url, err := s.Storage.PresignGet(c.UserContext(), key, e.FileName, presignTTL)
 	if err != nil {
-		return err
+		return fmt.Errorf("presign evidence %s: %w", e.ID, err)
 	}
 	return c.JSON(EvidenceDownload{Evidence: e, URL: url, ExpiresAt: s.now().Add(presignTTL).UTC().Truncate(time.Second)})
 }
@@ -282,21 +246,18 @@ func (s *Server) downloadEvidence(c *fiber.Ctx) error {
 // and its object key, for the order's parties and admins only (to anyone
 // else the order, and so its evidence, is a 404).
 func (s *Server) pathEvidence(c *fiber.Ctx) (orderID int64, e Evidence, key string, err error) {
-	orderID, err = pathID(c, "id")
+	orderID, _, err = s.pathOrder(c)
 	if err != nil {
 		return 0, Evidence{}, "", err
 	}
-	if _, err := s.loadOrder(c.UserContext(), orderID, caller(c)); err != nil {
-		return 0, Evidence{}, "", err
-	}
-	e, key, err = s.evidenceWithKey(c.UserContext(), orderID, c.Params("evidence_id"))
+	r, err := evidence.OfOrder(c.UserContext(), s.Pool, orderID, c.Params("evidence_id"))
 	if err != nil {
 		return 0, Evidence{}, "", err
 	}
 	if s.Storage == nil {
 		return 0, Evidence{}, "", errors.New("evidence storage is not configured")
 	}
-	return orderID, e, key, nil
+	return orderID, evidenceOf(r), r.ObjectKey, nil
 }
 
 // isUpload reports whether the request is an evidence upload, the one

@@ -40,7 +40,7 @@ func (s *Server) evidenceContent(c *fiber.Ctx) error {
 		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("evidence %s of order %d is recorded but its object %s is missing: %w", e.ID, orderID, key, err)
 		}
-		return err
+		return fmt.Errorf("open evidence %s of order %d: %w", e.ID, orderID, err)
 	}
 	if obj.Size != e.Size {
 		obj.Body.Close()

@@ -3,15 +3,13 @@ package api
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
-	"fmt"
 	"time"
 	"unicode"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/idempotency"
 	"github.com/ordem/ordem/internal/postgres"
 )
 
@@ -79,63 +77,21 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 
 	a := &attempt{userID: p.ID, key: key}
-	var replay *storedResponse
-	err := postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO idempotency_keys (user_id, key, method, path, request_hash, locked_until)
-			VALUES ($1, $2, $3, $4, $5, now() + $6 * interval '1 second')
-			ON CONFLICT (user_id, key) DO NOTHING
-			RETURNING attempt_id::text`, p.ID, key, c.Method(), c.Path(), hash, int(idempotencyLease/time.Second)).Scan(&a.id)
-		if err == nil || !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		var (
-			prev     []byte
-			status   *int
-			body     []byte
-			leaseFor *int // seconds left on the lease
-			resource *int64
-		)
-		err = tx.QueryRow(ctx, `
-			SELECT request_hash, status_code, response_body,
-			       CASE WHEN locked_until > now() THEN ceil(extract(epoch FROM locked_until - now()))::int END,
-			       attempt_id::text, resource_id
-			FROM idempotency_keys WHERE user_id = $1 AND key = $2 FOR UPDATE`,
-			p.ID, key).Scan(&prev, &status, &body, &leaseFor, &a.id, &resource)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return &ordem.Error{Code: ordem.EIdempotencyConflict, Message: "a request with this Idempotency-Key just ended; retry", RetryAfter: time.Second}
-		}
-		if err != nil {
-			return err
-		}
-		switch {
-		case string(prev) != string(hash):
-			return ordem.Errorf(ordem.EIdempotencyConflict, "this Idempotency-Key was used for a different request")
-		case status != nil:
-			replay = &storedResponse{status: *status, body: body}
-			return nil
-		case leaseFor != nil:
-			return &ordem.Error{Code: ordem.EIdempotencyConflict, Message: "a request with this Idempotency-Key is still in progress",
-				RetryAfter: time.Duration(*leaseFor) * time.Second}
-		}
-		// The execution that held the key stopped without an answer
-		// (its process died, or it failed): this one takes over.
-		if resource != nil {
-			a.resourceID = *resource
-		}
-		a.takenOver = true
-		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET locked_until = now() + $3 * interval '1 second' WHERE user_id = $1 AND key = $2`,
-			p.ID, key, int(idempotencyLease/time.Second))
+	var claim idempotency.Claim
+	err := postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) (err error) {
+		claim, err = idempotency.ClaimKey(ctx, tx, idempotency.Request{UserID: p.ID, Key: key, Method: c.Method(), Path: c.Path(),
+			Hash: hash}, idempotencyLease)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if replay != nil {
+	if r := claim.Replay; r != nil {
 		c.Set("Idempotent-Replayed", "true")
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Status(replay.status).Send(replay.body)
+		return c.Status(r.Status).Send(r.Body)
 	}
+	a.id, a.resourceID, a.takenOver = claim.AttemptID, claim.ResourceID, claim.TakenOver
 
 	c.Locals(attemptKey, a)
 	if err := c.Next(); err != nil {
@@ -145,34 +101,17 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	// Settle the key even if the client went away meanwhile.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	status := c.Response().StatusCode()
-	switch {
-	case status >= 200 && status < 300:
-		_, err = s.Pool.Exec(sctx, `UPDATE idempotency_keys SET status_code = $3, response_body = $4, locked_until = NULL
-			WHERE user_id = $1 AND key = $2`, p.ID, key, status, c.Response().Body())
-	case status >= 500:
-		_, err = s.Pool.Exec(sctx, `UPDATE idempotency_keys SET locked_until = NULL WHERE user_id = $1 AND key = $2`, p.ID, key)
-	default:
-		_, err = s.Pool.Exec(sctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2`, p.ID, key)
-	}
-	if err != nil {
+	if err := idempotency.Settle(sctx, s.Pool, p.ID, key, c.Response().StatusCode(), c.Response().Body()); err != nil {
 		s.Logger.Error("Settling an idempotency key failed", "request_id", requestID(c), "error", err)
 	}
 	return nil
 }
 
-type storedResponse struct {
-	status int
-	body   []byte
-}
-
 // recordRecoveryPoint stores what the request created first (a new
 // order's id), so a retry that takes the key over resumes with it.
 func (s *Server) recordRecoveryPoint(ctx context.Context, a *attempt, resourceID int64) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE idempotency_keys SET resource_id = $3 WHERE user_id = $1 AND key = $2 AND attempt_id = $4`,
-		a.userID, a.key, resourceID, a.id)
-	if err != nil {
-		return fmt.Errorf("record recovery point: %w", err)
+	if err := idempotency.RecordResource(ctx, s.Pool, a.userID, a.key, a.id, resourceID); err != nil {
+		return err
 	}
 	a.resourceID = resourceID
 	return nil

@@ -6,9 +6,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/notifications"
 )
 
 func (s *Server) mountNotifications(r fiber.Router) {
@@ -60,53 +59,33 @@ func (s *Server) listNotifications(c *fiber.Ctx) error {
 	if pg.after != nil {
 		before = pg.afterID
 	}
-	// The page is a range of notifications_user_idx (user_id, id DESC);
-	// the unread filter is spelled out so the planner may use
-	// notifications_user_unread_idx, which also serves the count.
-	query := `SELECT id, order_id, kind, title, body, data, read_at, created_at FROM notifications
-		WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`
-	if unread {
-		query = `SELECT id, order_id, kind, title, body, data, read_at, created_at FROM notifications
-		WHERE user_id = $1 AND read_at IS NULL AND id < $2 ORDER BY id DESC LIMIT $3`
-	}
-	rows, err := s.Pool.Query(ctx, query, p.ID, before, pg.limit+1)
-	if err != nil {
-		return err
-	}
-	type row struct {
-		Notification
-		nid int64
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var (
-			n       row
-			orderID *int64
-			data    []byte
-		)
-		err := r.Scan(&n.nid, &orderID, &n.Kind, &n.Title, &n.Body, &data, &n.ReadAt, &n.CreatedAt)
-		n.ID, n.Data, n.Read = id(n.nid), data, n.ReadAt != nil
-		if orderID != nil {
-			o := id(*orderID)
-			n.OrderID = &o
-		}
-		return n, err
-	})
+	list, err := notifications.List(ctx, s.Pool, p.ID, before, unread, pg.limit+1)
 	if err != nil {
 		return err
 	}
 	out := NotificationPage{Items: make([]Notification, 0, len(list))}
 	for i, n := range list {
 		if i == pg.limit {
-			out.NextCursor = encodeCursor(list[i-1].CreatedAt, list[i-1].nid)
+			out.NextCursor = encodeCursor(list[i-1].CreatedAt, list[i-1].ID)
 			break
 		}
-		out.Items = append(out.Items, n.Notification)
+		out.Items = append(out.Items, notificationOf(n))
 	}
-	err = s.Pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL`, p.ID).Scan(&out.UnreadCount)
-	if err != nil {
+	if out.UnreadCount, err = notifications.UnreadCount(ctx, s.Pool, p.ID); err != nil {
 		return err
 	}
 	return c.JSON(out)
+}
+
+// notificationOf is a notification as the API shows it.
+func notificationOf(r notifications.Row) Notification {
+	n := Notification{ID: id(r.ID), Kind: r.Kind, Title: r.Title, Body: r.Body, Data: r.Data, Read: r.ReadAt != nil,
+		ReadAt: r.ReadAt, CreatedAt: r.CreatedAt}
+	if r.OrderID != nil {
+		o := id(*r.OrderID)
+		n.OrderID = &o
+	}
+	return n
 }
 
 // readNotification marks one of the caller's notifications read (again is
@@ -117,12 +96,11 @@ func (s *Server) readNotification(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	tag, err := s.Pool.Exec(c.UserContext(), `
-		UPDATE notifications SET read_at = coalesce(read_at, $3) WHERE id = $1 AND user_id = $2`, nid, p.ID, s.now())
+	found, err := notifications.MarkRead(c.UserContext(), s.Pool, nid, p.ID, s.now())
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if !found {
 		return ordem.Errorf(ordem.ENotFound, "no such notification")
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -131,9 +109,7 @@ func (s *Server) readNotification(c *fiber.Ctx) error {
 // readAllNotifications marks every unread notification of the caller read.
 func (s *Server) readAllNotifications(c *fiber.Ctx) error {
 	p := caller(c)
-	_, err := s.Pool.Exec(c.UserContext(), `
-		UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL`, p.ID, s.now())
-	if err != nil {
+	if err := notifications.MarkAllRead(c.UserContext(), s.Pool, p.ID, s.now()); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -603,6 +603,7 @@ func TestMetricsRouteLabelsBounded(t *testing.T) {
 // twice, as a dev stack might): the second keeps the first's KPI
 // collector instead of failing.
 func TestSharedMetricsRegistry(t *testing.T) {
+	env.require(t)
 	m := metrics.New()
 	a := &api.Server{Config: env.cfg, Logger: env.server.Logger, Metrics: m}
 	b := &api.Server{Config: env.cfg, Logger: env.server.Logger, Metrics: m}

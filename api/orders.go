@@ -18,6 +18,7 @@ import (
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/money"
+	"github.com/ordem/ordem/internal/orders"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -168,84 +169,57 @@ type Order struct {
 	Version int `json:"version"`
 }
 
-const orderColumns = `
-	o.id, o.client_id, o.provider_id, o.title, o.description, o.status, o.amount, o.due_date,
-	o.proposal_version, o.last_proposed_by, o.proposal_expires_at,
-	o.platform_fee_percentage, o.contestation_fee, o.cancellation_fee_percentage,
-	o.confirmation_deadline_hours, o.proposal_expiry_hours, o.confirmation_reminder_hours, o.dispute_sla_hours,
-	o.platform_revenue, o.provider_net, o.refund_amount, o.penalty_amount, o.contest_fee_held,
-	o.accepted_at, o.delivered_at, o.confirm_deadline, o.auto_confirm_held, o.auto_confirmed,
-	o.contested_at, o.contest_reason, o.evidence_count, o.extensions, o.cancelled_by_role, o.cancel_reason,
-	o.resolution_reason, o.closed_at, o.created_at, o.updated_at, o.version,
-	coalesce(o.dispute_negotiation_hours, 0), coalesce(o.max_revisions, 0), o.negotiation_ends_at, o.dispute_queued_at,
-	o.settlement_version, o.settlement_refund, o.settlement_offered_by, o.settlement_offered_role,
-	o.client_offers, o.provider_offers, o.resolved_by, o.revision_count`
-
-// orderRow is an orders row with the rule-relevant state rebuilt.
+// orderRow is an order as read: how the API shows it, and the state the
+// rules (Permit, AllowedActions, CancelTerms) are checked against, both
+// from the one row mapping of internal/orders.
 type orderRow struct {
 	Order
 	state order.State
 }
 
-func scanOrder(r pgx.Row) (orderRow, error) {
-	var (
-		o                                   orderRow
-		oid, cid, pid, lastBy               int64
-		amount, fee, contestFee, cancelFee  decimal.Decimal
-		deadlineH, expiryH, reminderH, slaH decimal.Decimal
-		revenue, net, contestHeld           decimal.Decimal
-		refund, penalty                     *decimal.Decimal
-		negotiationH                        decimal.Decimal
-		offerVersion                        int
-		offerRefund                         *decimal.Decimal
-		offerBy                             *int64
-		offerRole                           *string
-	)
-	err := r.Scan(&oid, &cid, &pid, &o.Title, &o.Description, &o.Status, &amount, &o.DueDate,
-		&o.ProposalVersion, &lastBy, &o.ProposalExpiresAt,
-		&fee, &contestFee, &cancelFee, &deadlineH, &expiryH, &reminderH, &slaH,
-		&revenue, &net, &refund, &penalty, &contestHeld,
-		&o.AcceptedAt, &o.DeliveredAt, &o.ConfirmDeadline, &o.AutoConfirmHeld, &o.AutoConfirmed,
-		&o.ContestedAt, &o.ContestReason, &o.EvidenceCount, &o.Extensions, &o.CancelledByRole, &o.CancelReason,
-		&o.ResolutionReason, &o.ClosedAt, &o.CreatedAt, &o.UpdatedAt, &o.Version,
-		&negotiationH, &o.Terms.MaxRevisions, &o.NegotiationEndsAt, &o.DisputeQueuedAt,
-		&offerVersion, &offerRefund, &offerBy, &offerRole,
-		&o.ClientOffers, &o.ProviderOffers, &o.ResolvedBy, &o.RevisionCount)
-	if err != nil {
-		return o, err
+// newOrderRow presents a row (what depends on the caller is filled by
+// present).
+func newOrderRow(r orders.Row) orderRow {
+	s := r.State
+	o := Order{ID: id(s.OrderID), WorkflowID: order.WorkflowID(s.OrderID), ClientID: id(s.ClientID),
+		ProviderID: id(s.ProviderID), Title: s.Title, Description: s.Description, Status: string(s.Status),
+		Amount: M(s.Amount), DueDate: s.DueDate, ProposalVersion: s.ProposalVersion, LastProposedBy: id(s.LastProposedBy),
+		ProposalExpiresAt: s.ProposalExpiresAt, Terms: termsOf(s.Terms),
+		Outcome:        Outcome{PlatformRevenue: M(s.Outcome.PlatformRevenue), ProviderNet: M(s.Outcome.ProviderNet)},
+		ContestFeeHeld: M(s.ContestFeeHeld), AcceptedAt: s.AcceptedAt, DeliveredAt: s.DeliveredAt,
+		ConfirmDeadline: s.ConfirmDeadline, AutoConfirmHeld: s.AutoConfirmHeld, AutoConfirmed: s.AutoConfirmed,
+		ContestedAt: s.ContestedAt, ContestReason: r.ContestReason, EvidenceCount: s.EvidenceCount, Extensions: s.Extensions,
+		CancelledByRole: r.CancelledByRole, CancelReason: r.CancelReason, ResolutionReason: r.ResolutionReason,
+		NegotiationEndsAt: s.NegotiationEndsAt, DisputeQueuedAt: s.DisputeQueuedAt,
+		ClientOffers: s.ClientOffers, ProviderOffers: s.ProviderOffers, RevisionCount: s.Revisions,
+		ClosedAt: s.ClosedAt, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Version: s.Version}
+	o.Outcome.Refund, o.Outcome.Penalty = optionalM(s.Outcome.Refund), optionalM(s.Outcome.Penalty)
+	if s.ResolvedBy != "" {
+		by := s.ResolvedBy
+		o.ResolvedBy = &by
 	}
-	o.ID, o.ClientID, o.ProviderID, o.LastProposedBy = id(oid), id(cid), id(pid), id(lastBy)
-	o.WorkflowID = order.WorkflowID(oid)
-	o.Amount, o.ContestFeeHeld = M(amount), M(contestHeld)
-	o.Terms = Terms{PlatformFeePercentage: fee.String(), ContestationFee: M(contestFee),
-		CancellationFeePercentage: cancelFee.String(), ConfirmationDeadlineHours: deadlineH.String(),
-		ProposalExpiryHours: expiryH.String(), ConfirmationReminderHours: reminderH.String(), DisputeSLAHours: slaH.String(),
-		DisputeNegotiationHours: negotiationH.String(), MaxRevisions: o.Terms.MaxRevisions}
-	var offer *order.SettlementOffer
-	if offerVersion > 0 && offerRefund != nil && offerBy != nil && offerRole != nil {
-		offer = &order.SettlementOffer{Version: offerVersion, OfferedBy: *offerBy, Role: ordem.Role(*offerRole), RefundAmount: *offerRefund}
-		o.Settlement = &SettlementOffer{Version: offerVersion, OfferedBy: id(*offerBy), OfferedRole: offer.Role, RefundAmount: M(*offerRefund)}
+	if off := s.Settlement; off != nil {
+		o.Settlement = &SettlementOffer{Version: off.Version, OfferedBy: id(off.OfferedBy), OfferedRole: off.Role,
+			RefundAmount: M(off.RefundAmount)}
 	}
-	o.Outcome = Outcome{PlatformRevenue: M(revenue), ProviderNet: M(net)}
-	if refund != nil {
-		m := M(*refund)
-		o.Outcome.Refund = &m
+	return orderRow{Order: o, state: s}
+}
+
+func termsOf(t order.Terms) Terms {
+	return Terms{PlatformFeePercentage: t.PlatformFeePercentage.String(), ContestationFee: M(t.ContestationFee),
+		CancellationFeePercentage: t.CancellationFeePercentage.String(),
+		ConfirmationDeadlineHours: t.ConfirmationDeadlineHours.String(), ProposalExpiryHours: t.ProposalExpiryHours.String(),
+		ConfirmationReminderHours: t.ConfirmationReminderHours.String(), DisputeSLAHours: t.DisputeSLAHours.String(),
+		DisputeNegotiationHours: t.DisputeNegotiationHours.String(), MaxRevisions: t.MaxRevisions}
+}
+
+// optionalM is an optional amount as the API shows it.
+func optionalM(d *decimal.Decimal) *Money {
+	if d == nil {
+		return nil
 	}
-	if penalty != nil {
-		m := M(*penalty)
-		o.Outcome.Penalty = &m
-	}
-	// The rules need only this much of the workflow's state; the read
-	// model is written in the same transaction as every transition.
-	o.state = order.State{OrderID: oid, ClientID: cid, ProviderID: pid, Status: order.Status(o.Status),
-		Amount: amount, DueDate: o.DueDate, ProposalVersion: o.ProposalVersion, LastProposedBy: lastBy,
-		ProposalExpiresAt: o.ProposalExpiresAt, ConfirmDeadline: o.ConfirmDeadline, AutoConfirmHeld: o.AutoConfirmHeld,
-		EvidenceCount: o.EvidenceCount, Extensions: o.Extensions, Created: true, ContestFeeHeld: contestHeld, Version: o.Version,
-		Terms: order.Terms{CancellationFeePercentage: cancelFee, ContestationFee: contestFee, PlatformFeePercentage: fee,
-			DisputeNegotiationHours: negotiationH, MaxRevisions: o.Terms.MaxRevisions},
-		ContestedAt: o.ContestedAt, NegotiationEndsAt: o.NegotiationEndsAt, DisputeQueuedAt: o.DisputeQueuedAt,
-		Settlement: offer, ClientOffers: o.ClientOffers, ProviderOffers: o.ProviderOffers, Revisions: o.RevisionCount}
-	return o, nil
+	m := M(*d)
+	return &m
 }
 
 func actorOf(p *principal) order.Actor { return order.Actor{UserID: p.ID, Role: p.Role} }
@@ -267,14 +241,21 @@ func (s *Server) present(o *orderRow, p *principal) {
 // loadOrder reads an order the caller may see; any other order is
 // not_found, so ids of other users' orders reveal nothing.
 func (s *Server) loadOrder(ctx context.Context, orderID int64, p *principal) (orderRow, error) {
-	row := s.Pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders o
-		WHERE o.id = $1 AND ($2 = 'admin' OR ($2 = 'client' AND o.client_id = $3) OR ($2 = 'provider' AND o.provider_id = $3))`,
-		orderID, string(p.Role), p.ID)
-	o, err := scanOrder(row)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return o, ordem.Errorf(ordem.ENotFound, "no such order")
+	r, err := orders.Get(ctx, s.Pool, orderID, orders.Viewer{Role: p.Role, UserID: p.ID})
+	if err != nil {
+		return orderRow{}, err
 	}
-	return o, err
+	return newOrderRow(r), nil
+}
+
+// pathOrder reads the order the path's :id names, if the caller may see it.
+func (s *Server) pathOrder(c *fiber.Ctx) (int64, orderRow, error) {
+	orderID, err := pathID(c, "id")
+	if err != nil {
+		return 0, orderRow{}, err
+	}
+	o, err := s.loadOrder(c.UserContext(), orderID, caller(c))
+	return orderID, o, err
 }
 
 func (s *Server) respondOrder(c *fiber.Ctx, status int, orderID int64, withProposals bool) error {
@@ -303,60 +284,42 @@ func (s *Server) respondOrder(c *fiber.Ctx, status int, orderID int64, withPropo
 }
 
 func (s *Server) proposals(ctx context.Context, orderID int64) ([]Proposal, error) {
-	rows, err := s.Pool.Query(ctx, `
-		SELECT version, proposed_by, proposer_role, amount, previous_amount, due_date, note, created_at
-		FROM order_proposals WHERE order_id = $1 ORDER BY version`, orderID)
+	list, err := orders.Proposals(ctx, s.Pool, orderID)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Proposal, error) {
-		var (
-			p      Proposal
-			by     int64
-			amount decimal.Decimal
-			prev   *decimal.Decimal
-		)
-		err := r.Scan(&p.Version, &by, &p.ProposerRole, &amount, &prev, &p.DueDate, &p.Note, &p.CreatedAt)
-		p.ProposedBy, p.Amount = id(by), M(amount)
-		if prev != nil {
-			m := M(*prev)
-			p.PreviousAmount = &m
-		}
-		return p, err
-	})
+	out := make([]Proposal, len(list))
+	for i, p := range list {
+		out[i] = Proposal{Version: p.Version, ProposedBy: id(p.ProposedBy), ProposerRole: p.ProposerRole,
+			Amount: M(p.Amount), PreviousAmount: optionalM(p.PreviousAmount), DueDate: p.DueDate, Note: p.Note,
+			CreatedAt: p.CreatedAt}
+	}
+	return out, nil
 }
 
 func (s *Server) revisions(ctx context.Context, orderID int64) ([]Revision, error) {
-	rows, err := s.Pool.Query(ctx, `
-		SELECT number, reason, delivered_at, created_at FROM order_revisions WHERE order_id = $1 ORDER BY number`, orderID)
+	list, err := orders.Revisions(ctx, s.Pool, orderID)
 	if err != nil {
-		return nil, fmt.Errorf("read revisions: %w", err)
+		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[Revision])
+	out := make([]Revision, len(list))
+	for i, r := range list {
+		out[i] = Revision{Number: r.Number, Reason: r.Reason, DeliveredAt: r.DeliveredAt, CreatedAt: r.CreatedAt}
+	}
+	return out, nil
 }
 
 func (s *Server) settlementOffers(ctx context.Context, orderID int64) ([]SettlementOffer, error) {
-	rows, err := s.Pool.Query(ctx, `
-		SELECT version, offered_by, offered_role, refund_amount, previous_refund, note, created_at
-		FROM order_settlement_offers WHERE order_id = $1 ORDER BY version`, orderID)
+	list, err := orders.SettlementOffers(ctx, s.Pool, orderID)
 	if err != nil {
-		return nil, fmt.Errorf("read settlement offers: %w", err)
+		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SettlementOffer, error) {
-		var (
-			o      SettlementOffer
-			by     int64
-			refund decimal.Decimal
-			prev   *decimal.Decimal
-		)
-		err := r.Scan(&o.Version, &by, &o.OfferedRole, &refund, &prev, &o.Note, &o.CreatedAt)
-		o.OfferedBy, o.RefundAmount = id(by), M(refund)
-		if prev != nil {
-			m := M(*prev)
-			o.PreviousRefund = &m
-		}
-		return o, err
-	})
+	out := make([]SettlementOffer, len(list))
+	for i, o := range list {
+		out[i] = SettlementOffer{Version: o.Version, OfferedBy: id(o.OfferedBy), OfferedRole: o.OfferedRole,
+			RefundAmount: M(o.RefundAmount), PreviousRefund: optionalM(o.PreviousRefund), Note: o.Note, CreatedAt: o.CreatedAt}
+	}
+	return out, nil
 }
 
 type createOrderRequest struct {
@@ -413,7 +376,7 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 		if errors.Is(err, pgx.ErrNoRows) {
 			f.add("provider_id", "is not an active provider")
 		} else if err != nil {
-			return err
+			return fmt.Errorf("look up provider %d: %w", providerID, err)
 		}
 	}
 	if err := f.err(); err != nil {
@@ -430,8 +393,9 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 	if a != nil && a.resourceID != 0 {
 		orderID = a.resourceID
 	} else {
-		if err := s.Pool.QueryRow(ctx, `SELECT nextval('orders_id_seq')`).Scan(&orderID); err != nil {
-			return fmt.Errorf("allocate order id: %w", err)
+		var err error
+		if orderID, err = orders.NextID(ctx, s.Pool); err != nil {
+			return err
 		}
 		if a != nil {
 			if err := s.recordRecoveryPoint(ctx, a, orderID); err != nil {
@@ -529,15 +493,11 @@ const updateRetries = 10
 func (s *Server) orderAction(action order.Action, input actionInput) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		p := caller(c)
-		orderID, err := pathID(c, "id")
+		orderID, o, err := s.pathOrder(c)
 		if err != nil {
 			return err
 		}
 		ctx := c.UserContext()
-		o, err := s.loadOrder(ctx, orderID, p)
-		if err != nil {
-			return err
-		}
 		ifVersion, err := parseIfMatch(c)
 		if err != nil {
 			return err
@@ -616,10 +576,13 @@ func (s *Server) updateRetrying(ctx context.Context, opts client.UpdateWorkflowO
 func (s *Server) update(ctx context.Context, opts client.UpdateWorkflowOptions) error {
 	handle, err := s.Temporal.UpdateWorkflow(ctx, opts)
 	if err != nil {
-		return err
+		return fmt.Errorf("send %s to %s: %w", opts.UpdateName, opts.WorkflowID, err)
 	}
 	var st order.State
-	return handle.Get(ctx, &st)
+	if err := handle.Get(ctx, &st); err != nil {
+		return fmt.Errorf("%s of %s: %w", opts.UpdateName, opts.WorkflowID, err)
+	}
+	return nil
 }
 
 // checkFunds refuses, before the order is touched, an action whose money

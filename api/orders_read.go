@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/orders"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -62,20 +62,13 @@ func (s *Server) listOrders(c *fiber.Ctx) error {
 	case ordem.RoleProvider:
 		providerID = p.ID
 	}
-	rows, err := s.Pool.Query(c.UserContext(), `SELECT `+orderColumns+` FROM orders o
-		WHERE ($1 = 0 OR o.client_id = $1) AND ($2 = 0 OR o.provider_id = $2) AND ($3 = '' OR o.status = $3)
-		  AND ($4::timestamptz IS NULL OR (o.created_at, o.id) < ($4, $5))
-		ORDER BY o.created_at DESC, o.id DESC LIMIT $6`,
-		clientID, providerID, status, pg.after, pg.afterID, pg.limit+1)
+	list, err := orders.List(c.UserContext(), s.Pool, orders.Filter{ClientID: clientID, ProviderID: providerID,
+		Status: status, AfterAt: pg.after, AfterID: pg.afterID, Limit: pg.limit + 1})
 	if err != nil {
 		return err
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (orderRow, error) { return scanOrder(r) })
-	if err != nil {
-		return err
-	}
-	out := pageOf(list, pg.limit, func(o orderRow) (time.Time, int64) { return o.CreatedAt, o.state.OrderID },
-		func(o orderRow) Order { s.present(&o, p); return o.Order })
+	out := pageOf(list, pg.limit, func(r orders.Row) (time.Time, int64) { return r.CreatedAt, r.OrderID },
+		func(r orders.Row) Order { o := newOrderRow(r); s.present(&o, p); return o.Order })
 	named := make([]*Order, len(out.Items))
 	for i := range out.Items {
 		named[i] = &out.Items[i]
@@ -111,37 +104,29 @@ type Event struct {
 // orderEvents returns the order's timeline: proposals, state changes,
 // money movements (amounts in data), evidence and refused signals.
 func (s *Server) orderEvents(c *fiber.Ctx) error {
-	p := caller(c)
-	orderID, err := pathID(c, "id")
+	orderID, _, err := s.pathOrder(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.loadOrder(c.UserContext(), orderID, p); err != nil {
-		return err
-	}
-	rows, err := s.Pool.Query(c.UserContext(), `
-		SELECT id, action, actor_id, actor_role, from_status, to_status, refused, data, created_at
-		FROM order_events WHERE order_id = $1 ORDER BY id`, orderID)
+	list, err := orders.Events(c.UserContext(), s.Pool, orderID)
 	if err != nil {
 		return err
 	}
-	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
-		var (
-			e     Event
-			eid   int64
-			actor *int64
-			data  []byte
-		)
-		err := r.Scan(&eid, &e.Action, &actor, &e.ActorRole, &e.From, &e.To, &e.Refused, &data, &e.CreatedAt)
-		e.ID, e.Data = id(eid), data
-		if actor != nil {
-			a := id(*actor)
-			e.ActorID = &a
+	events := make([]Event, len(list))
+	for i, e := range list {
+		events[i] = Event{ID: id(e.ID), Action: e.Action, ActorRole: string(e.Actor.Role), From: optionalText(string(e.From)),
+			To: optionalText(string(e.To)), Refused: e.Refused, Data: e.Data, CreatedAt: e.CreatedAt}
+		if e.Actor.UserID != 0 {
+			events[i].ActorID = optionalText(id(e.Actor.UserID))
 		}
-		return e, err
-	})
-	if err != nil {
-		return err
 	}
 	return c.JSON(fiber.Map{"items": events})
+}
+
+// optionalText is nil for "" (a JSON field left out).
+func optionalText(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ordem/ordem/internal/accounts"
 	"github.com/ordem/ordem/internal/locale"
 )
 
@@ -37,10 +38,8 @@ func (s *Server) updateMe(c *fiber.Ctx) error {
 		return err
 	}
 	u := p.User
-	err := s.Pool.QueryRow(c.UserContext(), `
-		UPDATE users SET locale = coalesce($2, locale), time_zone = coalesce($3, time_zone), updated_at = $4
-		WHERE id = $1 AND deleted_at IS NULL RETURNING locale, time_zone`,
-		p.ID, req.Locale, req.TimeZone, s.now()).Scan(&u.Locale, &u.TimeZone)
+	var err error
+	u.Locale, u.TimeZone, err = accounts.SetPreferences(c.UserContext(), s.Pool, p.ID, req.Locale, req.TimeZone, s.now())
 	if err != nil {
 		return err
 	}

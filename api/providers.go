@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +72,7 @@ func (s *Server) listProviders(c *fiber.Ctx) error {
 		  AND ($2::bigint = 0 OR (ordem_fold(u.name), u.id) > ($3, $2))
 		ORDER BY ordem_fold(u.name), u.id LIMIT $4`, pattern, afterID, afterKey, limit+1)
 	if err != nil {
-		return err
+		return fmt.Errorf("list providers: %w", err)
 	}
 	type row struct {
 		DirectoryProvider
@@ -85,7 +86,7 @@ func (s *Server) listProviders(c *fiber.Ctx) error {
 		return x, err
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("read providers: %w", err)
 	}
 	out := Page[DirectoryProvider]{Items: make([]DirectoryProvider, 0, min(len(list), limit))}
 	for i, x := range list {
@@ -132,12 +133,12 @@ func (s *Server) nameParties(ctx context.Context, orders ...*Order) error {
 	}
 	rows, err := s.Pool.Query(ctx, `SELECT id::text, name FROM users WHERE id = ANY($1::bigint[])`, ids)
 	if err != nil {
-		return err
+		return fmt.Errorf("read names of order parties: %w", err)
 	}
 	names := map[string]string{}
 	var uid, name string
 	if _, err := pgx.ForEachRow(rows, []any{&uid, &name}, func() error { names[uid] = name; return nil }); err != nil {
-		return err
+		return fmt.Errorf("read names of order parties: %w", err)
 	}
 	for _, o := range orders {
 		o.ClientName, o.ProviderName = names[o.ClientID], names[o.ProviderID]

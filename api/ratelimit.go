@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -60,21 +61,12 @@ const (
 )
 
 func (l RateLimits) withDefaults() RateLimits {
-	if l.Window <= 0 {
-		l.Window = DefaultRateLimitWindow
-	}
-	if l.Auth <= 0 {
-		l.Auth = DefaultRateLimitAuth
-	}
-	if l.Caller <= 0 {
-		l.Caller = DefaultRateLimitCaller
-	}
-	if l.IP <= 0 {
-		l.IP = DefaultRateLimitIP
-	}
-	if l.Prefix == "" {
-		l.Prefix = DefaultRateLimitPrefix
-	}
+	// max(…, 0) makes a negative budget zero, which cmp.Or replaces.
+	l.Window = cmp.Or(max(l.Window, 0), DefaultRateLimitWindow)
+	l.Auth = cmp.Or(max(l.Auth, 0), DefaultRateLimitAuth)
+	l.Caller = cmp.Or(max(l.Caller, 0), DefaultRateLimitCaller)
+	l.IP = cmp.Or(max(l.IP, 0), DefaultRateLimitIP)
+	l.Prefix = cmp.Or(l.Prefix, DefaultRateLimitPrefix)
 	return l
 }
 

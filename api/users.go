@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
@@ -14,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/accounts"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -113,13 +112,10 @@ func (s *Server) deleteUser(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	var live bool
-	err = s.Pool.QueryRow(ctx, `SELECT true FROM users WHERE id = $1 AND deleted_at IS NULL`, uid).Scan(&live)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if live, err := accounts.IsLive(ctx, s.Pool, uid); err != nil {
+		return err
+	} else if !live {
 		return ordem.Errorf(ordem.ENotFound, "no such user")
-	}
-	if err != nil {
-		return fmt.Errorf("look up user %d: %w", uid, err)
 	}
 	open, err := openOrdersOf(ctx, s.Pool, uid)
 	if err != nil {
@@ -139,13 +135,10 @@ func (s *Server) deleteUser(c *fiber.Ctx) error {
 		// FOR UPDATE conflicts with the key-share lock order creation
 		// takes on its parties (checkActiveUser): an order created
 		// meanwhile is either seen below or refused for a deleted party.
-		var deletedAt *time.Time
-		err := tx.QueryRow(ctx, `SELECT deleted_at FROM users WHERE id = $1 FOR UPDATE`, uid).Scan(&deletedAt)
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && deletedAt != nil) {
-			return ordem.Errorf(ordem.ENotFound, "no such user")
-		}
-		if err != nil {
+		if live, err := accounts.LockLive(ctx, tx, uid); err != nil {
 			return err
+		} else if !live {
+			return ordem.Errorf(ordem.ENotFound, "no such user")
 		}
 		if late, err := openOrdersOf(ctx, tx, uid); err != nil {
 			return err
@@ -154,11 +147,11 @@ func (s *Server) deleteUser(c *fiber.Ctx) error {
 			// transition): the admin decides again.
 			return hasOpenOrders(late)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1`, uid, now); err != nil {
+		if err := accounts.SoftDelete(ctx, tx, uid, now); err != nil {
 			return err
 		}
 		// Their sessions end now: a deleted user can no longer act.
-		if _, err := tx.Exec(ctx, `UPDATE api_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, uid, now); err != nil {
+		if _, err := accounts.EndSessions(ctx, tx, uid, 0, now); err != nil {
 			return err
 		}
 		var data any

@@ -20,7 +20,8 @@ import (
 
 	"github.com/ordem/ordem/api"
 	hook "github.com/ordem/ordem/internal/webhook"
-	webhookwf "github.com/ordem/ordem/workflows/webhook"
+	"github.com/ordem/ordem/worker"
+	"github.com/ordem/ordem/workflows/delivery"
 )
 
 // webhookCounts is what a refused request must leave alone.
@@ -261,9 +262,9 @@ func TestWebhookDeliveriesThroughStack(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	d := &hook.Dispatcher{Pool: env.pool, Temporal: env.temporal, TaskQueue: env.cfg.TemporalTaskQueue,
+	d := &worker.Dispatcher{Pool: env.pool, Temporal: env.temporal, TaskQueue: env.cfg.TemporalTaskQueue,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Interval: 100 * time.Millisecond,
-		Retry: webhookwf.Retry{InitialInterval: 100 * time.Millisecond, Expiration: time.Minute}}
+		Retry: delivery.Retry{InitialInterval: 100 * time.Millisecond, Expiration: time.Minute}}
 	go func() { defer close(done); d.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
@@ -407,9 +408,9 @@ func TestWebhookDoubleDispatch(t *testing.T) {
 	var id int64
 	require.NoError(t, env.pool.QueryRow(ctx, `SELECT id FROM webhook_deliveries WHERE endpoint_id = $1`, w.ID).Scan(&id))
 
-	d := &hook.Dispatcher{Pool: env.pool, Temporal: env.temporal, TaskQueue: env.cfg.TemporalTaskQueue,
+	d := &worker.Dispatcher{Pool: env.pool, Temporal: env.temporal, TaskQueue: env.cfg.TemporalTaskQueue,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Retry:  webhookwf.Retry{InitialInterval: 100 * time.Millisecond, Expiration: time.Minute}}
+		Retry:  delivery.Retry{InitialInterval: 100 * time.Millisecond, Expiration: time.Minute}}
 	_, err = d.DispatchOnce(ctx)
 	require.NoError(t, err)
 	_, err = env.pool.Exec(ctx, `UPDATE webhook_deliveries SET dispatched_at = NULL WHERE id = $1 AND status = 'pending'`, id)
@@ -418,18 +419,18 @@ func TestWebhookDoubleDispatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(h.of("payout_id", key)) == 1 }, 30*time.Second, 50*time.Millisecond)
 
-	var first webhookwf.Result
-	require.NoError(t, env.temporal.GetWorkflow(ctx, webhookwf.WorkflowID(id), "").Get(ctx, &first))
-	require.Equal(t, webhookwf.Result{Status: "succeeded", Attempts: 1, ResponseCode: 204}, first)
+	var first delivery.Result
+	require.NoError(t, env.temporal.GetWorkflow(ctx, delivery.WebhookWorkflowID(id), "").Get(ctx, &first))
+	require.Equal(t, delivery.Result{Status: "succeeded", Attempts: 1, ResponseCode: 204}, first)
 
 	// A new run of the finished workflow (reuse policy allow-duplicate)
 	// finds the delivery done and sends nothing.
-	run, err := env.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: webhookwf.WorkflowID(id),
+	run, err := env.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: delivery.WebhookWorkflowID(id),
 		TaskQueue: env.cfg.TemporalTaskQueue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING},
-		webhookwf.WorkflowDelivery, webhookwf.Input{ID: id})
+		delivery.WorkflowWebhook, delivery.Input{ID: id})
 	require.NoError(t, err)
-	var res webhookwf.Result
+	var res delivery.Result
 	require.NoError(t, run.Get(ctx, &res))
 	require.True(t, res.Skipped)
 	require.Equal(t, "succeeded", res.Status)

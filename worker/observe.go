@@ -24,14 +24,6 @@ import (
 	"github.com/ordem/ordem/workflows/ledgerverify"
 )
 
-// DialOption adjusts the Temporal client options Dial uses.
-type DialOption func(*client.Options)
-
-// WithMetrics sends the SDK's metrics to h (metrics.Metrics.TemporalHandler).
-func WithMetrics(h client.MetricsHandler) DialOption {
-	return func(o *client.Options) { o.MetricsHandler = h }
-}
-
 // orderIDOf returns the order id of an order workflow id ("order-42"), or
 // 0 for any other workflow.
 func orderIDOf(workflowID string) int64 {

@@ -8,27 +8,24 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
-	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ordem/ordem/activities"
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/connect"
 	"github.com/ordem/ordem/internal/health"
 	"github.com/ordem/ordem/internal/mail"
-	"github.com/ordem/ordem/internal/secretbox"
-	"github.com/ordem/ordem/internal/secrets"
 	"github.com/ordem/ordem/internal/storage"
 	"github.com/ordem/ordem/internal/webhook"
+	"github.com/ordem/ordem/workflows/delivery"
 	"github.com/ordem/ordem/workflows/ledgerverify"
 	"github.com/ordem/ordem/workflows/order"
-	webhookwf "github.com/ordem/ordem/workflows/webhook"
 )
 
 // New returns a worker on taskQueue with the order workflow and acts
@@ -67,8 +64,8 @@ func Register(r Registry, acts *activities.Activities) {
 	acts.Register(r)
 	r.RegisterWorkflowWithOptions(ledgerverify.Workflow, workflow.RegisterOptions{Name: ledgerverify.WorkflowName})
 	r.RegisterActivityWithOptions(acts.VerifyLedger, activity.RegisterOptions{Name: ledgerverify.ActivityVerify})
-	r.RegisterWorkflowWithOptions(webhookwf.Delivery, workflow.RegisterOptions{Name: webhookwf.WorkflowDelivery})
-	r.RegisterWorkflowWithOptions(webhookwf.Email, workflow.RegisterOptions{Name: webhookwf.WorkflowEmail})
+	r.RegisterWorkflowWithOptions(delivery.Webhook, workflow.RegisterOptions{Name: delivery.WorkflowWebhook})
+	r.RegisterWorkflowWithOptions(delivery.Email, workflow.RegisterOptions{Name: delivery.WorkflowEmail})
 }
 
 // EnsureSearchAttributes registers the order search attributes that the
@@ -95,30 +92,12 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	return nil
 }
 
-// Dial connects to the Temporal frontend named by cfg, logging through
-// logger (the SDK's own lines carry "component": "temporal").
-func Dial(cfg *config.Config, logger *slog.Logger, opts ...DialOption) (client.Client, error) {
-	o := client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal")),
-	}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	c, err := client.Dial(o)
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
-	}
-	return c, nil
-}
-
 // Run runs a worker until ctx is cancelled, then stops it gracefully
 // (in-flight activities get the worker's stop timeout to finish).
 // It also serves /metrics, /healthz and /readyz on cfg.WorkerHTTPAddr and
 // keeps the ledger verification schedule.
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	d, err := Connect(ctx, cfg, logger)
+	d, err := connect.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -140,7 +119,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// The schedule is housekeeping: a Temporal server slow to answer for it
 	// (a dev server just restarted, say) must not keep orders waiting.
 	go keepLedgerVerifySchedule(ctx, c, cfg.TemporalTaskQueue, cfg.LedgerVerifyInterval, logger)
-	hooks, err := SealSecrets(ctx, pool, cfg, logger)
+	hooks, err := connect.SealSecrets(ctx, pool, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -154,27 +133,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		"auto_confirm_enabled", cfg.AutoConfirmEnabled)
 	go cleanStaging(ctx, store, logger)
 	// The outbox dispatcher starts the webhook and e-mail deliveries.
-	go (&webhook.Dispatcher{Pool: pool, Temporal: c, TaskQueue: cfg.TemporalTaskQueue, Logger: logger.With("component", "outbox"),
-		Retry: webhookwf.Retry{InitialInterval: cfg.WebhookRetryInitial, Expiration: cfg.WebhookRetryExpiration}}).Run(ctx)
+	go (&Dispatcher{Pool: pool, Temporal: c, TaskQueue: cfg.TemporalTaskQueue, Logger: logger.With("component", "outbox"),
+		Retry: delivery.Retry{InitialInterval: cfg.WebhookRetryInitial, Expiration: cfg.WebhookRetryExpiration}}).Run(ctx)
 	<-ctx.Done()
 	logger.Info("Worker stopping")
 	w.Stop()
 	return nil
-}
-
-// SealSecrets seals the stored secrets still in clear (rows from before
-// the release that seals them: `ordem migrate up` does it too, this
-// covers a worker or API started first) and returns the keyring that
-// opens webhook endpoint secrets. The worker and the API run it at start.
-func SealSecrets(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, logger *slog.Logger) (*secretbox.Keyring, error) {
-	n, err := secrets.SealClear(ctx, pool, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w (has `ordem migrate up` run?)", err)
-	}
-	if n > 0 {
-		logger.Info("Sealed stored secrets that were in clear", "count", n)
-	}
-	return webhook.NewKeyring(cfg.SecretKey, cfg.SecretKeyPrevious)
 }
 
 // Staged uploads never attached (the API died between upload and update)

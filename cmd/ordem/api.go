@@ -8,7 +8,7 @@ import (
 
 	"github.com/ordem/ordem/api"
 	"github.com/ordem/ordem/internal/config"
-	"github.com/ordem/ordem/worker"
+	"github.com/ordem/ordem/internal/connect"
 )
 
 func newAPICmd() *cobra.Command {
@@ -33,12 +33,12 @@ func newAPICmd() *cobra.Command {
 
 // runAPI serves the API until ctx ends (`ordem api` and `ordem dev`).
 func runAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	d, err := worker.Connect(ctx, cfg, logger)
+	d, err := connect.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	hooks, err := worker.SealSecrets(ctx, d.Pool, cfg, logger)
+	hooks, err := connect.SealSecrets(ctx, d.Pool, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,10 @@
 //
 // ParseID reads an evidence id from a request path, in its one canonical
 // spelling.
+//
+// The package also owns the evidence table (store.go): the rows the
+// add-evidence step records and the API reads, each function taking the
+// caller's handle.
 package evidence
 
 import (

@@ -25,12 +25,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/money"
+	"github.com/ordem/ordem/internal/postgres"
 )
 
 // AccountKind is the role an account plays.
@@ -153,14 +153,6 @@ func (e *InsufficientFundsError) Error() string {
 // Unwrap lets errors.Is(err, ErrInsufficientFunds) and ordem.ErrorCode work.
 func (e *InsufficientFundsError) Unwrap() error { return ErrInsufficientFunds }
 
-// Tx is what Post needs from a transaction: a pgx.Tx satisfies it.
-type Tx interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-}
-
 // normalize validates p and returns its legs in lock order and the hash
 // that identifies the request.
 func (p Posting) normalize() ([]Leg, []byte, error) {
@@ -225,7 +217,7 @@ const (
 // database has aborted the transaction anyway. Callers that need the
 // posting to commit with other writes (the orders read model, the
 // timeline) pass their own transaction.
-func Post(ctx context.Context, tx Tx, p Posting) (res Result, err error) {
+func Post(ctx context.Context, tx postgres.DBTX, p Posting) (res Result, err error) {
 	if o := observer.Load(); o != nil {
 		start := time.Now()
 		defer func() { (*o).ObservePost(p.Kind, res.Replayed, time.Since(start), err) }()
@@ -257,7 +249,7 @@ func SetObserver(o Observer) {
 	observer.Store(&o)
 }
 
-func post(ctx context.Context, tx Tx, p Posting) (Result, error) {
+func post(ctx context.Context, tx postgres.DBTX, p Posting) (Result, error) {
 	legs, hash, err := p.normalize()
 	if err != nil {
 		return Result{}, err
@@ -324,7 +316,7 @@ func postError(err error) error {
 
 // EnsurePlatformAccounts creates the platform accounts that do not exist,
 // each with PlatformShards shards. Existing accounts are left as they are.
-func EnsurePlatformAccounts(ctx context.Context, tx Tx) error {
+func EnsurePlatformAccounts(ctx context.Context, tx postgres.DBTX) error {
 	_, err := tx.Exec(ctx, `
 		WITH created AS (
 		    INSERT INTO ledger_accounts (code, kind, allow_negative, shards) VALUES
@@ -343,7 +335,7 @@ func EnsurePlatformAccounts(ctx context.Context, tx Tx) error {
 
 // OpenUserAccounts creates the wallet (available and blocked) of every user
 // that lacks one; with userID != 0, only that user's.
-func OpenUserAccounts(ctx context.Context, tx Tx, userID int64) (int64, error) {
+func OpenUserAccounts(ctx context.Context, tx postgres.DBTX, userID int64) (int64, error) {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO ledger_accounts (code, user_id, kind)
 		SELECT 'user:' || u.id || ':' || k.kind, u.id, k.kind
@@ -363,7 +355,7 @@ type Wallet struct {
 }
 
 // UserWallet reads a user's cached balances.
-func UserWallet(ctx context.Context, tx Tx, userID int64) (Wallet, error) {
+func UserWallet(ctx context.Context, tx postgres.DBTX, userID int64) (Wallet, error) {
 	var w Wallet
 	err := tx.QueryRow(ctx, `
 		SELECT coalesce(sum(balance) FILTER (WHERE kind = 'available'), 0),
@@ -378,7 +370,7 @@ func UserWallet(ctx context.Context, tx Tx, userID int64) (Wallet, error) {
 // AccountBalance reads one account's balance: the cached balance of its
 // row plus, for a sharded account, of its shards. A missing account is an
 // error wrapping pgx.ErrNoRows.
-func AccountBalance(ctx context.Context, tx Tx, code string) (decimal.Decimal, error) {
+func AccountBalance(ctx context.Context, tx postgres.DBTX, code string) (decimal.Decimal, error) {
 	var b decimal.Decimal
 	if err := tx.QueryRow(ctx, `SELECT balance FROM ledger_account_balances WHERE code = $1`, code).Scan(&b); err != nil {
 		return decimal.Zero, fmt.Errorf("read balance of %s: %w", code, err)
@@ -391,7 +383,7 @@ func AccountBalance(ctx context.Context, tx Tx, code string) (decimal.Decimal, e
 // SQL that needs a platform account's balance reads the view
 // ledger_account_balances the same way: ledger_accounts.balance holds
 // only its first shard.
-func Balances(ctx context.Context, tx Tx, codes ...string) (map[string]decimal.Decimal, error) {
+func Balances(ctx context.Context, tx postgres.DBTX, codes ...string) (map[string]decimal.Decimal, error) {
 	rows, err := tx.Query(ctx, `SELECT code, balance FROM ledger_account_balances WHERE code = ANY($1)`, codes)
 	if err != nil {
 		return nil, fmt.Errorf("read balances: %w", err)

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 // newUsers creates n users with wallets and the platform accounts.
-func newUsers(t testing.TB, ctx context.Context, db ledger.Tx, n int) []int64 {
+func newUsers(t testing.TB, ctx context.Context, db postgres.DBTX, n int) []int64 {
 	t.Helper()
 	ids := make([]int64, n)
 	for i := range ids {
@@ -43,7 +43,7 @@ func newUsers(t testing.TB, ctx context.Context, db ledger.Tx, n int) []int64 {
 	return ids
 }
 
-func deposit(t testing.TB, ctx context.Context, db ledger.Tx, user int64, amount string) {
+func deposit(t testing.TB, ctx context.Context, db postgres.DBTX, user int64, amount string) {
 	t.Helper()
 	_, err := ledger.Post(ctx, db, ledger.Posting{
 		IdempotencyKey: fmt.Sprintf("deposit:%d:%d", user, rand.Int()),
@@ -56,14 +56,14 @@ func deposit(t testing.TB, ctx context.Context, db ledger.Tx, user int64, amount
 	require.NoError(t, err)
 }
 
-func balance(t testing.TB, ctx context.Context, db ledger.Tx, code string) string {
+func balance(t testing.TB, ctx context.Context, db postgres.DBTX, code string) string {
 	t.Helper()
 	b, err := ledger.AccountBalance(ctx, db, code)
 	require.NoError(t, err)
 	return b.StringFixed(2)
 }
 
-func requireClean(t testing.TB, ctx context.Context, q ledger.Queryer) {
+func requireClean(t testing.TB, ctx context.Context, q postgres.DBTX) {
 	t.Helper()
 	rep, err := ledger.Verify(ctx, q)
 	require.NoError(t, err)

@@ -34,7 +34,7 @@ func postIn(ctx context.Context, db *pgxpool.Pool, p ledger.Posting) (ledger.Res
 
 // shardBalances returns the balance of each shard of account code, shard 0
 // being the account's own row.
-func shardBalances(t testing.TB, ctx context.Context, q ledger.Queryer, code string) map[int]string {
+func shardBalances(t testing.TB, ctx context.Context, q postgres.DBTX, code string) map[int]string {
 	t.Helper()
 	rows, err := q.Query(ctx, `
 		SELECT 0, balance::text FROM ledger_accounts WHERE code = $1

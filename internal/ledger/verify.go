@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/ordem/ordem/internal/postgres"
 	"github.com/shopspring/decimal"
 )
 
@@ -32,12 +33,6 @@ type Report struct {
 
 // OK reports whether no invariant is broken.
 func (r Report) OK() bool { return len(r.Violations) == 0 }
-
-// Queryer runs read queries; pools, connections and transactions have it.
-type Queryer interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // check is one invariant as a query returning (subject, detail) per breach.
 type check struct {
@@ -181,7 +176,7 @@ var checks = []check{
 // must not be negative (negative_balance); and every row and shard
 // together sum to zero (grand_total). An unsharded account has only
 // shard 0, so these are the plain row checks.
-func Verify(ctx context.Context, q Queryer) (Report, error) {
+func Verify(ctx context.Context, q postgres.DBTX) (Report, error) {
 	var r Report
 	err := q.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM ledger_accounts),
@@ -213,14 +208,9 @@ func Verify(ctx context.Context, q Queryer) (Report, error) {
 	return r, nil
 }
 
-// Beginner starts transactions; *pgxpool.Pool has it.
-type Beginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
-}
-
 // VerifySnapshot runs Verify in a read-only REPEATABLE READ transaction, so
 // postings committed while it runs cannot produce false violations.
-func VerifySnapshot(ctx context.Context, db Beginner) (Report, error) {
+func VerifySnapshot(ctx context.Context, db postgres.Beginner) (Report, error) {
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return Report{}, fmt.Errorf("begin verify snapshot: %w", err)

@@ -19,9 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/ordem/ordem/internal/config"
+	"github.com/ordem/ordem/internal/postgres"
 )
 
 // Message is one e-mail.
@@ -166,11 +165,6 @@ func compose(from, to *mail.Address, m Message, at time.Time) []byte {
 // oneLine keeps header injection out of a subject.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// Execer is a transaction (or pool) that runs a statement.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
 // Notice is an e-mail to write to the outbox: to users by id, or to every
 // live admin.
 type Notice struct {
@@ -185,7 +179,7 @@ type Notice struct {
 
 // Enqueue writes one pending e-mail per live recipient, in the caller's
 // transaction (the one that writes the in-app notification it copies).
-func Enqueue(ctx context.Context, tx Execer, n Notice) error {
+func Enqueue(ctx context.Context, tx postgres.DBTX, n Notice) error {
 	if n.Subject == "" {
 		return errors.New("enqueue e-mail: empty subject")
 	}

@@ -19,6 +19,7 @@ import (
 	"sort"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/ordem/ordem/internal/postgres"
 	"github.com/shopspring/decimal"
 )
 
@@ -44,12 +45,6 @@ type Totals struct {
 // Stats are the totals by status; a status without orders may be absent.
 type Stats map[string]Totals
 
-// Querier runs read queries; pools, connections and transactions have it.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 func collect(rows pgx.Rows) (Stats, error) {
 	out := Stats{}
 	var (
@@ -66,7 +61,7 @@ func collect(rows pgx.Rows) (Stats, error) {
 
 // Read sums the maintained counters: a few hundred small rows, whatever
 // the number of orders.
-func Read(ctx context.Context, q Querier) (Stats, error) {
+func Read(ctx context.Context, q postgres.DBTX) (Stats, error) {
 	rows, err := q.Query(ctx, `
 		SELECT status, sum(orders)::bigint, sum(auto_confirmed)::bigint, sum(delivered)::bigint,
 		       sum(contested)::bigint, sum(answered)::bigint, sum(answer_seconds), sum(amount)
@@ -85,7 +80,7 @@ func Read(ctx context.Context, q Querier) (Stats, error) {
 // independently of the SQL that maintains the counters (this is the
 // aggregate the admin dashboard ran before the counters existed). It
 // reads every order: a sequential scan, for checks, not for requests.
-func Recount(ctx context.Context, q Querier) (Stats, error) {
+func Recount(ctx context.Context, q postgres.DBTX) (Stats, error) {
 	rows, err := q.Query(ctx, `
 		SELECT status, count(*),
 		       count(*) FILTER (WHERE auto_confirmed),
@@ -115,7 +110,7 @@ func Recount(ctx context.Context, q Querier) (Stats, error) {
 // inserted them, or the counters and the orders may be seen apart. The
 // contribution is the trigger's own (order_stats_contribution), added to
 // slot 0.
-func AddOrders(ctx context.Context, q Querier, fromID, toID int64) error {
+func AddOrders(ctx context.Context, q postgres.DBTX, fromID, toID int64) error {
 	rows, err := q.Query(ctx, `
 		UPDATE order_stats s
 		SET orders = s.orders + a.orders, auto_confirmed = s.auto_confirmed + a.auto_confirmed,
@@ -141,7 +136,7 @@ func AddOrders(ctx context.Context, q Querier, fromID, toID int64) error {
 
 // Installed reports whether the database has the counters (migration
 // 00012 applied).
-func Installed(ctx context.Context, q Querier) (bool, error) {
+func Installed(ctx context.Context, q postgres.DBTX) (bool, error) {
 	var ok bool
 	if err := q.QueryRow(ctx, `SELECT to_regclass('order_stats') IS NOT NULL`).Scan(&ok); err != nil {
 		return false, fmt.Errorf("look for order_stats: %w", err)
@@ -179,16 +174,11 @@ func (r Report) OK() bool { return len(r.Mismatches) == 0 }
 // reports any that is missing or does not fire in ordinary sessions.
 var Triggers = []string{"order_stats_insert_delete", "order_stats_update", "order_stats_truncate"}
 
-// Beginner starts transactions; *pgxpool.Pool has it.
-type Beginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
-}
-
 // Check reads the counters and recounts the orders in one REPEATABLE READ
 // snapshot (so transitions committing meanwhile cannot cause false
 // mismatches) and names every counter that differs, and every counting
 // trigger that is missing or disabled.
-func Check(ctx context.Context, db Beginner) (Report, error) {
+func Check(ctx context.Context, db postgres.Beginner) (Report, error) {
 	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return Report{}, fmt.Errorf("begin order stats check: %w", err)
@@ -198,7 +188,7 @@ func Check(ctx context.Context, db Beginner) (Report, error) {
 }
 
 // CheckIn is Check within a transaction of the caller's.
-func CheckIn(ctx context.Context, q Querier) (Report, error) {
+func CheckIn(ctx context.Context, q postgres.DBTX) (Report, error) {
 	var r Report
 	rows, err := q.Query(ctx, `
 		SELECT t.name, coalesce(g.tgenabled::text, '')

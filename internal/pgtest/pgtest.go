@@ -39,6 +39,7 @@ func ServerURL() string {
 
 // URLFor returns the server URL pointed at database name.
 func URLFor(tb testing.TB, name string) string {
+	skipShort(tb)
 	tb.Helper()
 	cfg, err := pgx.ParseConfig(ServerURL())
 	require.NoError(tb, err)
@@ -191,24 +192,28 @@ func ensureTemplateOnce() (string, error) {
 
 // NewDB returns a pool on a fresh, migrated database of this test's own.
 func NewDB(tb testing.TB) *pgxpool.Pool {
+	skipShort(tb)
 	tb.Helper()
 	return Connect(tb, NewDBURL(tb))
 }
 
 // NewDBURL creates a fresh migrated database and returns its URL.
 func NewDBURL(tb testing.TB) string {
+	skipShort(tb)
 	tb.Helper()
 	return createDB(tb, template(tb))
 }
 
 // NewEmptyDBURL creates a fresh database with no schema and returns its URL.
 func NewEmptyDBURL(tb testing.TB) string {
+	skipShort(tb)
 	tb.Helper()
 	return createDB(tb, "")
 }
 
 // Connect opens a pool on url, closed when the test ends.
 func Connect(tb testing.TB, url string) *pgxpool.Pool {
+	skipShort(tb)
 	tb.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	require.NoError(tb, err)
@@ -228,6 +233,7 @@ var (
 // this process; it is rolled back when the test ends, so tests see only
 // their own writes.
 func Tx(tb testing.TB) pgx.Tx {
+	skipShort(tb)
 	tb.Helper()
 	sharedOnce.Do(func() {
 		// The shared database outlives any single test, so it is created
@@ -265,5 +271,14 @@ func DropShared() {
 	if c, err := pgx.Connect(ctx, ServerURL()); err == nil {
 		_, _ = c.Exec(ctx, `DROP DATABASE IF EXISTS `+sharedName+` WITH (FORCE)`)
 		_ = c.Close(ctx)
+	}
+}
+
+// skipShort skips a test that needs Postgres under -short, so that
+// `go test -short ./...` runs on a machine with no database server.
+func skipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs Postgres: skipped under -short")
 	}
 }

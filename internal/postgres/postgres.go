@@ -102,6 +102,12 @@ type DBTX interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
+// Beginner starts transactions: a pool or a connection, for a function
+// that needs its own transaction (a snapshot read, say).
+type Beginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
 // Ensure the three kinds of handle satisfy DBTX.
 var (
 	_ DBTX = (*pgxpool.Pool)(nil)

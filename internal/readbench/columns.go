@@ -6,19 +6,15 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/ordem/ordem/internal/postgres"
 )
-
-// querier runs queries; pools, connections and transactions have it.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
 
 // selectList returns the INSERT column list and the matching SELECT
 // expressions for table, built from the migrated schema as
 // scripts/explain-orders.sh does: the schema keeps moving, so a known
 // column that no longer exists is skipped, and an unknown NOT NULL column
 // without a default gets its type's zero value.
-func selectList(ctx context.Context, q querier, table string, known map[string]string) (cols, vals string, err error) {
+func selectList(ctx context.Context, q postgres.DBTX, table string, known map[string]string) (cols, vals string, err error) {
 	rows, err := q.Query(ctx, `
 		SELECT column_name, is_nullable = 'YES', column_default IS NOT NULL, data_type
 		FROM information_schema.columns

@@ -7,11 +7,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/ordem/ordem/internal/money"
+	"github.com/ordem/ordem/internal/postgres"
 )
 
 // Keys of the system configuration.
@@ -120,14 +119,9 @@ func Lookup(name string) (Key, bool) {
 	return Key{}, false
 }
 
-// Execer writes; pgx transactions, connections and pools have it.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
 // Seed writes the default of every key that has no value yet and returns
 // how many it wrote. Existing values are never touched.
-func Seed(ctx context.Context, db Execer) (int64, error) {
+func Seed(ctx context.Context, db postgres.DBTX) (int64, error) {
 	var n int64
 	for _, k := range Keys {
 		tag, err := db.Exec(ctx, `
@@ -141,16 +135,11 @@ func Seed(ctx context.Context, db Execer) (int64, error) {
 	return n, nil
 }
 
-// Querier reads; pgx transactions, connections and pools have it.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // Values is a reading of every key, with defaults for keys not yet stored.
 type Values map[string]decimal.Decimal
 
 // Load reads the current values.
-func Load(ctx context.Context, db Querier) (Values, error) {
+func Load(ctx context.Context, db postgres.DBTX) (Values, error) {
 	v := make(Values, len(Keys))
 	for _, k := range Keys {
 		v[k.Name] = decimal.RequireFromString(k.Default)

@@ -1,8 +1,11 @@
-// Package webhook is Ordem's outgoing webhooks: the event types admins
-// subscribe endpoints to, the outbox insert that records an event for
-// every subscribed endpoint in the caller's transaction, the signature
-// receivers check (Sign, Verify), and the dispatcher that hands pending
-// deliveries (and e-mails) to Temporal workflows.
+// Package webhook is Ordem's outgoing webhook endpoints and their events:
+// the event types admins subscribe endpoints to, the outbox insert that
+// records an event for every subscribed endpoint in the caller's
+// transaction, the signature receivers check (Sign, Verify), and the
+// tables webhook_endpoints, webhook_deliveries and webhook_attempts, read
+// and written by functions that take the caller's postgres.DBTX. It
+// starts no workflow: the worker's Dispatcher does, and package
+// workflows/delivery delivers.
 //
 // Signing: every delivery is a POST whose JSON body is the event envelope
 // {"id", "type", "created_at", "data"}, with the headers
@@ -29,8 +32,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/signature"
 )
 
@@ -192,17 +195,12 @@ var eventNamespace = uuid.MustParse("6f0b8a51-2f7c-4b8e-9a77-0c4e1f3c9d21")
 // EventID is the id of the event with key.
 func EventID(key string) uuid.UUID { return uuid.NewSHA1(eventNamespace, []byte(key)) }
 
-// Execer is a transaction (or pool) that runs a statement.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
 // Enqueue records ev, in the caller's transaction, as one pending
 // delivery per active endpoint subscribed to its type; it returns how
 // many. Called again for the same event key it adds nothing (the
 // (endpoint, event id) pair is unique), though callers only call it once
 // per committed step anyway.
-func Enqueue(ctx context.Context, tx Execer, ev Event) (int64, error) {
+func Enqueue(ctx context.Context, tx postgres.DBTX, ev Event) (int64, error) {
 	if !ValidEventType(ev.Type) {
 		return 0, fmt.Errorf("enqueue webhook: unknown event type %q", ev.Type)
 	}

@@ -82,20 +82,25 @@ type WebhookAttempt struct {
 	Succeeded    bool      `json:"succeeded"`
 }
 
-const webhookColumns = `id, url, description, event_types, active, created_by, created_at, updated_at`
-
-func scanWebhook(r pgx.Row) (Webhook, error) {
-	var (
-		w         Webhook
-		wid       int64
-		createdBy *int64
-	)
-	err := r.Scan(&wid, &w.URL, &w.Description, &w.EventTypes, &w.Active, &createdBy, &w.CreatedAt, &w.UpdatedAt)
-	w.ID = id(wid)
-	if createdBy != nil {
-		w.CreatedBy = id(*createdBy)
+// webhookOf is the API's view of a stored endpoint: ids as strings.
+func webhookOf(e webhook.EndpointRecord) Webhook {
+	w := Webhook{ID: id(e.ID), URL: e.URL, Description: e.Description, EventTypes: e.EventTypes, Active: e.Active,
+		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+	if e.CreatedBy != nil {
+		w.CreatedBy = id(*e.CreatedBy)
 	}
-	return w, err
+	return w
+}
+
+// webhookDeliveryOf is the API's view of a stored delivery.
+func webhookDeliveryOf(d webhook.Delivery) WebhookDelivery {
+	out := WebhookDelivery{ID: id(d.ID), WebhookID: id(d.EndpointID), EventID: d.EventID, EventType: d.EventType,
+		Status: d.Status, Attempts: d.Attempts, LastError: d.LastError, ResponseCode: d.ResponseCode, Payload: d.Payload,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, DeliveredAt: d.DeliveredAt}
+	if d.OrderID != nil {
+		out.OrderID = id(*d.OrderID)
+	}
+	return out
 }
 
 // webhookRequest is the body of POST (every field but active required)
@@ -175,6 +180,17 @@ func (s *Server) checkWebhook(req *webhookRequest, create bool) ([]string, error
 	return types, nil
 }
 
+// webhookBody decodes and checks the body of a create (or, with create
+// false, of an update); types are its event types as checkWebhook
+// returns them.
+func (s *Server) webhookBody(c *fiber.Ctx, create bool) (req webhookRequest, types []string, err error) {
+	if err := decodeJSON(c, &req); err != nil {
+		return req, nil, err
+	}
+	types, err = s.checkWebhook(&req, create)
+	return req, types, err
+}
+
 // webhookTargets is the policy endpoint URLs are checked against:
 // loopback and private addresses only with WEBHOOK_ALLOW_PRIVATE_TARGETS,
 // http only in dev (the worker applies the same when delivering).
@@ -189,19 +205,29 @@ func quote(s string) string {
 	return `"` + s + `"`
 }
 
+// newWebhookSecret makes an endpoint's signing secret and returns it with
+// the keyring that seals it: creation and rotation both show one, once.
+func (s *Server) newWebhookSecret() (string, *secretbox.Keyring, error) {
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return "", nil, err
+	}
+	kr, err := s.webhookKeyring()
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, kr, nil
+}
+
 // createWebhook registers an endpoint with a server-generated secret,
 // shown once in the answer.
 func (s *Server) createWebhook(c *fiber.Ctx) error {
 	p := caller(c)
-	var req webhookRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	types, err := s.checkWebhook(&req, true)
+	req, types, err := s.webhookBody(c, true)
 	if err != nil {
 		return err
 	}
-	secret, err := webhook.NewSecret()
+	secret, kr, err := s.newWebhookSecret()
 	if err != nil {
 		return err
 	}
@@ -210,10 +236,6 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 		desc = strings.TrimSpace(*req.Description)
 	}
 	active := req.Active == nil || *req.Active
-	kr, err := s.webhookKeyring()
-	if err != nil {
-		return err
-	}
 	ctx := c.UserContext()
 	var out WebhookCreated
 	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
@@ -223,14 +245,14 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhook_endpoints WHERE id = $1`, wid))
+		e, err := webhook.LiveEndpoint(ctx, tx, wid, false)
 		if err != nil {
 			return err
 		}
-		out = WebhookCreated{Webhook: w, Secret: secret}
+		out = WebhookCreated{Webhook: webhookOf(e), Secret: secret}
 		// The audit row names the endpoint, never its secret.
 		return auditLog(c, tx, p, "create_webhook", "webhook", wid, req.Reason,
-			map[string]any{"url": w.URL, "event_types": w.EventTypes, "active": w.Active})
+			map[string]any{"url": e.URL, "event_types": e.EventTypes, "active": e.Active})
 	})
 	if err != nil {
 		return err
@@ -250,91 +272,92 @@ func (s *Server) webhookKeyring() (*secretbox.Keyring, error) {
 	return s.WebhookSecrets, s.webhookKeyringErr
 }
 
+// maxWebhooksListed bounds the endpoint list: endpoints are few (one per
+// receiving system), so it is not paginated.
+const maxWebhooksListed = 500
+
 // listWebhooks lists the live endpoints, newest first.
 func (s *Server) listWebhooks(c *fiber.Ctx) error {
-	rows, err := s.Pool.Query(c.UserContext(), `SELECT `+webhookColumns+` FROM webhook_endpoints
-		WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 500`)
+	list, err := webhook.ListEndpoints(c.UserContext(), s.Pool, maxWebhooksListed)
 	if err != nil {
 		return err
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Webhook, error) { return scanWebhook(r) })
-	if err != nil {
-		return err
+	items := make([]Webhook, len(list))
+	for i, e := range list {
+		items[i] = webhookOf(e)
 	}
-	return c.JSON(fiber.Map{"items": list})
+	return c.JSON(fiber.Map{"items": items})
 }
 
-// rowQuerier is a pool or a transaction.
-type rowQuerier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// liveWebhook reads a live endpoint by its :id (deleted ones are not
-// found), locking it when tx is a transaction that asks to.
-func (s *Server) liveWebhook(c *fiber.Ctx, q rowQuerier, lock bool) (Webhook, int64, error) {
-	wid, err := pathID(c, "id")
+// pathIDOr is the path's :id; a malformed one names nothing, so it is
+// answered as notFound, the same as an id with no row.
+func pathIDOr(c *fiber.Ctx, notFound func() error) (int64, error) {
+	n, err := pathID(c, "id")
 	if err != nil {
-		return Webhook{}, 0, ordem.Errorf(ordem.ENotFound, "no such webhook")
+		return 0, notFound()
 	}
-	sql := `SELECT ` + webhookColumns + ` FROM webhook_endpoints WHERE id = $1 AND deleted_at IS NULL`
-	if lock {
-		sql += ` FOR UPDATE`
-	}
-	w, err := scanWebhook(q.QueryRow(c.UserContext(), sql, wid))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Webhook{}, 0, ordem.Errorf(ordem.ENotFound, "no such webhook")
-	}
-	return w, wid, err
+	return n, nil
 }
 
 func (s *Server) getWebhook(c *fiber.Ctx) error {
-	w, _, err := s.liveWebhook(c, s.Pool, false)
+	wid, err := pathIDOr(c, webhook.NoSuchEndpoint)
 	if err != nil {
 		return err
 	}
-	return c.JSON(w)
+	e, err := webhook.LiveEndpoint(c.UserContext(), s.Pool, wid, false)
+	if err != nil {
+		return err
+	}
+	return c.JSON(webhookOf(e))
+}
+
+// changeWebhook runs change in a transaction that holds the row lock of
+// the live endpoint the path's :id names (not_found when there is none),
+// so update, rotation and deletion each decide on the row they replace.
+func (s *Server) changeWebhook(c *fiber.Ctx, change func(ctx context.Context, tx pgx.Tx, old webhook.EndpointRecord) error) error {
+	wid, err := pathIDOr(c, webhook.NoSuchEndpoint)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	return postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+		old, err := webhook.LiveEndpoint(ctx, tx, wid, true)
+		if err != nil {
+			return err
+		}
+		return change(ctx, tx, old)
+	})
 }
 
 // updateWebhook changes any of url, description, event_types, active.
 // Deliveries already recorded keep going to the endpoint's current URL.
 func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	p := caller(c)
-	var req webhookRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	types, err := s.checkWebhook(&req, false)
+	req, types, err := s.webhookBody(c, false)
 	if err != nil {
 		return err
 	}
-	ctx := c.UserContext()
-	var out Webhook
-	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		old, wid, err := s.liveWebhook(c, tx, true)
-		if err != nil {
-			return err
-		}
-		var desc *string
-		if req.Description != nil {
-			d := strings.TrimSpace(*req.Description)
-			desc = &d
-		}
-		out, err = scanWebhook(tx.QueryRow(ctx, `
-			UPDATE webhook_endpoints SET url = coalesce($2, url), description = coalesce($3, description),
-			    event_types = coalesce($4, event_types), active = coalesce($5, active), updated_at = now()
-			WHERE id = $1 RETURNING `+webhookColumns, wid, req.URL, desc, types, req.Active))
+	var desc *string
+	if req.Description != nil {
+		d := strings.TrimSpace(*req.Description)
+		desc = &d
+	}
+	var out webhook.EndpointRecord
+	err = s.changeWebhook(c, func(ctx context.Context, tx pgx.Tx, old webhook.EndpointRecord) error {
+		out, err = webhook.UpdateEndpoint(ctx, tx, old.ID, webhook.EndpointChange{URL: req.URL, Description: desc,
+			EventTypes: types, Active: req.Active})
 		if err != nil {
 			return err
 		}
 		before := map[string]any{"url": old.URL, "description": old.Description, "event_types": old.EventTypes, "active": old.Active}
 		after := map[string]any{"url": out.URL, "description": out.Description, "event_types": out.EventTypes, "active": out.Active}
-		return auditChange(c, tx, p, "update_webhook", "webhook", wid, req.Reason, map[string]any{"old": before, "new": after},
+		return auditChange(c, tx, p, "update_webhook", "webhook", old.ID, req.Reason, map[string]any{"old": before, "new": after},
 			before, after)
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(out)
+	return c.JSON(webhookOf(out))
 }
 
 // rotateWebhookSecret replaces an endpoint's secret (lost or leaked) and
@@ -346,30 +369,22 @@ func (s *Server) rotateWebhookSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	secret, err := webhook.NewSecret()
+	secret, kr, err := s.newWebhookSecret()
 	if err != nil {
 		return err
 	}
-	kr, err := s.webhookKeyring()
-	if err != nil {
-		return err
-	}
-	ctx := c.UserContext()
 	var out WebhookCreated
-	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		_, wid, err := s.liveWebhook(c, tx, true)
+	err = s.changeWebhook(c, func(ctx context.Context, tx pgx.Tx, old webhook.EndpointRecord) error {
+		if _, err := webhook.SetSecret(ctx, tx, kr, old.ID, secret); err != nil {
+			return err
+		}
+		// Read again: the rotation moved updated_at.
+		e, err := webhook.LiveEndpoint(ctx, tx, old.ID, false)
 		if err != nil {
 			return err
 		}
-		if _, err := webhook.SetSecret(ctx, tx, kr, wid, secret); err != nil {
-			return err
-		}
-		w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhook_endpoints WHERE id = $1`, wid))
-		if err != nil {
-			return err
-		}
-		out = WebhookCreated{Webhook: w, Secret: secret}
-		return auditLog(c, tx, p, "rotate_webhook_secret", "webhook", wid, req.Reason, nil)
+		out = WebhookCreated{Webhook: webhookOf(e), Secret: secret}
+		return auditLog(c, tx, p, "rotate_webhook_secret", "webhook", old.ID, req.Reason, nil)
 	})
 	if err != nil {
 		return err
@@ -385,17 +400,12 @@ func (s *Server) deleteWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.UserContext()
-	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		w, wid, err := s.liveWebhook(c, tx, true)
-		if err != nil {
+	err = s.changeWebhook(c, func(ctx context.Context, tx pgx.Tx, old webhook.EndpointRecord) error {
+		if err := webhook.DeleteEndpoint(ctx, tx, old.ID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = now(), active = false, updated_at = now() WHERE id = $1`, wid); err != nil {
-			return err
-		}
-		return auditChange(c, tx, p, "delete_webhook", "webhook", wid, reason, map[string]any{"url": w.URL},
-			map[string]any{"url": w.URL, "active": w.Active, "deleted": false}, map[string]any{"url": w.URL, "active": false, "deleted": true})
+		return auditChange(c, tx, p, "delete_webhook", "webhook", old.ID, reason, map[string]any{"url": old.URL},
+			map[string]any{"url": old.URL, "active": old.Active, "deleted": false}, map[string]any{"url": old.URL, "active": false, "deleted": true})
 	})
 	if err != nil {
 		return err
@@ -403,37 +413,13 @@ func (s *Server) deleteWebhook(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-const deliveryColumns = `id, endpoint_id, event_id::text, event_type, order_id, status, attempts, last_error, response_code,
-	payload::text, created_at, updated_at, delivered_at`
-
-type deliveryRow struct {
-	WebhookDelivery
-	id int64
-}
-
-func scanDelivery(r pgx.Row) (deliveryRow, error) {
-	var (
-		d          deliveryRow
-		endpointID int64
-		orderID    *int64
-		payload    string
-	)
-	err := r.Scan(&d.id, &endpointID, &d.EventID, &d.EventType, &orderID, &d.Status, &d.Attempts, &d.LastError,
-		&d.ResponseCode, &payload, &d.CreatedAt, &d.UpdatedAt, &d.DeliveredAt)
-	d.ID, d.WebhookID, d.Payload = id(d.id), id(endpointID), json.RawMessage(payload)
-	if orderID != nil {
-		d.OrderID = id(*orderID)
-	}
-	return d, err
-}
-
 // listWebhookDeliveries is an endpoint's delivery log (deleted endpoints
 // included), newest first, keyset-paginated, filterable by ?status= and
 // ?event_type=.
 func (s *Server) listWebhookDeliveries(c *fiber.Ctx) error {
-	wid, err := pathID(c, "id")
+	wid, err := pathIDOr(c, webhook.NoSuchEndpoint)
 	if err != nil {
-		return ordem.Errorf(ordem.ENotFound, "no such webhook")
+		return err
 	}
 	pg, err := parsePage(c)
 	if err != nil {
@@ -450,59 +436,38 @@ func (s *Server) listWebhookDeliveries(c *fiber.Ctx) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	ctx := c.UserContext()
-	var ok bool
-	if err := s.Pool.QueryRow(ctx, `SELECT true FROM webhook_endpoints WHERE id = $1`, wid).Scan(&ok); errors.Is(err, pgx.ErrNoRows) {
-		return ordem.Errorf(ordem.ENotFound, "no such webhook")
-	} else if err != nil {
-		return err
-	}
-	rows, err := s.Pool.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
-		WHERE endpoint_id = $1 AND ($2::text = '' OR status = $2) AND ($3::text = '' OR event_type = $3)
-		  AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-		ORDER BY created_at DESC, id DESC LIMIT $6`, wid, status, typ, pg.after, pg.afterID, pg.limit+1)
+	// One more than a page: whether there is a next one.
+	list, err := webhook.ListDeliveries(c.UserContext(), s.Pool, wid, webhook.DeliveryFilter{Status: status, EventType: typ,
+		After: pg.after, AfterID: pg.afterID, Limit: pg.limit + 1})
 	if err != nil {
 		return err
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deliveryRow, error) { return scanDelivery(r) })
-	if err != nil {
-		return err
-	}
-	return c.JSON(pageOf(list, pg.limit, func(d deliveryRow) (time.Time, int64) { return d.CreatedAt, d.id },
-		func(d deliveryRow) WebhookDelivery { return d.WebhookDelivery }))
+	return c.JSON(pageOf(list, pg.limit, func(d webhook.Delivery) (time.Time, int64) { return d.CreatedAt, d.ID },
+		webhookDeliveryOf))
 }
 
 // getWebhookDelivery is one delivery with its attempt log.
 func (s *Server) getWebhookDelivery(c *fiber.Ctx) error {
-	did, err := pathID(c, "id")
+	did, err := pathIDOr(c, webhook.NoSuchDelivery)
 	if err != nil {
-		return ordem.Errorf(ordem.ENotFound, "no such delivery")
+		return err
 	}
 	ctx := c.UserContext()
-	d, err := scanDelivery(s.Pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = $1`, did))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ordem.Errorf(ordem.ENotFound, "no such delivery")
-	}
+	d, err := webhook.GetDelivery(ctx, s.Pool, did, false)
 	if err != nil {
 		return err
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT attempt, started_at, duration_ms, response_code, error, succeeded
-		FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt`, did)
+	attempts, err := webhook.DeliveryAttempts(ctx, s.Pool, did)
 	if err != nil {
 		return err
 	}
-	d.AttemptLog, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookAttempt, error) {
-		var a WebhookAttempt
-		err := r.Scan(&a.Attempt, &a.StartedAt, &a.DurationMS, &a.ResponseCode, &a.Error, &a.Succeeded)
-		return a, err
-	})
-	if err != nil {
-		return err
+	out := webhookDeliveryOf(d)
+	out.AttemptLog = make([]WebhookAttempt, len(attempts))
+	for i, a := range attempts {
+		out.AttemptLog[i] = WebhookAttempt{Attempt: a.Attempt, StartedAt: a.StartedAt, DurationMS: a.DurationMS,
+			ResponseCode: a.ResponseCode, Error: a.Error, Succeeded: a.Succeeded}
 	}
-	if d.AttemptLog == nil {
-		d.AttemptLog = []WebhookAttempt{}
-	}
-	return c.JSON(d.WebhookDelivery)
+	return c.JSON(out)
 }
 
 // redeliverWebhook sends a finished delivery (succeeded or failed) again,
@@ -511,46 +476,27 @@ func (s *Server) getWebhookDelivery(c *fiber.Ctx) error {
 // delivery still pending is already being sent (invalid_transition).
 func (s *Server) redeliverWebhook(c *fiber.Ctx) error {
 	p := caller(c)
-	did, err := pathID(c, "id")
+	did, err := pathIDOr(c, webhook.NoSuchDelivery)
 	if err != nil {
-		return ordem.Errorf(ordem.ENotFound, "no such delivery")
+		return err
 	}
 	req, err := reasonBody(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	var out deliveryRow
+	var out webhook.Delivery
 	err = postgres.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		cur, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = $1 FOR UPDATE`, did))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ordem.Errorf(ordem.ENotFound, "no such delivery")
-		}
-		if err != nil {
-			return err
-		}
-		if cur.Status == "pending" {
-			return ordem.Errorf(ordem.EInvalidTransition, "delivery %d is still being delivered", did)
-		}
-		var live bool
-		if err := tx.QueryRow(ctx, `SELECT active AND deleted_at IS NULL FROM webhook_endpoints WHERE id = $1`,
-			cur.WebhookID).Scan(&live); err != nil {
-			return err
-		}
-		if !live {
-			return ordem.Errorf(ordem.EInvalidTransition, "the webhook is disabled or deleted; enable it first")
-		}
-		out, err = scanDelivery(tx.QueryRow(ctx, `
-			UPDATE webhook_deliveries SET status = 'pending', dispatched_at = NULL, delivered_at = NULL, updated_at = now()
-			WHERE id = $1 RETURNING `+deliveryColumns, did))
+		var cur webhook.Delivery
+		cur, out, err = webhook.Redeliver(ctx, tx, did)
 		if err != nil {
 			return err
 		}
 		return auditLog(c, tx, p, "redeliver_webhook", "webhook_delivery", did, req.Reason, map[string]any{
-			"webhook_id": cur.WebhookID, "event_id": cur.EventID, "event_type": cur.EventType, "previous_status": cur.Status})
+			"webhook_id": id(cur.EndpointID), "event_id": cur.EventID, "event_type": cur.EventType, "previous_status": cur.Status})
 	})
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusAccepted).JSON(out.WebhookDelivery)
+	return c.Status(fiber.StatusAccepted).JSON(webhookDeliveryOf(out))
 }

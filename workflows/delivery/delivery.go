@@ -1,12 +1,16 @@
-// Package webhook is the delivery of Ordem's outgoing notifications: one
-// WebhookDelivery workflow per webhook delivery row and one EmailDelivery
-// workflow per e-mail row, each running a single activity with
-// exponential-backoff retries bounded by an expiration, then recording a
-// final failure. The rows are written by the outbox (internal/webhook,
-// internal/mail) in the same transaction as the event; the worker's
-// dispatcher starts the workflows. The package does no I/O: the
-// activities live in package activities.
-package webhook
+// Package delivery is the delivery of Ordem's outgoing notifications, by
+// webhook and by e-mail: one WebhookDelivery workflow per webhook delivery
+// row and one EmailDelivery workflow per e-mail row, each running a single
+// activity with exponential-backoff retries bounded by an expiration, then
+// recording a final failure. The rows are written by the outbox
+// (internal/webhook, internal/mail) in the same transaction as the event;
+// the worker's dispatcher (worker.Dispatcher) starts the workflows. The
+// package does no I/O: the activities live in package activities.
+//
+// It was package workflows/webhook; it is named for what it does since it
+// also sends e-mail, and "webhook" is left to the endpoints
+// (internal/webhook). The registered names below did not change.
+package delivery
 
 import (
 	"errors"
@@ -17,25 +21,26 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// Names registered on the worker. Never renamed: running workflows and
-// their histories refer to them.
+// Names registered on the worker. Never renamed (the Go identifiers may
+// be, the strings may not): running workflows and their histories refer
+// to them.
 const (
-	WorkflowDelivery = "WebhookDelivery"
-	WorkflowEmail    = "EmailDelivery"
-	// ActivityDeliver POSTs one delivery (int64 delivery id) and returns
+	WorkflowWebhook = "WebhookDelivery"
+	WorkflowEmail   = "EmailDelivery"
+	// ActivityDeliverWebhook POSTs one delivery (int64 delivery id) and returns
 	// a Result; a non-2xx answer or a network error is a retryable error.
-	ActivityDeliver = "DeliverWebhook"
-	// ActivityMarkFailed records that a delivery gave up (FailInput).
-	ActivityMarkFailed = "MarkWebhookFailed"
+	ActivityDeliverWebhook = "DeliverWebhook"
+	// ActivityMarkWebhookFailed records that a delivery gave up (FailInput).
+	ActivityMarkWebhookFailed = "MarkWebhookFailed"
 	// ActivitySendEmail sends (or logs) one e-mail (int64 outbox id).
 	ActivitySendEmail = "SendEmail"
 	// ActivityMarkEmailFailed records that an e-mail gave up (FailInput).
 	ActivityMarkEmailFailed = "MarkEmailFailed"
 )
 
-// WorkflowID is the fixed id of the workflow delivering webhook delivery
+// WebhookWorkflowID is the fixed id of the workflow delivering webhook delivery
 // id: a second start of the same delivery finds the running one.
-func WorkflowID(id int64) string { return "webhook-delivery-" + strconv.FormatInt(id, 10) }
+func WebhookWorkflowID(id int64) string { return "webhook-delivery-" + strconv.FormatInt(id, 10) }
 
 // EmailWorkflowID is the fixed id of the workflow sending e-mail id.
 func EmailWorkflowID(id int64) string { return "email-" + strconv.FormatInt(id, 10) }
@@ -98,23 +103,23 @@ type FailInput struct {
 	Error string `json:"error"`
 }
 
-// TypeEndpointError is the application error type of a non-2xx answer.
-const TypeEndpointError = "WebhookEndpointError"
+// TypeWebhookEndpointError is the application error type of a non-2xx answer.
+const TypeWebhookEndpointError = "WebhookEndpointError"
 
-// TypeTargetForbidden is the application error type of a delivery whose
+// TypeWebhookTargetForbidden is the application error type of a delivery whose
 // target address the policy refuses (internal/webhook TargetPolicy):
 // not retried.
-const TypeTargetForbidden = "WebhookTargetForbidden"
+const TypeWebhookTargetForbidden = "WebhookTargetForbidden"
 
 // sendTimeout bounds one attempt: the HTTP client's own 10-second limit
 // (or the SMTP dialogue) plus the database writes around it.
 const sendTimeout = 30 * time.Second
 
-// Delivery delivers one webhook: DeliverWebhook with retries until it
+// Webhook delivers one webhook: DeliverWebhook with retries until it
 // succeeds or the expiration passes, then MarkWebhookFailed. A final
 // failure is the workflow's result, not its error.
-func Delivery(ctx workflow.Context, in Input) (Result, error) {
-	return run(ctx, in, ActivityDeliver, ActivityMarkFailed)
+func Webhook(ctx workflow.Context, in Input) (Result, error) {
+	return run(ctx, in, ActivityDeliverWebhook, ActivityMarkWebhookFailed)
 }
 
 // Email sends one e-mail the same way (SendEmail, then MarkEmailFailed).

@@ -1,4 +1,4 @@
-package webhook_test
+package worker_test
 
 import (
 	"context"
@@ -16,8 +16,10 @@ import (
 
 	"github.com/ordem/ordem/internal/pgtest"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/secretbox"
 	"github.com/ordem/ordem/internal/webhook"
-	webhookwf "github.com/ordem/ordem/workflows/webhook"
+	"github.com/ordem/ordem/worker"
+	"github.com/ordem/ordem/workflows/delivery"
 )
 
 // enqueue commits one event for an endpoint subscribed to it and returns
@@ -34,6 +36,14 @@ func enqueue(t *testing.T, pool *pgxpool.Pool, key string) time.Time {
 		return err
 	}))
 	return time.Now()
+}
+
+// dispatchKeyring seals the test endpoint's secret.
+func dispatchKeyring(t *testing.T) *secretbox.Keyring {
+	t.Helper()
+	kr, err := webhook.NewKeyring("dispatch-test-key-0123456789abcdef0123456789", "")
+	require.NoError(t, err)
+	return kr
 }
 
 // dispatchedWithin waits for every delivery to be dispatched and returns
@@ -64,14 +74,14 @@ func TestDispatcherWokenByNotify(t *testing.T) {
 	}
 	ctx := context.Background()
 	pool := pgtest.NewDB(t)
-	_, err := webhook.InsertEndpoint(ctx, pool, newKeyring(t, secretKeyA, ""), webhook.Endpoint{URL: "https://example.invalid/hook",
+	_, err := webhook.InsertEndpoint(ctx, pool, dispatchKeyring(t), webhook.Endpoint{URL: "https://example.invalid/hook",
 		Secret: "whsec_0123456789abcdef0123456789abcdef", EventTypes: []string{webhook.OrderCreated}, Active: true})
 	require.NoError(t, err)
 	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{
 		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}))
-	d := &webhook.Dispatcher{Pool: pool, Temporal: ts.GetDefaultClient(), TaskQueue: "no-worker",
+	d := &worker.Dispatcher{Pool: pool, Temporal: ts.GetDefaultClient(), TaskQueue: "no-worker",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Interval: time.Hour,
-		Retry: webhookwf.Retry{InitialInterval: time.Second, Expiration: time.Minute}}
+		Retry: delivery.Retry{InitialInterval: time.Second, Expiration: time.Minute}}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(runCtx) }()

@@ -1,4 +1,4 @@
-package webhook
+package worker
 
 import (
 	"context"
@@ -13,13 +13,15 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/ordem/ordem/internal/postgres"
-	webhookwf "github.com/ordem/ordem/workflows/webhook"
+	"github.com/ordem/ordem/workflows/delivery"
 )
 
-// Dispatcher hands the outbox to Temporal: it starts one delivery
+// Dispatcher hands the outbox to Temporal (it lives with the worker, not
+// in internal/webhook, because it starts workflows: the packages that own
+// tables must not depend on the workflows above them): it starts one delivery
 // workflow per pending, not yet dispatched webhook delivery and e-mail,
 // and marks the row dispatched. It is woken by Postgres: the outbox tables
-// notify channel Channel when a row to dispatch commits (migration
+// notify channel OutboxChannel when a row to dispatch commits (migration
 // 00013), so a delivery starts within a moment of its order step; a slow
 // safety sweep (Interval) catches what a lost connection missed. Rows are
 // claimed with FOR UPDATE SKIP LOCKED, so several workers share the work.
@@ -35,11 +37,12 @@ type Dispatcher struct {
 	// Interval is the safety sweep's period; zero is 30 seconds.
 	Interval time.Duration
 	// Retry is the delivery workflows' retry policy.
-	Retry webhookwf.Retry
+	Retry delivery.Retry
 }
 
-// Channel is the Postgres notification channel of the outbox tables.
-const Channel = "ordem_outbox"
+// OutboxChannel is the Postgres notification channel of the outbox tables
+// (webhook deliveries and e-mails, migration 00013).
+const OutboxChannel = "ordem_outbox"
 
 // dispatchBatch bounds the rows one sweep claims.
 const dispatchBatch = 100
@@ -73,7 +76,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// listen holds a connection of its own LISTENing on Channel and sweeps on
+// listen holds a connection of its own LISTENing on OutboxChannel and sweeps on
 // every notification and every sweep period; it returns when the
 // connection fails.
 func (d *Dispatcher) listen(ctx context.Context, sweep time.Duration) error {
@@ -85,8 +88,8 @@ func (d *Dispatcher) listen(ctx context.Context, sweep time.Duration) error {
 	// anyone else, and it is closed, not returned, when done.
 	conn := pc.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
-		return fmt.Errorf("listen on %s: %w", Channel, err)
+	if _, err := conn.Exec(ctx, "LISTEN "+OutboxChannel); err != nil {
+		return fmt.Errorf("listen on %s: %w", OutboxChannel, err)
 	}
 	// Rows committed before the LISTEN notified nobody.
 	d.sweep(ctx)
@@ -149,8 +152,8 @@ type queue struct {
 }
 
 var queues = []queue{
-	{table: "webhook_deliveries", workflow: webhookwf.WorkflowDelivery, workflowID: webhookwf.WorkflowID},
-	{table: "email_outbox", workflow: webhookwf.WorkflowEmail, workflowID: webhookwf.EmailWorkflowID},
+	{table: "webhook_deliveries", workflow: delivery.WorkflowWebhook, workflowID: delivery.WebhookWorkflowID},
+	{table: "email_outbox", workflow: delivery.WorkflowEmail, workflowID: delivery.EmailWorkflowID},
 }
 
 func (d *Dispatcher) dispatch(ctx context.Context, q queue) (int, error) {
@@ -175,7 +178,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, q queue) (int, error) {
 				// one is reused, so a second dispatch starts nothing.
 				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-			}, q.workflow, webhookwf.Input{ID: id, Retry: d.Retry})
+			}, q.workflow, delivery.Input{ID: id, Retry: d.Retry})
 			if err != nil {
 				// Temporal unreachable: keep what started, retry the rest
 				// at the next poll.

@@ -1,5 +1,9 @@
 package order
 
+// The activity contracts: the names the workflow calls its activities by
+// and the inputs and results they exchange. The activities package
+// implements them; this file holds no activity.
+
 import (
 	"strconv"
 	"time"
@@ -85,7 +89,9 @@ type CreateOrderInput struct {
 	At    time.Time `json:"at"`
 }
 
-// CreateOrderResult carries the terms read from system config.
+// CreateOrderResult carries the order's terms as its row stores them: the
+// system config snapshot rounded to the columns' scale, the same on a
+// replay as the first time.
 type CreateOrderResult struct {
 	Terms    Terms `json:"terms"`
 	Replayed bool  `json:"replayed"`
@@ -102,7 +108,8 @@ type ProposalInput struct {
 	PreviousDueDate *time.Time      `json:"previous_due_date,omitempty"`
 }
 
-// AcceptInput of the activity: the hold of the agreed amount.
+// AcceptActivityInput is AcceptOrder's input: the hold of the agreed
+// amount.
 type AcceptActivityInput struct {
 	Transition
 	Hold decimal.Decimal `json:"hold"`

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"context"
@@ -20,12 +20,12 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(Delivery, workflow.RegisterOptions{Name: WorkflowDelivery})
+	env.RegisterWorkflowWithOptions(Webhook, workflow.RegisterOptions{Name: WorkflowWebhook})
 	env.RegisterWorkflowWithOptions(Email, workflow.RegisterOptions{Name: WorkflowEmail})
 	env.RegisterActivityWithOptions(func(context.Context, int64) (Result, error) { return Result{}, nil },
-		activity.RegisterOptions{Name: ActivityDeliver})
+		activity.RegisterOptions{Name: ActivityDeliverWebhook})
 	env.RegisterActivityWithOptions(func(context.Context, FailInput) (Result, error) { return Result{}, nil },
-		activity.RegisterOptions{Name: ActivityMarkFailed})
+		activity.RegisterOptions{Name: ActivityMarkWebhookFailed})
 	env.RegisterActivityWithOptions(func(context.Context, int64) (Result, error) { return Result{}, nil },
 		activity.RegisterOptions{Name: ActivitySendEmail})
 	env.RegisterActivityWithOptions(func(context.Context, FailInput) (Result, error) { return Result{}, nil },
@@ -39,16 +39,16 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 func TestDeliveryGivesUpAtExpiration(t *testing.T) {
 	env := newEnv(t)
 	var attempts []time.Time
-	env.OnActivity(ActivityDeliver, mock.Anything, int64(7)).Return(func(context.Context, int64) (Result, error) {
+	env.OnActivity(ActivityDeliverWebhook, mock.Anything, int64(7)).Return(func(context.Context, int64) (Result, error) {
 		attempts = append(attempts, env.Now())
-		return Result{}, temporal.NewApplicationError("endpoint answered 500", TypeEndpointError)
+		return Result{}, temporal.NewApplicationError("endpoint answered 500", TypeWebhookEndpointError)
 	})
 	var failed FailInput
-	env.OnActivity(ActivityMarkFailed, mock.Anything, mock.Anything).Return(func(_ context.Context, in FailInput) (Result, error) {
+	env.OnActivity(ActivityMarkWebhookFailed, mock.Anything, mock.Anything).Return(func(_ context.Context, in FailInput) (Result, error) {
 		failed = in
 		return Result{Status: "failed", Attempts: len(attempts), ResponseCode: 500}, nil
 	})
-	env.ExecuteWorkflow(WorkflowDelivery, Input{ID: 7, Retry: Retry{InitialInterval: time.Minute, MaximumInterval: 8 * time.Minute,
+	env.ExecuteWorkflow(WorkflowWebhook, Input{ID: 7, Retry: Retry{InitialInterval: time.Minute, MaximumInterval: 8 * time.Minute,
 		Expiration: time.Hour}})
 	require.NoError(t, env.GetWorkflowError())
 	var res Result
@@ -85,6 +85,6 @@ func TestEmailDelivered(t *testing.T) {
 func TestRetryDefaults(t *testing.T) {
 	require.Equal(t, Retry{InitialInterval: DefaultInitialInterval, MaximumInterval: DefaultMaximumInterval,
 		Expiration: DefaultExpiration}, Retry{}.withDefaults())
-	require.Equal(t, "webhook-delivery-12", WorkflowID(12))
+	require.Equal(t, "webhook-delivery-12", WebhookWorkflowID(12))
 	require.Equal(t, "email-12", EmailWorkflowID(12))
 }
