@@ -162,7 +162,9 @@ func depositAnswer(c *fiber.Ctx, out DepositResult, replayed bool) error {
 	return c.Status(fiber.StatusCreated).JSON(out)
 }
 
-type webhookDepositRequest struct {
+// providerDepositRequest is the body of a deposit a payment provider
+// announces.
+type providerDepositRequest struct {
 	// ID is the payment provider's event id.
 	ID        string `json:"id"`
 	UserID    string `json:"user_id"`
@@ -181,7 +183,7 @@ func (s *Server) receiveDeposit(c *fiber.Ctx) error {
 	if err := s.verifyDepositSignature(c, secret); err != nil {
 		return err
 	}
-	var req webhookDepositRequest
+	var req providerDepositRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}

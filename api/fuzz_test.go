@@ -97,7 +97,7 @@ var fuzzBodies = []struct {
 	{"login", false, fuzzCheckBody[loginRequest]},
 	{"updateMe", false, fuzzCheckBody[updateMeRequest]},
 	{"adminDeposit", false, fuzzCheckBody[adminDepositRequest]},
-	{"depositWebhook", false, fuzzCheckBody[webhookDepositRequest]},
+	{"depositWebhook", false, fuzzCheckBody[providerDepositRequest]},
 	{"payout", false, fuzzCheckBody[fuzzPayoutRequest]},
 	{"decidePayout", true, fuzzCheckBody[decidePayoutRequest]},
 	{"updateConfig", false, fuzzCheckBody[updateConfigRequest]},
