@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/accounts"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/locale"
 	"github.com/ordem/ordem/internal/logging"
@@ -282,24 +283,20 @@ func (a *Activities) writeNotices(ctx context.Context, tx pgx.Tx, orderID int64,
 		}
 		// The recipients: the users named (deleted or not, as before) and,
 		// for admins, every live admin; each once.
-		rows, err := tx.Query(ctx, `
-			SELECT id, locale, time_zone FROM users
-			WHERE id = ANY($1::bigint[]) OR ($2 AND role = 'admin' AND deleted_at IS NULL) ORDER BY id`, n.to, n.admins)
+		recipients, err := accounts.Recipients(ctx, tx, n.to, n.admins)
 		if err != nil {
-			return fmt.Errorf("read recipients of %s: %w", kinds.Notification, err)
+			return fmt.Errorf("notification %s: %w", kinds.Notification, err)
 		}
 		type text struct{ title, body string }
 		var (
-			uid        int64
-			lang, zone string
-			texts      []text
-			to         = map[text][]int64{}
+			texts []text
+			to    = map[text][]int64{}
 		)
-		_, err = pgx.ForEachRow(rows, []any{&uid, &lang, &zone}, func() error {
+		for _, r := range recipients {
 			x := text{n.title, n.body}
-			title, body, ok, err := locale.Texts{Locale: lang, TimeZone: zone, Currency: a.currency()}.Render(kinds.Notification, vars)
+			title, body, ok, err := locale.Texts{Locale: r.Locale, TimeZone: r.TimeZone, Currency: a.currency()}.Render(kinds.Notification, vars)
 			if err != nil {
-				return err
+				return fmt.Errorf("render notification %s: %w", kinds.Notification, err)
 			}
 			if ok {
 				x = text{title, body}
@@ -307,11 +304,7 @@ func (a *Activities) writeNotices(ctx context.Context, tx pgx.Tx, orderID int64,
 			if _, seen := to[x]; !seen {
 				texts = append(texts, x)
 			}
-			to[x] = append(to[x], uid)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("render notification %s: %w", kinds.Notification, err)
+			to[x] = append(to[x], r.ID)
 		}
 		// One row per recipient, written per distinct text.
 		for _, x := range texts {

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/accounts"
 	auditlog "github.com/ordem/ordem/internal/audit"
 	"github.com/ordem/ordem/internal/evidence"
 	"github.com/ordem/ordem/internal/ledger"
@@ -106,17 +107,14 @@ func (a *Activities) CreateOrder(ctx context.Context, in order.CreateOrderInput)
 }
 
 func checkActiveUser(ctx context.Context, tx pgx.Tx, id int64, role ordem.Role, what string) error {
-	var ok bool
-	// FOR KEY SHARE: a deletion of the user (which locks the row FOR
-	// UPDATE, then looks for open orders) either waits for this order and
-	// sees it, or commits first and this check no longer finds the user.
-	err := tx.QueryRow(ctx, `SELECT true FROM users WHERE id = $1 AND role = $2 AND deleted_at IS NULL FOR KEY SHARE`,
-		id, string(role)).Scan(&ok)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ordem.Errorf(ordem.EValidation, "%s %d does not exist or is not active", what, id)
-	}
+	// Locked: a deletion of the user either waits for this order and sees
+	// it, or commits first and this check no longer finds the user.
+	ok, err := accounts.ActiveAs(ctx, tx, id, role, true)
 	if err != nil {
-		return fmt.Errorf("look up %s %d: %w", what, id, err)
+		return err
+	}
+	if !ok {
+		return ordem.Errorf(ordem.EValidation, "%s %d does not exist or is not active", what, id)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ordem/ordem/internal/kpi"
 	"github.com/ordem/ordem/internal/orders"
 	"github.com/ordem/ordem/internal/postgres"
+	"github.com/ordem/ordem/internal/wallet"
 	"github.com/ordem/ordem/workflows/order"
 )
 
@@ -228,6 +229,12 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
+// pendingPayouts sums the pending payouts of userID (0: of everyone).
+func pendingPayouts(ctx context.Context, tx pgx.Tx, userID int64) (PayoutSummary, error) {
+	n, total, err := wallet.SumPending(ctx, tx, userID)
+	return PayoutSummary{Count: n, Total: M(total)}, err
+}
+
 // statusCounts is a count by status with every status present.
 func statusCounts(got map[order.Status]int64) StatusCounts {
 	counts := newStatusCounts()
@@ -305,14 +312,9 @@ func (s *Server) providerDashboard(ctx context.Context, tx pgx.Tx, p *principal)
 		return nil, err
 	}
 	d.EarningsReleased = M(earned)
-	var pending decimal.Decimal
-	// payouts_user_idx.
-	if err := tx.QueryRow(ctx, `
-		SELECT count(*), coalesce(sum(amount), 0) FROM payouts WHERE user_id = $1 AND status = 'pending'`,
-		p.ID).Scan(&d.PendingPayouts.Count, &pending); err != nil {
-		return nil, fmt.Errorf("sum pending payouts of user %d: %w", p.ID, err)
+	if d.PendingPayouts, err = pendingPayouts(ctx, tx, p.ID); err != nil {
+		return nil, err
 	}
-	d.PendingPayouts.Total = M(pending)
 	return d, nil
 }
 
@@ -337,13 +339,9 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 			ContestReason: q.ContestReason, EvidenceCount: q.EvidenceCount, QueuedAt: q.QueuedAt,
 			SettlementOffers: q.SettlementOffers, SLADeadline: q.SLADeadline}
 	}
-	var pending decimal.Decimal
-	// payouts_pending_idx.
-	if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(amount), 0) FROM payouts WHERE status = 'pending'`).
-		Scan(&d.PendingPayouts.Count, &pending); err != nil {
-		return nil, fmt.Errorf("sum pending payouts: %w", err)
+	if d.PendingPayouts, err = pendingPayouts(ctx, tx, 0); err != nil {
+		return nil, err
 	}
-	d.PendingPayouts.Total = M(pending)
 	return d, nil
 }
 

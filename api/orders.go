@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/accounts"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/orders"
@@ -371,12 +371,12 @@ func (s *Server) createOrder(c *fiber.Ctx) error {
 		f.add("due_date", "must be in the future")
 	}
 	if len(f) == 0 {
-		var active bool
-		err := s.Pool.QueryRow(c.UserContext(), `SELECT true FROM users WHERE id = $1 AND role = 'provider' AND deleted_at IS NULL`, providerID).Scan(&active)
-		if errors.Is(err, pgx.ErrNoRows) {
+		active, err := accounts.ActiveAs(c.UserContext(), s.Pool, providerID, ordem.RoleProvider, false)
+		if err != nil {
+			return err
+		}
+		if !active {
 			f.add("provider_id", "is not an active provider")
-		} else if err != nil {
-			return fmt.Errorf("look up provider %d: %w", providerID, err)
 		}
 	}
 	if err := f.err(); err != nil {

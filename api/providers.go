@@ -3,13 +3,13 @@ package api
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5"
+
+	"github.com/ordem/ordem/internal/accounts"
 )
 
 // mountProviders mounts the provider directory, for every signed-in user.
@@ -63,38 +63,18 @@ func (s *Server) listProviders(c *fiber.Ctx) error {
 	pattern := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%"
 	// The predicate and the order match the partial indexes of migration
 	// 00018 (users_provider_name_trgm_idx, users_provider_name_idx).
-	rows, err := s.Pool.Query(c.UserContext(), `
-		SELECT u.id, u.name, ordem_fold(u.name), u.created_at,
-		       (SELECT count(*) FROM orders o WHERE o.provider_id = u.id AND o.status = 'completed')
-		FROM users u
-		WHERE u.role = 'provider' AND u.deleted_at IS NULL
-		  AND ($1 = '%%' OR ordem_fold(u.name) LIKE ordem_fold($1))
-		  AND ($2::bigint = 0 OR (ordem_fold(u.name), u.id) > ($3, $2))
-		ORDER BY ordem_fold(u.name), u.id LIMIT $4`, pattern, afterID, afterKey, limit+1)
+	list, err := accounts.ProviderDirectory(c.UserContext(), s.Pool, pattern, afterKey, afterID, limit+1)
 	if err != nil {
-		return fmt.Errorf("list providers: %w", err)
-	}
-	type row struct {
-		DirectoryProvider
-		uid int64
-		key string
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var x row
-		err := r.Scan(&x.uid, &x.Name, &x.key, &x.MemberSince, &x.CompletedOrders)
-		x.ID = id(x.uid)
-		return x, err
-	})
-	if err != nil {
-		return fmt.Errorf("read providers: %w", err)
+		return err
 	}
 	out := Page[DirectoryProvider]{Items: make([]DirectoryProvider, 0, min(len(list), limit))}
 	for i, x := range list {
 		if i == limit {
-			out.NextCursor = encodeDirectoryCursor(list[i-1].key, list[i-1].uid)
+			out.NextCursor = encodeDirectoryCursor(list[i-1].Key, list[i-1].ID)
 			break
 		}
-		out.Items = append(out.Items, x.DirectoryProvider)
+		out.Items = append(out.Items, DirectoryProvider{ID: id(x.ID), Name: x.Name, CompletedOrders: x.CompletedOrders,
+			MemberSince: x.MemberSince})
 	}
 	return c.JSON(out)
 }
@@ -127,21 +107,22 @@ func (s *Server) nameParties(ctx context.Context, orders ...*Order) error {
 	if len(orders) == 0 {
 		return nil
 	}
-	ids := make([]string, 0, 2*len(orders))
+	ids := make([]int64, 0, 2*len(orders))
 	for _, o := range orders {
-		ids = append(ids, o.ClientID, o.ProviderID)
+		for _, party := range []string{o.ClientID, o.ProviderID} {
+			if n, ok := parseID(party); ok {
+				ids = append(ids, n)
+			}
+		}
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT id::text, name FROM users WHERE id = ANY($1::bigint[])`, ids)
+	names, err := accounts.Names(ctx, s.Pool, ids)
 	if err != nil {
-		return fmt.Errorf("read names of order parties: %w", err)
-	}
-	names := map[string]string{}
-	var uid, name string
-	if _, err := pgx.ForEachRow(rows, []any{&uid, &name}, func() error { names[uid] = name; return nil }); err != nil {
-		return fmt.Errorf("read names of order parties: %w", err)
+		return err
 	}
 	for _, o := range orders {
-		o.ClientName, o.ProviderName = names[o.ClientID], names[o.ProviderID]
+		client, _ := parseID(o.ClientID)
+		provider, _ := parseID(o.ProviderID)
+		o.ClientName, o.ProviderName = names[client], names[provider]
 	}
 	return nil
 }

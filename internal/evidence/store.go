@@ -91,13 +91,7 @@ func OfOrder(ctx context.Context, db postgres.DBTX, orderID int64, id string) (R
 
 // List reads an order's evidence, oldest first.
 func List(ctx context.Context, db postgres.DBTX, orderID int64) ([]Row, error) {
-	rows, err := db.Query(ctx, `SELECT `+rowColumns+` FROM evidence WHERE order_id = $1 ORDER BY created_at, id`, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("list evidence of order %d: %w", orderID, err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Row, error) { return scanRow(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list evidence of order %d: %w", orderID, err)
-	}
-	return list, nil
+	return postgres.Collect(ctx, db, fmt.Sprintf("list evidence of order %d", orderID),
+		func(r pgx.CollectableRow) (Row, error) { return scanRow(r) },
+		`SELECT `+rowColumns+` FROM evidence WHERE order_id = $1 ORDER BY created_at, id`, orderID)
 }

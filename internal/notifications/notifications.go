@@ -65,15 +65,7 @@ func List(ctx context.Context, db postgres.DBTX, userID, before int64, unread bo
 		query = `SELECT id, order_id, kind, title, body, data, read_at, created_at FROM notifications
 		WHERE user_id = $1 AND read_at IS NULL AND id < $2 ORDER BY id DESC LIMIT $3`
 	}
-	rows, err := db.Query(ctx, query, userID, before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list notifications: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Row])
-	if err != nil {
-		return nil, fmt.Errorf("list notifications: %w", err)
-	}
-	return list, nil
+	return postgres.Collect(ctx, db, "list notifications", pgx.RowToStructByPos[Row], query, userID, before, limit)
 }
 
 // UnreadCount counts a user's unread notifications

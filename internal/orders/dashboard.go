@@ -96,7 +96,7 @@ func AwaitingParty(ctx context.Context, db postgres.DBTX, p Party, userID int64,
 		ORDER BY CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END NULLS LAST, id
 		LIMIT $2`
 	}
-	return collect(ctx, db, "list awaiting orders", pgx.RowToStructByPos[Awaiting], query, userID, limit)
+	return postgres.Collect(ctx, db, "list awaiting orders", pgx.RowToStructByPos[Awaiting], query, userID, limit)
 }
 
 // ProviderEarnings sums provider_net over a provider's completed and
@@ -144,7 +144,7 @@ type QueuedDispute struct {
 // window ended or a party asked for a ruling), oldest first, at most
 // limit (orders_dispute_queue_idx).
 func DisputeQueue(ctx context.Context, db postgres.DBTX, limit int) ([]QueuedDispute, error) {
-	return collect(ctx, db, "list dispute queue", pgx.RowToStructByPos[QueuedDispute], `
+	return postgres.Collect(ctx, db, "list dispute queue", pgx.RowToStructByPos[QueuedDispute], `
 		SELECT o.id, o.title, o.client_id, cu.name, o.provider_id, pu.name, o.amount, o.contested_at,
 		       coalesce(o.contest_reason, ''), o.evidence_count, o.dispute_queued_at, o.settlement_version,
 		       o.dispute_queued_at + o.dispute_sla_hours * interval '1 hour'

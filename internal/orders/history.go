@@ -49,7 +49,7 @@ func RecordProposal(ctx context.Context, db postgres.DBTX, orderID int64, p Prop
 
 // Proposals reads an order's proposals, oldest first.
 func Proposals(ctx context.Context, db postgres.DBTX, orderID int64) ([]Proposal, error) {
-	return collect(ctx, db, fmt.Sprintf("read proposals of order %d", orderID), pgx.RowToStructByPos[Proposal], `
+	return postgres.Collect(ctx, db, fmt.Sprintf("read proposals of order %d", orderID), pgx.RowToStructByPos[Proposal], `
 		SELECT version, proposed_by, proposer_role, amount, previous_amount, due_date, previous_due_date, note, created_at
 		FROM order_proposals WHERE order_id = $1 ORDER BY version`, orderID)
 }
@@ -82,7 +82,7 @@ func RecordSettlementOffer(ctx context.Context, db postgres.DBTX, orderID int64,
 
 // SettlementOffers reads an order's settlement offers, oldest first.
 func SettlementOffers(ctx context.Context, db postgres.DBTX, orderID int64) ([]SettlementOffer, error) {
-	return collect(ctx, db, "read settlement offers", pgx.RowToStructByPos[SettlementOffer], `
+	return postgres.Collect(ctx, db, "read settlement offers", pgx.RowToStructByPos[SettlementOffer], `
 		SELECT version, offered_by, offered_role, refund_amount, previous_refund, note, created_at
 		FROM order_settlement_offers WHERE order_id = $1 ORDER BY version`, orderID)
 }
@@ -110,7 +110,7 @@ func RecordRevision(ctx context.Context, db postgres.DBTX, orderID int64, r Revi
 
 // Revisions reads an order's revision requests, oldest first.
 func Revisions(ctx context.Context, db postgres.DBTX, orderID int64) ([]Revision, error) {
-	return collect(ctx, db, "read revisions", pgx.RowToStructByPos[Revision], `
+	return postgres.Collect(ctx, db, "read revisions", pgx.RowToStructByPos[Revision], `
 		SELECT number, requested_by, reason, delivered_at, created_at FROM order_revisions
 		WHERE order_id = $1 ORDER BY number`, orderID)
 }
@@ -159,7 +159,7 @@ func AppendEvent(ctx context.Context, db postgres.DBTX, orderID int64, e Event) 
 
 // Events reads an order's timeline, oldest first.
 func Events(ctx context.Context, db postgres.DBTX, orderID int64) ([]Event, error) {
-	return collect(ctx, db, fmt.Sprintf("read events of order %d", orderID), func(r pgx.CollectableRow) (Event, error) {
+	return postgres.Collect(ctx, db, fmt.Sprintf("read events of order %d", orderID), func(r pgx.CollectableRow) (Event, error) {
 		var (
 			e        Event
 			actor    *int64

@@ -316,26 +316,12 @@ type Filter struct {
 
 // List reads the orders f selects.
 func List(ctx context.Context, db postgres.DBTX, f Filter) ([]Row, error) {
-	return collect(ctx, db, "list orders", func(r pgx.CollectableRow) (Row, error) { return scanRow(r) },
+	return postgres.Collect(ctx, db, "list orders", func(r pgx.CollectableRow) (Row, error) { return scanRow(r) },
 		`SELECT `+stateColumns+` FROM orders o
 		WHERE ($1 = 0 OR o.client_id = $1) AND ($2 = 0 OR o.provider_id = $2) AND ($3 = '' OR o.status = $3)
 		  AND ($4::timestamptz IS NULL OR (o.created_at, o.id) < ($4, $5))
 		ORDER BY o.created_at DESC, o.id DESC LIMIT $6`,
 		f.ClientID, f.ProviderID, f.Status, f.AfterAt, f.AfterID, f.Limit)
-}
-
-// collect runs a query and reads its rows with scan; what says what was
-// read, in the error of either.
-func collect[T any](ctx context.Context, db postgres.DBTX, what string, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
-	rows, err := db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	list, err := pgx.CollectRows(rows, scan)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return list, nil
 }
 
 // Summary is what a notification about an order quotes of it.

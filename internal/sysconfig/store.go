@@ -80,15 +80,7 @@ func Set(ctx context.Context, tx pgx.Tx, k Key, value string, by int64, reason s
 
 // Changes reads a key's change history, newest first, at most limit.
 func Changes(ctx context.Context, db postgres.DBTX, key string, limit int) ([]Change, error) {
-	rows, err := db.Query(ctx, `
+	return postgres.Collect(ctx, db, "read changes of config key "+key, pgx.RowToStructByPos[Change], `
 		SELECT id, key, old_value, new_value, changed_by, reason, changed_at FROM system_config_changes
 		WHERE key = $1 ORDER BY changed_at DESC, id DESC LIMIT $2`, key, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read changes of config key %s: %w", key, err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Change])
-	if err != nil {
-		return nil, fmt.Errorf("read changes of config key %s: %w", key, err)
-	}
-	return list, nil
 }
