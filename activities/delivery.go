@@ -186,37 +186,23 @@ func (a *Activities) mailer() mail.Sender {
 	return mail.LogSender{Logger: slog.Default()}
 }
 
-// scrubSecretBody is the SQL value of an outbox e-mail's body once it is
-// no longer pending: e-mails that carry a one-time secret (a password
-// reset code) keep it only while they wait to be sent, so the table does
-// not hold a usable secret in clear after delivery.
-const scrubSecretBody = `CASE WHEN kind IN ('password_reset') THEN '[removed after delivery: it held a one-time password reset code]' ELSE body END`
-
 // SendEmail sends (or, without SMTP, logs) one pending e-mail. A failure
 // is retried by the workflow; an e-mail no longer pending is skipped.
 func (a *Activities) SendEmail(ctx context.Context, id int64) (delivery.Result, error) {
-	var (
-		m        mail.Message
-		attempts int
-	)
-	err := a.Pool.QueryRow(ctx, `
-		UPDATE email_outbox SET attempts = attempts + 1, updated_at = now()
-		WHERE id = $1 AND status = 'pending' RETURNING to_address, subject, body, attempts`, id).Scan(&m.To, &m.Subject, &m.Body, &attempts)
-	if errors.Is(err, pgx.ErrNoRows) {
-		var status string
-		if err := a.Pool.QueryRow(ctx, `SELECT status, attempts FROM email_outbox WHERE id = $1`, id).Scan(&status, &attempts); err != nil {
-			return delivery.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("e-mail %d does not exist", id), "EmailNotFound", err)
-		}
-		return delivery.Result{Status: status, Attempts: attempts, Skipped: true}, nil
+	m, state, claimed, err := mail.Claim(ctx, a.Pool, id)
+	if errors.Is(err, mail.ErrNotFound) {
+		return delivery.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("e-mail %d does not exist", id), "EmailNotFound", err)
 	}
 	if err != nil {
-		return delivery.Result{}, fmt.Errorf("claim e-mail %d: %w", id, err)
+		return delivery.Result{}, err
+	}
+	if !claimed {
+		return delivery.Result{Status: state.Status, Attempts: state.Attempts, Skipped: true}, nil
 	}
 	logged, sendErr := a.mailer().Send(ctx, m)
 	if sendErr != nil {
-		if _, err := a.Pool.Exec(ctx, `UPDATE email_outbox SET last_error = $2, updated_at = now() WHERE id = $1`,
-			id, truncate(sendErr.Error(), 1000)); err != nil {
-			return delivery.Result{}, fmt.Errorf("record e-mail error: %w", err)
+		if err := mail.RecordError(ctx, a.Pool, id, truncate(sendErr.Error(), 1000)); err != nil {
+			return delivery.Result{}, err
 		}
 		return delivery.Result{}, fmt.Errorf("send e-mail %d: %w", id, sendErr)
 	}
@@ -224,28 +210,20 @@ func (a *Activities) SendEmail(ctx context.Context, id int64) (delivery.Result, 
 	if logged {
 		status = "logged"
 	}
-	if _, err := a.Pool.Exec(ctx, `
-		UPDATE email_outbox SET status = $2, sent_at = now(), last_error = '', updated_at = now(),
-		    body = `+scrubSecretBody+`
-		WHERE id = $1`, id, status); err != nil {
-		return delivery.Result{}, fmt.Errorf("mark e-mail %d %s: %w", id, status, err)
+	if err := mail.MarkDone(ctx, a.Pool, id, status); err != nil {
+		return delivery.Result{}, err
 	}
-	return delivery.Result{Status: status, Attempts: attempts}, nil
+	return delivery.Result{Status: status, Attempts: state.Attempts}, nil
 }
 
 // MarkEmailFailed records that an e-mail gave up.
 func (a *Activities) MarkEmailFailed(ctx context.Context, in delivery.FailInput) (delivery.Result, error) {
-	var res delivery.Result
-	err := a.Pool.QueryRow(ctx, `
-		UPDATE email_outbox SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
-		    last_error = CASE WHEN last_error = '' THEN $2 ELSE last_error END, updated_at = now(),
-		    body = `+scrubSecretBody+`
-		WHERE id = $1 RETURNING status, attempts`, in.ID, truncate(in.Error, 1000)).Scan(&res.Status, &res.Attempts)
-	if errors.Is(err, pgx.ErrNoRows) {
+	state, found, err := mail.MarkFailed(ctx, a.Pool, in.ID, truncate(in.Error, 1000))
+	if err != nil {
+		return delivery.Result{}, err
+	}
+	if !found {
 		return delivery.Result{Status: "failed"}, nil
 	}
-	if err != nil {
-		return delivery.Result{}, fmt.Errorf("mark e-mail %d failed: %w", in.ID, err)
-	}
-	return res, nil
+	return delivery.Result{Status: state.Status, Attempts: state.Attempts}, nil
 }

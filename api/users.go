@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordem/ordem"
 	"github.com/ordem/ordem/internal/accounts"
+	"github.com/ordem/ordem/internal/orders"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/workflows/order"
 )
@@ -31,35 +32,19 @@ type OpenOrder struct {
 	Status string `json:"status"`
 }
 
-// openStatuses are the statuses an order is still open in: every one an
-// admin may cancel (spec §3: in_progress, delivered and disputed with a
-// full refund; negotiating, where nothing is held, too).
-var openStatuses = []string{string(order.StatusNegotiating), string(order.StatusInProgress),
-	string(order.StatusDelivered), string(order.StatusDisputed)}
-
 // maxOpenOrdersListed bounds the orders a has_open_orders refusal lists.
 const maxOpenOrdersListed = 100
 
 // openOrdersOf lists the open orders in which uid is the client or the
-// provider, oldest first.
+// provider, oldest first, in the API's shape.
 func openOrdersOf(ctx context.Context, db postgres.DBTX, uid int64) ([]OpenOrder, error) {
-	rows, err := db.Query(ctx, `
-		SELECT id, status FROM orders WHERE (client_id = $1 OR provider_id = $1) AND status = ANY($2)
-		ORDER BY id`, uid, openStatuses)
+	open, err := orders.OpenOf(ctx, db, uid)
 	if err != nil {
-		return nil, fmt.Errorf("list open orders of user %d: %w", uid, err)
+		return nil, err
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenOrder, error) {
-		var (
-			o   OpenOrder
-			oid int64
-		)
-		err := r.Scan(&oid, &o.Status)
-		o.ID = id(oid)
-		return o, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list open orders of user %d: %w", uid, err)
+	list := make([]OpenOrder, len(open))
+	for i, o := range open {
+		list[i] = OpenOrder{ID: id(o.ID), Status: string(o.Status)}
 	}
 	return list, nil
 }
@@ -199,9 +184,7 @@ func (s *Server) cancelOpenOrders(ctx context.Context, p *principal, uid int64, 
 			}
 			// Refused or gone: fine if the order ended anyway (confirmed,
 			// expired or cancelled by someone else meanwhile).
-			var status string
-			if qerr := s.Pool.QueryRow(gctx, `SELECT status FROM orders WHERE id = $1`, oid).Scan(&status); qerr == nil &&
-				order.Status(status).Terminal() {
+			if status, qerr := orders.StatusOf(gctx, s.Pool, oid); qerr == nil && status.Terminal() {
 				return nil
 			}
 			if e := order.AsError(err); e != nil {
