@@ -25,21 +25,9 @@ type OpenOrder struct {
 // OpenOf lists the open orders in which userID is the client or the
 // provider, oldest first.
 func OpenOf(ctx context.Context, db postgres.DBTX, userID int64) ([]OpenOrder, error) {
-	rows, err := db.Query(ctx, `
+	return postgres.Collect(ctx, db, fmt.Sprintf("list open orders of user %d", userID), pgx.RowToStructByPos[OpenOrder], `
 		SELECT id, status FROM orders WHERE (client_id = $1 OR provider_id = $1) AND status = ANY($2)
 		ORDER BY id`, userID, openStatuses)
-	if err != nil {
-		return nil, fmt.Errorf("list open orders of user %d: %w", userID, err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenOrder, error) {
-		var o OpenOrder
-		err := r.Scan(&o.ID, &o.Status)
-		return o, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list open orders of user %d: %w", userID, err)
-	}
-	return list, nil
 }
 
 // StatusOf reads an order's current status.
