@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/accounts"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/postgres"
 	"github.com/ordem/ordem/internal/wallet"
@@ -151,11 +152,13 @@ func (s *Server) existingUser(c *fiber.Ctx, param string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ok, err := wallet.UserExists(c.UserContext(), s.Pool, userID)
+	// Every user, deleted or not, has a name: reading it is the users
+	// owner's existence check that keeps deleted users.
+	names, err := accounts.Names(c.UserContext(), s.Pool, []int64{userID})
 	if err != nil {
 		return 0, err
 	}
-	if !ok {
+	if _, ok := names[userID]; !ok {
 		return 0, ordem.Errorf(ordem.ENotFound, "no such user")
 	}
 	return userID, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ordem/ordem"
+	"github.com/ordem/ordem/internal/accounts"
 	"github.com/ordem/ordem/internal/ledger"
 	"github.com/ordem/ordem/internal/money"
 	"github.com/ordem/ordem/internal/postgres"
@@ -115,14 +116,10 @@ func CreditDeposit(ctx context.Context, tx pgx.Tx, d Credit) (Deposit, bool, err
 		return Deposit{}, false, fmt.Errorf("look up deposit %s %q: %w", d.Source, d.Reference, err)
 	}
 
-	// The user stays live until commit: a concurrent soft delete waits.
-	var role ordem.Role
-	err = tx.QueryRow(ctx, `SELECT role FROM users WHERE id = $1 AND deleted_at IS NULL FOR SHARE`, d.UserID).Scan(&role)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && role != ordem.RoleClient && role != ordem.RoleProvider) {
+	if ok, err := creditable(ctx, tx, d.UserID); err != nil {
+		return Deposit{}, false, fmt.Errorf("check user %d of deposit: %w", d.UserID, err)
+	} else if !ok {
 		return Deposit{}, false, errNotCreditable()
-	}
-	if err != nil {
-		return Deposit{}, false, fmt.Errorf("lock user %d of deposit: %w", d.UserID, err)
 	}
 
 	memo := "deposit by admin, reference " + d.Reference
@@ -163,6 +160,19 @@ func CreditDeposit(ctx context.Context, tx pgx.Tx, d Credit) (Deposit, bool, err
 		return Deposit{}, false, fmt.Errorf("insert deposit %s %q: %w", d.Source, d.Reference, err)
 	}
 	return dep, false, nil
+}
+
+// creditable reports whether uid is a live client or provider, the users
+// who hold money. The row stays locked (key share) until tx ends, so the
+// user stays live until the deposit commits: a concurrent deletion, which
+// locks the row for update first, waits.
+func creditable(ctx context.Context, tx pgx.Tx, uid int64) (bool, error) {
+	for _, role := range []ordem.Role{ordem.RoleClient, ordem.RoleProvider} {
+		if ok, err := accounts.ActiveAs(ctx, tx, uid, role, true); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 // Announced is a deposit a payment provider announced on the signed

@@ -312,12 +312,5 @@ func TestStatement(t *testing.T) {
 	blocked, err := wallet.Statement(ctx, f.Pool, f.Client, ledger.Blocked, 0, 10)
 	require.NoError(t, err)
 	require.Empty(t, blocked)
-
-	ok, err := wallet.UserExists(ctx, f.Pool, f.Client)
-	require.NoError(t, err)
-	require.True(t, ok)
-	ok, err = wallet.UserExists(ctx, f.Pool, f.Client+1000)
-	require.NoError(t, err)
-	require.False(t, ok)
 	f.RequireLedgerClean(t)
 }
