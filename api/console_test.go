@@ -158,15 +158,31 @@ func (p *tab) open(path string) {
 	p.waitFor(`document.querySelector('main h1') !== null && document.querySelector('main .loading') === null`)
 }
 
-// waitFor polls a JavaScript predicate for up to 30 seconds.
+// waitFor polls a JavaScript predicate for up to 30 seconds. It polls
+// from Go, one evaluation at a time, rather than with chromedp.Poll: a
+// page that navigates (the console's links and redirects) destroys the
+// execution context a running Poll lives in, which fails it with "Cannot
+// find context with specified id" (chromedp issues 890, 1139). An
+// evaluation lost that way is simply tried again.
 func (p *tab) waitFor(predicate string) {
 	p.t.Helper()
-	_, err := chromedp.Run(p.ctx, chromedp.Poll[chromedp.Void](predicate,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
-	if err != nil {
-		main := eval[string](p, `document.querySelector('main') ? document.querySelector('main').innerText : ''`)
-		p.t.Fatalf("%s: waiting for %s: %v\npage at %s:\n%s", p.name, predicate, err, eval[string](p, `location.href`), main)
+	deadline := time.Now().Add(30 * time.Second)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`!!(`+predicate+`)`))
+		if err == nil && ok {
+			return
+		}
+		if err != nil {
+			if p.ctx.Err() != nil {
+				break
+			}
+			lastErr = err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	main := eval[string](p, `document.querySelector('main') ? document.querySelector('main').innerText : ''`)
+	p.t.Fatalf("%s: waiting for %s (last error: %v)\npage at %s:\n%s", p.name, predicate, lastErr, eval[string](p, `location.href`), main)
 }
 
 // norm is the page's text as people read it: no-break spaces (which

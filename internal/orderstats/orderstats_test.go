@@ -59,7 +59,7 @@ func (m *market) create(t *testing.T, q execer, amount string) int64 {
 	return m.next
 }
 
-// set updates an order's columns as a transition's writeOrder does.
+// set updates an order's columns as a transition's orders.Update does.
 func set(t *testing.T, pool *pgxpool.Pool, id int64, assignments string, args ...any) {
 	t.Helper()
 	_, err := pool.Exec(context.Background(), `UPDATE orders SET `+assignments+`, updated_at = now() WHERE id = $1`,
