@@ -904,6 +904,20 @@ func TestConsole(t *testing.T) {
 		got = me(t, c)
 		require.Equal(t, []string{"en", "Asia/Tokyo"}, []string{got.Locale, got.TimeZone})
 		client.choose("#lang", "pt-BR")
+
+		// Times show in the saved zone (Tokyo), not the browser's: the
+		// inbox's time of the first notification.
+		client.click("#inbox-link")
+		sel := `#inbox li[data-notification="` + first.ID + `"] time`
+		client.waitFor(`document.querySelector(` + js(sel) + `) !== null`)
+		at := first.CreatedAt.UTC().Format(time.RFC3339Nano)
+		inZone := func(zone string) string {
+			return eval[string](client, `new Intl.DateTimeFormat('pt-BR', {dateStyle: 'short', timeStyle: 'short', timeZone: `+
+				js(zone)+`}).format(new Date(`+js(at)+`))`)
+		}
+		require.NotEqual(t, "Asia/Tokyo", eval[string](client, `Intl.DateTimeFormat().resolvedOptions().timeZone`),
+			"the browser's own zone must differ from the saved one for this check to mean anything")
+		require.Equal(t, inZone("Asia/Tokyo"), client.text(sel))
 	})
 
 	t.Run("phone width and the admin dashboard", func(t *testing.T) {

@@ -2,7 +2,7 @@
 import { t, getLang, setLang, languages } from './i18n.js';
 import { api, getSession, setSession, setUnauthenticatedHandler } from './api.js';
 import { h, state, field, onSubmit, errorBox, errorText, fmtMoney, fmtDate, fmtPercent, duration, countdown,
-  statusBadge, table, announce, leavePage } from './ui.js';
+  statusBadge, table, announce, leavePage, dateFormat } from './ui.js';
 import { orderView } from './order.js';
 import * as money from './money.js';
 
@@ -330,7 +330,7 @@ function providerPicker() {
   const list = h('ul', { id: 'provider-results', class: 'list' });
   const search = h('input', { type: 'search', id: 'provider-search', autocomplete: 'off', maxlength: 100,
     'aria-controls': 'provider-results' });
-  const day = new Intl.DateTimeFormat(getLang(), { dateStyle: 'medium' });
+  const day = dateFormat({ dateStyle: 'medium' });
   let seq = 0;
   let timer = null;
   const load = async () => {

@@ -1,7 +1,7 @@
 // Small DOM helpers: elements are built with createElement and text nodes,
 // never from HTML strings, so user text cannot inject markup.
 import { t, getLang } from './i18n.js';
-import { ApiError } from './api.js';
+import { ApiError, getSession } from './api.js';
 import * as money from './money.js';
 
 export const state = {
@@ -38,9 +38,29 @@ function append(el, children) {
 
 export function fmtMoney(a) { return money.format(a, getLang(), state.meta.currency); }
 
+// userTimeZone is the zone the user saved in their settings, so a time
+// reads the same on every device and matches their e-mails; before login
+// (or for a zone this browser does not know) the browser's own zone.
+export function userTimeZone() {
+  const s = getSession();
+  const zone = s && s.user && s.user.time_zone;
+  if (!zone) return undefined;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return zone;
+  } catch {
+    return undefined;
+  }
+}
+
+// dateFormat is an Intl.DateTimeFormat in the user's language and zone.
+export function dateFormat(opts) {
+  return new Intl.DateTimeFormat(getLang(), { ...opts, timeZone: userTimeZone() });
+}
+
 export function fmtDate(d) {
   if (!d) return '—';
-  return new Intl.DateTimeFormat(getLang(), { dateStyle: 'short', timeStyle: 'short' }).format(new Date(d));
+  return dateFormat({ dateStyle: 'short', timeStyle: 'short' }).format(new Date(d));
 }
 
 export function fmtPercent(v) {
