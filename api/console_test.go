@@ -417,6 +417,7 @@ func TestConsole(t *testing.T) {
 
 		provider.open("/")
 		provider.waitText("#awaiting", "#"+orderID+" Pintura da sala")
+		provider.waitText("#awaiting", "com Clara Cliente")
 		provider.waitText("#awaiting", "proposta expira em ")
 		provider.screenshot("provider-dashboard.png")
 		provider.open("/orders/" + orderID)
@@ -447,6 +448,7 @@ func TestConsole(t *testing.T) {
 
 		client.open("/")
 		client.waitText("#awaiting", "#"+orderID+" Pintura da sala")
+		client.waitText("#awaiting", "com Pedro Prestador")
 		client.waitText("#awaiting", "confirma automaticamente em ")
 		client.screenshot("client-dashboard.png")
 		client.open("/orders/" + orderID)

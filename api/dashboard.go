@@ -46,6 +46,9 @@ type AwaitingOrder struct {
 	// the latest one's reason (a provider's order sent back to work on).
 	Revisions      int     `json:"revisions"`
 	RevisionReason *string `json:"revision_reason,omitempty"`
+	// Counterparty is the other party, by name: the provider on a
+	// client's list, the client on a provider's.
+	Counterparty Party `json:"counterparty"`
 }
 
 // PayoutSummary sums payouts.
@@ -270,7 +273,8 @@ func (s *Server) partyView(ctx context.Context, tx pgx.Tx, party orders.Party, u
 	v.awaiting = make([]AwaitingOrder, len(list))
 	for i, o := range list {
 		v.awaiting[i] = AwaitingOrder{ID: id(o.ID), Title: o.Title, Status: string(o.Status), Amount: M(o.Amount),
-			Actions: awaitedActions(o.Status), Deadline: o.Deadline, Revisions: o.Revisions, RevisionReason: o.RevisionReason}
+			Actions: awaitedActions(o.Status), Deadline: o.Deadline, Revisions: o.Revisions, RevisionReason: o.RevisionReason,
+			Counterparty: Party{ID: id(o.CounterpartyID), Name: o.CounterpartyName}}
 	}
 	return v, nil
 }

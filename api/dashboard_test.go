@@ -283,6 +283,9 @@ func TestDashboardKPIs(t *testing.T) {
 	require.Equal(t, "75.00", byID[g.ID].Amount.StringFixed(2))
 	require.True(t, orders["g"].ProposalExpiresAt.Equal(*byID[g.ID].Deadline))
 	require.True(t, !cd.AwaitingAction[1].Deadline.Before(*cd.AwaitingAction[0].Deadline), "soonest deadline first")
+	// Each names the other party.
+	require.Equal(t, api.Party{ID: orders["i"].ProviderID, Name: orders["i"].ProviderName}, byID[i.ID].Counterparty)
+	require.Equal(t, "Test provider", byID[g.ID].Counterparty.Name)
 
 	// The provider: jobs, released earnings (A 95.00 + D 190.00 + B's
 	// share 190.00), the pending payout, and what waits on them: J to
@@ -307,6 +310,7 @@ func TestDashboardKPIs(t *testing.T) {
 	require.True(t, due.Equal(*byID[h.ID].Deadline))
 	require.Equal(t, "negotiating", byID[j.ID].Status)
 	require.True(t, orders["j"].ProposalExpiresAt.Equal(*byID[j.ID].Deadline))
+	require.Equal(t, api.Party{ID: orders["h"].ClientID, Name: "Test client"}, byID[h.ID].Counterparty)
 
 	// The other client's dashboard counts only K.
 	res = e.call(t, "GET", "/v1/dashboard", otherClient.Token, nil)

@@ -65,6 +65,10 @@ type Awaiting struct {
 	// the latest one's reason, for the provider (nil for the client).
 	Revisions      int
 	RevisionReason *string
+	// CounterpartyID and CounterpartyName are the other party: the
+	// provider for the client's list, the client for the provider's.
+	CounterpartyID   int64
+	CounterpartyName string
 }
 
 // AwaitingParty lists the orders waiting on a party, soonest deadline
@@ -78,7 +82,8 @@ func AwaitingParty(ctx context.Context, db postgres.DBTX, p Party, userID int64,
 	query := `
 		SELECT id, title, status, amount,
 		       CASE status WHEN 'delivered' THEN confirm_deadline ELSE proposal_expires_at END AS deadline,
-		       revision_count, NULL::text
+		       revision_count, NULL::text,
+		       provider_id, (SELECT u.name FROM users u WHERE u.id = orders.provider_id)
 		FROM orders
 		WHERE client_id = $1
 		  AND (status = 'delivered' OR (status = 'negotiating' AND last_proposed_by <> client_id))
@@ -89,7 +94,8 @@ func AwaitingParty(ctx context.Context, db postgres.DBTX, p Party, userID int64,
 		SELECT id, title, status, amount,
 		       CASE status WHEN 'in_progress' THEN due_date ELSE proposal_expires_at END AS deadline,
 		       revision_count,
-		       (SELECT r.reason FROM order_revisions r WHERE r.order_id = orders.id AND r.number = orders.revision_count)
+		       (SELECT r.reason FROM order_revisions r WHERE r.order_id = orders.id AND r.number = orders.revision_count),
+		       client_id, (SELECT u.name FROM users u WHERE u.id = orders.client_id)
 		FROM orders
 		WHERE provider_id = $1
 		  AND (status = 'in_progress' OR (status = 'negotiating' AND last_proposed_by <> provider_id))

@@ -202,7 +202,9 @@ function byStatus(counts, titleKey) {
 function awaiting(items) {
   return h('section', { class: 'card' }, h('h2', {}, t('dash.awaiting')),
     items.length ? h('ul', { class: 'list', id: 'awaiting' }, items.map((o) => h('li', {},
-      h('a', { href: '/orders/' + o.id }, '#' + o.id + ' ' + o.title), ' ', statusBadge(o.status), ' ', fmtMoney(o.amount), ' — ',
+      h('a', { href: '/orders/' + o.id }, '#' + o.id + ' ' + o.title), ' ',
+      h('span', { class: 'counterparty' }, t('dash.with', { name: o.counterparty.name })), ' ',
+      statusBadge(o.status), ' ', fmtMoney(o.amount), ' — ',
       o.actions.map((a) => t('action.' + a)).join(', '),
       o.deadline ? [' · ', countdown(o.deadline, o.status === 'delivered' ? 'order.autoConfirm' : (o.status === 'negotiating' ? 'order.proposalExpires' : 'order.due'))] : null,
       o.revisions ? h('div', { class: 'revisions' }, t('dash.revisions') + ': ' + o.revisions + (o.revision_reason ? ' — ' + o.revision_reason : '')) : null)))
