@@ -552,5 +552,6 @@ func (a *Activities) RecordRefusal(ctx context.Context, in order.RefusalInput) e
 // table's action, with reason.
 func writeAudit(ctx context.Context, tx pgx.Tx, t order.Transition, reason string) error {
 	return auditlog.Record(ctx, tx, auditlog.Entry{ActorID: t.Actor.UserID, ActorRole: string(t.Actor.Role),
-		Action: order.KindsOf(t.Action).Audit, TargetType: "order", TargetID: fmt.Sprint(t.OrderID), Reason: reason, At: t.At})
+		Action: order.KindsOf(t.Action).Audit, TargetType: "order", TargetID: fmt.Sprint(t.OrderID), Reason: reason, At: t.At,
+		RequestID: t.Actor.RequestID})
 }

@@ -229,3 +229,26 @@ func TestAuditLogRoute(t *testing.T) {
 	}
 	require.Equal(t, 401, env.call(t, "GET", "/v1/admin/audit", "", nil).Status)
 }
+
+// Ensure an admin's order action, which the workflow's activity records,
+// names the request that asked for it in its audit row, as the API's own
+// audit rows do.
+func TestAdminOrderActionAuditNamesRequest(t *testing.T) {
+	env.require(t)
+	skipShort(t)
+	client := env.newUser(t, "client")
+	provider := env.newUser(t, "provider")
+	env.fund(t, client, "100.00")
+	o := env.newOrder(t, client, provider, "50.00")
+	reqID := fmt.Sprintf("order-audit-%d", rand.Int64())
+	res := env.call(t, "POST", "/v1/orders/"+o.ID+"/cancel", env.admin.Token, map[string]any{"reason": "pedido duplicado"},
+		"X-Request-Id", reqID)
+	require.Equal(t, 200, res.Status, string(res.Body))
+
+	p := auditPage(t, url.Values{"object_type": {"order"}, "object_id": {o.ID}, "action": {"cancel_order"}})
+	require.Len(t, p.Items, 1)
+	require.Equal(t, reqID, p.Items[0].RequestID)
+	require.Equal(t, "pedido duplicado", p.Items[0].Reason)
+	require.Equal(t, env.admin.ID, *p.Items[0].ActorID)
+	require.Equal(t, "100.00/0.00", env.wallet(t, client), "nothing was held in negotiation, nothing moved")
+}

@@ -141,7 +141,7 @@ func (s *Server) uploadEvidence(c *fiber.Ctx) error {
 		return &ordem.Error{Code: ordem.EUnavailable, RetryAfter: 10 * time.Second,
 			Message: "the evidence store is unavailable; nothing was kept: retry the upload shortly"}
 	}
-	in := order.AddEvidenceInput{Actor: actorOf(p), EvidenceID: uuid.NewString(), StagingKey: staged.Key,
+	in := order.AddEvidenceInput{Actor: requestActor(c), EvidenceID: uuid.NewString(), StagingKey: staged.Key,
 		FileName: name, Extension: ext, ContentType: contentType, Size: staged.Size, SHA256: staged.SHA256,
 		Description: description}
 	handle, err := s.Temporal.UpdateWorkflow(c.UserContext(), client.UpdateWorkflowOptions{

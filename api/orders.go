@@ -224,6 +224,14 @@ func optionalM(d *decimal.Decimal) *Money {
 
 func actorOf(p *principal) order.Actor { return order.Actor{UserID: p.ID, Role: p.Role} }
 
+// requestActor is the actor of an action asked for by request c: the
+// caller, with the request's id for the action's audit row.
+func requestActor(c *fiber.Ctx) order.Actor {
+	a := actorOf(caller(c))
+	a.RequestID = requestID(c)
+	return a
+}
+
 // present fills what depends on the caller: allowed actions and the
 // penalty a cancellation would cost them now.
 func (s *Server) present(o *orderRow, p *principal) {
@@ -502,7 +510,7 @@ func (s *Server) orderAction(action order.Action, input actionInput) fiber.Handl
 		if err != nil {
 			return err
 		}
-		arg, err := input(c, actionContext{actor: actorOf(p), ifVersion: ifVersion})
+		arg, err := input(c, actionContext{actor: requestActor(c), ifVersion: ifVersion})
 		if err != nil {
 			return err
 		}

@@ -111,7 +111,7 @@ func (s *Server) deleteUser(c *fiber.Ctx) error {
 		if !req.CancelOpenOrders {
 			return hasOpenOrders(open)
 		}
-		if cancelled, err = s.cancelOpenOrders(ctx, p, uid, open, req.Reason); err != nil {
+		if cancelled, err = s.cancelOpenOrders(ctx, requestActor(c), uid, open, req.Reason); err != nil {
 			return err
 		}
 	}
@@ -158,7 +158,7 @@ func (s *Server) deleteUser(c *fiber.Ctx) error {
 // reached a terminal state meanwhile is left as it is. It returns the ids
 // of the orders this request cancelled. A repeated request converges:
 // what an earlier attempt cancelled is no longer open.
-func (s *Server) cancelOpenOrders(ctx context.Context, p *principal, uid int64, open []OpenOrder, reason string) ([]string, error) {
+func (s *Server) cancelOpenOrders(ctx context.Context, actor order.Actor, uid int64, open []OpenOrder, reason string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestDeadline)
 	defer cancel()
 	done := make([]bool, len(open))
@@ -168,7 +168,7 @@ func (s *Server) cancelOpenOrders(ctx context.Context, p *principal, uid int64, 
 		g.Go(func() error {
 			oid, _ := parseID(o.ID)
 			zero := decimal.Zero
-			in := order.CancelInput{Actor: actorOf(p), Reason: reason, ExpectedPenalty: &zero}
+			in := order.CancelInput{Actor: actor, Reason: reason, ExpectedPenalty: &zero}
 			err := s.updateRetrying(gctx, client.UpdateWorkflowOptions{
 				WorkflowID: order.WorkflowID(oid),
 				// One update per (order, deleted user): a repeated request

@@ -128,6 +128,11 @@ const (
 type Actor struct {
 	UserID int64      `json:"user_id"`
 	Role   ordem.Role `json:"role"`
+	// RequestID is the X-Request-Id of the API request that asked for the
+	// action, so the audit row of an admin action names it like the
+	// API's own audit rows do ("" for timers and older histories). It is
+	// never part of who the actor is (see key).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // SystemActor is the actor of timer-driven transitions.
