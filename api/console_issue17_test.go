@@ -10,7 +10,7 @@ import (
 // pt-BR and in English: a revision request, then a dispute the parties
 // settle themselves with the split previewed before it is sent.
 func TestConsoleSettlementAndRevision(t *testing.T) {
-	env.require(t)
+	skipShort(t)
 	browser := startBrowser(t)
 	c, p := env.newUser(t, "client"), env.newUser(t, "provider")
 	env.fund(t, c, "110.00")

@@ -332,7 +332,7 @@ func sessionOf(p *tab, email string) session {
 }
 
 func TestConsole(t *testing.T) {
-	env.require(t)
+	skipShort(t)
 	browser := startBrowser(t)
 	admin := newTab(t, browser, "admin")
 	admin.logIn(env.cfg.AdminEmail, adminPassword, "admin")
@@ -942,7 +942,7 @@ func TestConsole(t *testing.T) {
 // ends sessions; the admin issues a reset from the user list and sees the
 // code once; the reset page consumes it, and the new password logs in.
 func TestConsoleAccounts(t *testing.T) {
-	env.require(t)
+	skipShort(t)
 	browser := startBrowser(t)
 	u := env.newUser(t, "client")
 	elsewhere := env.loginAs(u.Email, "s3cret-password")

@@ -325,7 +325,7 @@ func (s *Server) providerDashboard(ctx context.Context, tx pgx.Tx, p *principal)
 func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard, error) {
 	d := &AdminDashboard{Role: ordem.RoleAdmin, GeneratedAt: s.now().UTC()}
 	var err error
-	if d.OrdersByStatus, d.KPIs, err = MarketplaceKPIs(ctx, tx); err != nil {
+	if d.OrdersByStatus, d.KPIs, err = marketplaceKPIs(ctx, tx); err != nil {
 		return nil, err
 	}
 	d.KPIs.Currency = s.Config.Currency
@@ -349,10 +349,10 @@ func (s *Server) adminDashboard(ctx context.Context, tx pgx.Tx) (*AdminDashboard
 	return d, nil
 }
 
-// MarketplaceKPIs reads the order counts by status and the KPIs (see
+// marketplaceKPIs reads the order counts by status and the KPIs (see
 // KPIs for the definitions; Currency is left to the caller): kpi.Read,
 // in the API's shapes.
-func MarketplaceKPIs(ctx context.Context, q postgres.DBTX) (StatusCounts, KPIs, error) {
+func marketplaceKPIs(ctx context.Context, q postgres.DBTX) (StatusCounts, KPIs, error) {
 	m, err := kpi.Read(ctx, q)
 	if err != nil {
 		return nil, KPIs{}, err

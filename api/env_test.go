@@ -181,20 +181,10 @@ func (r response) errorCode() string {
 	return e.Error.Code
 }
 
-// require skips a test that reaches the shared stack under -short, where
-// TestMain starts none (no Postgres, Temporal or S3 server).
-func (e *testEnv) require(t testing.TB) {
-	t.Helper()
-	if e == nil {
-		t.Skip("needs the shared test stack: skipped under -short")
-	}
-}
-
 // call sends a request through the app. body may be nil, a string (sent
 // as is) or a value (sent as JSON).
 func (e *testEnv) call(t testing.TB, method, path, token string, body any, headers ...string) response {
 	t.Helper()
-	e.require(t)
 	return callApp(t, e.app, method, path, token, body, headers...)
 }
 
@@ -234,7 +224,6 @@ func callApp(t testing.TB, app *fiber.App, method, path, token string, body any,
 // callLive sends a request over the real listener.
 func (e *testEnv) callLive(t testing.TB, method, path, token string, body []byte) response {
 	t.Helper()
-	e.require(t)
 	req, err := http.NewRequest(method, e.baseURL+path, bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
@@ -267,7 +256,6 @@ func (e *testEnv) loginAs(email, password string) session {
 // newUser registers a fresh user of role through the API and logs in.
 func (e *testEnv) newUser(t testing.TB, role string) session {
 	t.Helper()
-	e.require(t)
 	email := fmt.Sprintf("%s-%d@example.com", role, rand.Int64())
 	res := e.call(t, "POST", "/v1/auth/register", "", map[string]string{
 		"name": "Test " + role, "email": email, "phone": "11999999999", "password": "s3cret-password", "role": role})
@@ -278,7 +266,6 @@ func (e *testEnv) newUser(t testing.TB, role string) session {
 // fund credits a user's available balance directly in the ledger.
 func (e *testEnv) fund(t testing.TB, s session, amount string) {
 	t.Helper()
-	e.require(t)
 	ctx := context.Background()
 	d := decimal.RequireFromString(amount)
 	require.NoError(t, postgres.InTx(ctx, e.pool, func(tx pgx.Tx) error {

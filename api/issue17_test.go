@@ -22,7 +22,7 @@ func getOrder17(t *testing.T, s session, id string) api.Order {
 }
 
 func TestSettlementAPI(t *testing.T) {
-	env.require(t)
+	skipShort(t)
 	c, p := env.newUser(t, "client"), env.newUser(t, "provider")
 	env.fund(t, c, "110.00")
 	o := env.newOrder(t, c, p, "100.00")
@@ -80,7 +80,7 @@ func TestSettlementAPI(t *testing.T) {
 }
 
 func TestRequestRulingAndRevisionAPI(t *testing.T) {
-	env.require(t)
+	skipShort(t)
 	c, p := env.newUser(t, "client"), env.newUser(t, "provider")
 	env.fund(t, c, "110.00")
 	o := env.newOrder(t, c, p, "100.00")

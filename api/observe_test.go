@@ -421,7 +421,7 @@ func TestObservability(t *testing.T) {
 		require.Equal(t, 1.0/3, value(t, fams, "ordem_contest_ratio"))         // 1 of 3 delivered
 		require.Equal(t, 1.0/3, value(t, fams, "ordem_cancellation_ratio"))    // 1 of 3 closed
 		require.Equal(t, 2.0, value(t, fams, "ordem_client_responses"))        // confirm + contest
-		// MarketplaceKPIs rounds the mean to the millisecond.
+		// marketplaceKPIs rounds the mean to the millisecond.
 		require.InDelta(t, meanResponse, value(t, fams, "ordem_client_response_seconds_mean"), 0.001)
 		require.Equal(t, 200.0, value(t, fams, "ordem_transaction_volume", "currency", "BRL"))
 		require.Equal(t, 10.0, value(t, fams, "ordem_platform_revenue", "currency", "BRL")) // 5% of 2 × 100.00
@@ -603,7 +603,7 @@ func TestMetricsRouteLabelsBounded(t *testing.T) {
 // twice, as a dev stack might): the second keeps the first's KPI
 // collector instead of failing.
 func TestSharedMetricsRegistry(t *testing.T) {
-	env.require(t)
+	skipShort(t)
 	m := metrics.New()
 	a := &api.Server{Config: env.cfg, Logger: env.server.Logger, Metrics: m}
 	b := &api.Server{Config: env.cfg, Logger: env.server.Logger, Metrics: m}

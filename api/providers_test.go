@@ -37,7 +37,6 @@ func directory(t testing.TB, s session, query url.Values) api.Page[api.Directory
 // of the name whatever the case and accents, counts their completed orders,
 // and shows no contact details.
 func TestProviderDirectory(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	tag := fmt.Sprintf("%d", rand.Int64N(1e12))
 	joao := newNamedUser(t, "provider", "João Conceição "+tag)
@@ -109,7 +108,6 @@ func TestProviderDirectory(t *testing.T) {
 // Ensure the directory pages through every match exactly once, in name
 // order, and refuses what it cannot read.
 func TestProviderDirectoryPagesAndRefusals(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	tag := fmt.Sprintf("pg%d", rand.Int64N(1e12))
 	for _, n := range []string{"Élia", "bruno", "Ana", "Ângelo", "carla"} {
@@ -150,7 +148,6 @@ func TestProviderDirectoryPagesAndRefusals(t *testing.T) {
 // Ensure every order response names both parties, on the order, in lists
 // and in action answers, for each party and the admin.
 func TestOrderPartyNames(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	tag := fmt.Sprintf("%d", rand.Int64N(1e12))
 	client := newNamedUser(t, "client", "Clara Nome "+tag)

@@ -60,7 +60,6 @@ func deposit(t *testing.T, s session, amount string) api.DepositResult {
 }
 
 func TestWalletBalanceAndTransactions(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	client := env.newUser(t, "client")
 	provider := env.newUser(t, "provider")
@@ -168,7 +167,6 @@ func TestWalletBalanceAndTransactions(t *testing.T) {
 }
 
 func TestAdminDeposit(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	client := env.newUser(t, "client")
 	ref := uniqueRef("pix")
@@ -316,7 +314,6 @@ func webhook(t *testing.T, body string, ts int64, headers ...string) response {
 }
 
 func TestDepositWebhook(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	client := env.newUser(t, "client")
 	event := uniqueRef("evt")
@@ -431,7 +428,6 @@ func TestDepositWebhook(t *testing.T) {
 
 // Without DEPOSIT_WEBHOOK_SECRET the webhook does not exist.
 func TestDepositWebhookDisabled(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	cfg := *env.cfg
 	cfg.DepositWebhookSecret = ""
@@ -449,7 +445,6 @@ func TestDepositWebhookDisabled(t *testing.T) {
 }
 
 func TestPayoutPaidAndFailed(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	provider := env.newUser(t, "provider")
 	otherProvider := env.newUser(t, "provider")
@@ -672,7 +667,6 @@ func (g fakeGateway) Submit(_ context.Context, payoutID, _ int64, _ decimal.Deci
 // A pluggable gateway gets the committed payout; a failing one leaves it
 // pending for an admin.
 func TestPayoutGateway(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	provider := env.newUser(t, "provider")
 	deposit(t, provider, "100.00")
@@ -698,7 +692,6 @@ func TestPayoutGateway(t *testing.T) {
 
 // The wallet JSON carries money as strings and ids as strings.
 func TestWalletJSONShapes(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	provider := env.newUser(t, "provider")
 	deposit(t, provider, "12.30")
@@ -717,7 +710,6 @@ func TestWalletJSONShapes(t *testing.T) {
 // Ensure a client withdraws their available balance (a refund must never be
 // trapped) through the same payout flow as providers.
 func TestClientWithdrawal(t *testing.T) {
-	env.require(t)
 	skipShort(t)
 	client := env.newUser(t, "client")
 	deposit(t, client, "80.00")

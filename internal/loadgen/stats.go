@@ -3,6 +3,7 @@ package loadgen
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -35,11 +36,7 @@ func (s *Stats) retry(e *apiError) {
 func (s *Stats) Retried() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.retried))
-	for k, v := range s.retried {
-		out[k] = v
-	}
-	return out
+	return counts(s.retried)
 }
 
 func (s *Stats) observe(action string, d time.Duration) {
@@ -99,11 +96,7 @@ func (s *Stats) Actions() map[string]Percentiles {
 func (s *Stats) Errors() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.errors))
-	for k, v := range s.errors {
-		out[k] = v
-	}
-	return out
+	return counts(s.errors)
 }
 
 // writeActions prints a table of the actions' percentiles.
@@ -142,4 +135,12 @@ func writeCounts(w io.Writer, counts map[string]int) {
 		parts = append(parts, fmt.Sprintf("%s ×%d", k, counts[k]))
 	}
 	fmt.Fprintln(w, strings.Join(parts, ", "))
+}
+
+// counts copies a count map, never nil, so a caller reads it without the
+// lock and an empty one still encodes as {}.
+func counts(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	maps.Copy(out, m)
+	return out
 }

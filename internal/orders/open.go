@@ -10,11 +10,19 @@ import (
 	"github.com/ordem/ordem/workflows/order"
 )
 
-// openStatuses are the statuses an order is still open in: every one an
-// admin may cancel (spec §3: in_progress, delivered and disputed with a
-// full refund; negotiating, where nothing is held, too).
-var openStatuses = []string{string(order.StatusNegotiating), string(order.StatusInProgress),
-	string(order.StatusDelivered), string(order.StatusDisputed)}
+// openStatuses are the statuses an order is still open in, the ones not
+// terminal: every one an admin may cancel (spec §3: in_progress,
+// delivered and disputed with a full refund; negotiating, where nothing is
+// held, too).
+var openStatuses = func() []string {
+	var open []string
+	for _, st := range order.Statuses {
+		if !st.Terminal() {
+			open = append(open, string(st))
+		}
+	}
+	return open
+}()
 
 // OpenOrder is an order still open, by id and status.
 type OpenOrder struct {
